@@ -39,8 +39,8 @@ class Raster:
     def bounds(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) of the grid's outer edges (north-up grids)."""
         h, w = self.shape
-        x0, y0 = self.transform * (0, 0)
-        x1, y1 = self.transform * (w, h)
+        x0, y0 = self.transform @ (0, 0)
+        x1, y1 = self.transform @ (w, h)
         return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
     def with_data(self, data: np.ndarray, **changes) -> "Raster":

@@ -1,0 +1,142 @@
+"""Scatter independent tasks (tiles) over MPI ranks with a dynamic work queue.
+
+Every rank, rank 0 included, takes the next task index from a shared counter (an MPI
+one-sided ``Fetch_and_op`` on a window held by rank 0), so dense tiles that take longer do
+not stall a static split and no core is spent on a pure master. Without MPI, or with one
+rank, tasks run in order in this process. A task that raises is retried once; if it fails
+again its error is recorded and the others go on. Results come back to every rank ordered
+by task index, so what is done with them does not depend on the number of ranks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TaskResult", "get_comm", "run_tasks", "set_compute_threads"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskResult:
+    """What became of one task: its value, or the error of its last attempt."""
+
+    index: int
+    value: Any = None
+    error: str | None = None
+    attempts: int = 0
+    rank: int = 0
+    seconds: float = 0.0
+    skipped: bool = False
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def get_comm():
+    """``MPI.COMM_WORLD`` when running under mpirun with more than one rank, else ``None``."""
+    if not any(v in os.environ for v in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")):
+        return None
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    return comm if comm.size > 1 else None
+
+
+def set_compute_threads(n: int = 1) -> None:
+    """Limit numba/torch/BLAS compute threads in this process (ranks share cores)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(n)
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except (ImportError, ValueError):
+        pass
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
+def run_tasks(tasks: Sequence, fn: Callable[[Any], Any], *, comm=None, retries: int = 1,
+              skip: Callable[[Any], bool] | None = None,
+              on_done: Callable[[TaskResult, int, int], None] | None = None) -> list[TaskResult]:
+    """Run ``fn(task)`` for every task over the ranks of ``comm``; results on every rank.
+
+    ``skip(task)`` true marks a task as already done (``--resume``): it is not run.
+    ``on_done(result, n_done, n_total)`` is called on the rank that ran the task (for
+    progress display). ``fn``'s return value must be picklable.
+    """
+    n = len(tasks)
+    rank = comm.rank if comm is not None else 0
+    mine: list[TaskResult] = []
+    for index in _claim(n, comm):
+        task = tasks[index]
+        if skip is not None and skip(task):
+            result = TaskResult(index, rank=rank, skipped=True)
+        else:
+            result = _attempt(index, task, fn, retries, rank)
+        mine.append(result)
+        if on_done is not None:
+            on_done(result, len(mine), n)
+    if comm is None:
+        return mine
+    gathered = comm.allgather(mine)
+    results = sorted((r for part in gathered for r in part), key=lambda r: r.index)
+    assert [r.index for r in results] == list(range(n)), "every task runs exactly once"
+    return results
+
+
+def _attempt(index: int, task, fn, retries: int, rank: int) -> TaskResult:
+    result = TaskResult(index, rank=rank)
+    start = time.perf_counter()
+    for attempt in range(1, retries + 2):
+        result.attempts = attempt
+        try:
+            result.value = fn(task)
+            result.error = None
+            break
+        except Exception as exc:  # one bad tile must not sink the run: record and go on
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.log.append(traceback.format_exc())
+            log.warning("task %d attempt %d failed: %s", index, attempt, result.error)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _claim(n: int, comm):
+    """Yield the task indices this rank takes, from a counter shared by all ranks."""
+    if comm is None:
+        yield from range(n)
+        return
+    from mpi4py import MPI
+
+    win = MPI.Win.Allocate(np.dtype(np.int64).itemsize if comm.rank == 0 else 0,
+                           np.dtype(np.int64).itemsize, comm=comm)
+    try:
+        if comm.rank == 0:
+            np.frombuffer(win.tomemory(), dtype=np.int64)[0] = 0
+        comm.Barrier()
+        one = np.ones(1, dtype=np.int64)
+        got = np.zeros(1, dtype=np.int64)
+        while True:
+            win.Lock(0)
+            win.Fetch_and_op(one, got, 0, 0, MPI.SUM)
+            win.Unlock(0)
+            if got[0] >= n:
+                break
+            yield int(got[0])
+        comm.Barrier()
+    finally:
+        win.Free()

@@ -1,0 +1,190 @@
+"""Read CityJSON 1.1 / 2.0 files (and CityJSONSeq) into plain arrays and building models.
+
+:func:`read_cityjson` returns a :class:`CityModel`: real-world vertex coordinates (the
+``transform`` undone), the CityObjects as parsed, and the EPSG code from
+``referenceSystem`` (URL or legacy ``urn:ogc:def:crs:EPSG::`` forms).
+:meth:`CityModel.buildings` turns Building/BuildingPart objects into the
+:mod:`~lod3d.cityjson.model` dataclasses: each 3-D geometry becomes a
+:class:`~lod3d.cityjson.model.Solid` (MultiSurfaces too: real LoD2 data is often stored that
+way), faces keep their semantic class, or get one from their normal when the file has none
+(up: roof, down: ground, else wall). The footprint is the union of the ground faces
+projected to 2-D, or of all non-vertical faces when there are none.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from ..errors import InputError
+from .model import Building, BuildingPart, Solid, Surface
+
+__all__ = ["CityModel", "read_cityjson", "surface_class"]
+
+
+@dataclass
+class CityModel:
+    """A parsed CityJSON file: vertices in metres, objects as in the file, CRS."""
+
+    version: str
+    vertices: np.ndarray
+    objects: dict
+    crs_epsg: int | None
+    metadata: dict = field(default_factory=dict)
+
+    def buildings(self) -> list[Building]:
+        """Top-level Building objects with their parts, sorted by id."""
+        out = []
+        for oid in sorted(self.objects):
+            obj = self.objects[oid]
+            if obj.get("type") != "Building" or obj.get("parents"):
+                continue
+            parts = []
+            own = self._solids(obj)
+            if own:
+                parts.append(BuildingPart(oid, own, {}))
+            for cid in obj.get("children", []):
+                child = self.objects.get(cid)
+                if child is not None and child.get("type") == "BuildingPart":
+                    solids = self._solids(child)
+                    if solids:
+                        parts.append(BuildingPart(cid, solids, dict(child.get("attributes", {}))))
+            if not parts:
+                continue
+            footprint, ground_z = _footprint(parts)
+            out.append(Building(oid, footprint, ground_z, parts, dict(obj.get("attributes", {}))))
+        return out
+
+    def _solids(self, obj) -> list[Solid]:
+        solids = []
+        for geom in obj.get("geometry", []):
+            faces = _faces(geom)
+            if faces is None or str(geom.get("lod", "")).startswith("0"):  # LoD0: footprints, not 3-D
+                continue
+            sem = geom.get("semantics") or {}
+            table = sem.get("surfaces", [])
+            values = _flat_values(geom, sem.get("values"))
+            surfaces = []
+            for k, rings in enumerate(faces):
+                pts = [self.vertices[r] for r in rings if len(r) >= 3]
+                if not pts:
+                    continue
+                v = values[k] if values is not None and k < len(values) else None
+                semantic = table[v]["type"] if v is not None and v < len(table) else surface_class(pts[0])
+                surfaces.append(Surface(pts, semantic))
+            if surfaces:
+                solids.append(Solid(str(geom.get("lod", "")), surfaces))
+        return solids
+
+
+def read_cityjson(path) -> CityModel:
+    """Read a CityJSON (``.json``) or CityJSONSeq (``.jsonl``) file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        if path.suffix == ".jsonl":
+            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+            doc, features = lines[0], lines[1:]
+        else:
+            doc, features = json.loads(text), []
+    except (json.JSONDecodeError, IndexError) as exc:
+        raise InputError(f"{path}: not a CityJSON file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
+        raise InputError(f"{path}: not a CityJSON file (type is not 'CityJSON')")
+    tf = doc.get("transform")
+    scale = np.asarray(tf["scale"], float) if tf else np.ones(3)
+    translate = np.asarray(tf["translate"], float) if tf else np.zeros(3)
+    chunks = [np.asarray(doc.get("vertices", []), float).reshape(-1, 3)]
+    objects = dict(doc.get("CityObjects", {}))
+    offset = len(chunks[0])
+    for feat in features:  # re-index each feature's local vertices into one list
+        local = np.asarray(feat.get("vertices", []), float).reshape(-1, 3)
+        for oid, obj in feat.get("CityObjects", {}).items():
+            obj = dict(obj)
+            obj["geometry"] = [{**g, "boundaries": _shift(g["boundaries"], offset)} for g in obj.get("geometry", [])]
+            objects[oid] = obj
+        chunks.append(local)
+        offset += len(local)
+    vertices = np.concatenate(chunks) * scale + translate
+    meta = doc.get("metadata", {}) or {}
+    return CityModel(str(doc.get("version")), vertices, objects, _epsg(meta.get("referenceSystem")), meta)
+
+
+def surface_class(ring: np.ndarray) -> str:
+    """Semantic class from the face normal: up-facing roof, down-facing ground, else wall."""
+    n = _newell(ring)
+    nz = n[2] / (np.linalg.norm(n) or 1.0)
+    return "RoofSurface" if nz > 0.1 else "GroundSurface" if nz < -0.1 else "WallSurface"
+
+
+def _newell(ring: np.ndarray) -> np.ndarray:
+    nxt = np.roll(ring, -1, axis=0)
+    return np.array([
+        np.sum((ring[:, 1] - nxt[:, 1]) * (ring[:, 2] + nxt[:, 2])),
+        np.sum((ring[:, 2] - nxt[:, 2]) * (ring[:, 0] + nxt[:, 0])),
+        np.sum((ring[:, 0] - nxt[:, 0]) * (ring[:, 1] + nxt[:, 1])),
+    ])
+
+
+def _epsg(ref) -> int | None:
+    if not ref:
+        return None
+    m = re.search(r"EPSG(?:/\d+/|::?)(\d+)", str(ref))
+    return int(m.group(1)) if m else None
+
+
+def _faces(geom) -> list | None:
+    """The faces (lists of rings) of a surface or solid geometry, shells flattened."""
+    b = geom.get("boundaries", [])
+    t = geom.get("type")
+    if t in ("MultiSurface", "CompositeSurface"):
+        return b
+    if t == "Solid":
+        return [f for shell in b for f in shell]
+    if t in ("MultiSolid", "CompositeSolid"):
+        return [f for solid in b for shell in solid for f in shell]
+    return None
+
+
+def _flat_values(geom, values):
+    if values is None:
+        return None
+    t = geom.get("type")
+    if t == "Solid":
+        return [v for shell in values for v in shell]
+    if t in ("MultiSolid", "CompositeSolid"):
+        return [v for solid in values for shell in solid for v in shell]
+    return values
+
+
+def _shift(x, offset):
+    if isinstance(x, list):
+        return [_shift(y, offset) for y in x]
+    return x + offset
+
+
+def _footprint(parts) -> tuple[object, float]:
+    """2-D footprint (union of ground faces, else of non-vertical faces) and ground height."""
+    ground, other, zmin = [], [], np.inf
+    for part in parts:
+        solid = max(part.solids, key=lambda s: s.lod)
+        for s in solid.surfaces:
+            zmin = min(zmin, float(min(r[:, 2].min() for r in s.rings)))
+            poly = shapely.Polygon(s.rings[0][:, :2], [r[:, :2] for r in s.rings[1:]])
+            if not poly.is_valid:
+                poly = shapely.make_valid(poly)
+            if poly.area <= 1e-6:
+                continue
+            (ground if s.semantic == "GroundSurface" else other).append(poly)
+    pieces = ground or other
+    fp = shapely.union_all(pieces, grid_size=1e-4) if pieces else shapely.Polygon()
+    fp = fp.buffer(0)
+    return fp, float(zmin)

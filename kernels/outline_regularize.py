@@ -1,0 +1,533 @@
+"""Regularize pixel boundary rings into building outlines: one Numba call for a whole city.
+
+Algorithm (per building, all rings of a building share its orientation):
+
+1. **Samples.** A ring of crack corners (see ``outline_trace``) is resampled at the
+   midpoints of its unit pixel edges: unbiased samples of the true boundary, one per pixel
+   of perimeter.
+2. **Candidate corners.** Douglas–Peucker on the crack corners (tolerance ``cand_eps``
+   pixels, raised when a ring is very noisy) gives the places where a wall may end. These
+   are only candidates: step 4 decides which are corners.
+3. **Dominant orientation.** Each candidate span gets a least-squares line direction; a
+   length-weighted histogram of these directions modulo 90 degrees (1-degree bins, smoothed)
+   gives the building's main axis, refined by the weighted mean of the spans near the peak.
+4. **Fit-versus-complexity segmentation (MDL).** An exact dynamic programme over the
+   candidates picks the partition of the ring into straight walls that minimizes
+   ``sum(residual^2) / sigma^2 + penalties``: ``corner_penalty`` per wall, nothing more for a
+   wall parallel or perpendicular to the main axis (its direction is known, one parameter),
+   ``diag_penalty`` for a wall at 45 degrees to it, ``angle_penalty`` for a free direction
+   (a second parameter). Residuals come from prefix sums of the samples' moments, so any
+   span's best line costs O(1) and a ring with m candidates costs O(m^2). The number of
+   vertices and of right angles is the outcome of this criterion, not of a tolerance.
+   A circle (algebraic fit, 3 parameters) competes with the polygon under the same
+   criterion, so round buildings stay round.
+5. **Vertices.** Consecutive walls are intersected; nearly parallel walls (a step in a
+   facade) get a connecting wall perpendicular to the first, through the candidate corner.
+   Collinear neighbours are merged and duplicate vertices dropped.
+
+Everything is in pixel units (x = column, y = row). Validity, overlaps between neighbours
+and georeferencing are handled by the caller with vectorized shapely.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def _dp_mark(px, py, i0, i1, eps, keep):
+    """Douglas–Peucker on the open chain px[i0..i1] (i1 may exceed len: wraps)."""
+    n = px.shape[0]
+    stack = np.empty((2 * n + 4, 2), dtype=np.int64)
+    top = 0
+    stack[0, 0] = i0
+    stack[0, 1] = i1
+    top = 1
+    while top > 0:
+        top -= 1
+        a = stack[top, 0]
+        b = stack[top, 1]
+        if b - a < 2:
+            continue
+        ax, ay = px[a % n], py[a % n]
+        bx, by = px[b % n], py[b % n]
+        dx, dy = bx - ax, by - ay
+        norm = math.sqrt(dx * dx + dy * dy)
+        best = -1.0
+        bi = -1
+        for i in range(a + 1, b):
+            qx, qy = px[i % n] - ax, py[i % n] - ay
+            if norm > 0:
+                dist = abs(qx * dy - qy * dx) / norm
+            else:
+                dist = math.sqrt(qx * qx + qy * qy)
+            if dist > best:
+                best = dist
+                bi = i
+        if best > eps:
+            keep[bi % n] = True
+            stack[top, 0] = a
+            stack[top, 1] = bi
+            stack[top + 1, 0] = bi
+            stack[top + 1, 1] = b
+            top += 2
+
+
+@numba.njit(cache=True)
+def _candidates(cx, cy, eps, max_cand):
+    """Indices of the crack corners kept by closed-ring Douglas–Peucker (at least 3)."""
+    k = cx.shape[0]
+    while True:
+        keep = np.zeros(k, dtype=np.bool_)
+        far = 0
+        fd = -1.0
+        for i in range(k):
+            d = (cx[i] - cx[0]) ** 2 + (cy[i] - cy[0]) ** 2
+            if d > fd:
+                fd = d
+                far = i
+        keep[0] = True
+        keep[far] = True
+        _dp_mark(cx, cy, 0, far, eps, keep)
+        _dp_mark(cx, cy, far, k, eps, keep)
+        idx = np.nonzero(keep)[0]
+        if idx.shape[0] < 3:
+            # a ring that is one straight chain both ways (cannot be closed) or tiny: keep all
+            return np.arange(k)
+        if idx.shape[0] <= max_cand:
+            return idx
+        eps *= 1.5
+
+
+@numba.njit(cache=True)
+def _samples(cx, cy):
+    """Unit-edge midpoints of a crack ring and the sample index where each side starts."""
+    k = cx.shape[0]
+    side_start = np.empty(k + 1, dtype=np.int64)
+    n = 0
+    for i in range(k):
+        j = (i + 1) % k
+        side_start[i] = n
+        n += int(round(abs(cx[j] - cx[i]) + abs(cy[j] - cy[i])))
+    side_start[k] = n
+    sx = np.empty(n, dtype=np.float64)
+    sy = np.empty(n, dtype=np.float64)
+    for i in range(k):
+        j = (i + 1) % k
+        length = side_start[i + 1] - side_start[i]
+        ux = (cx[j] - cx[i]) / length
+        uy = (cy[j] - cy[i]) / length
+        for t in range(length):
+            sx[side_start[i] + t] = cx[i] + (t + 0.5) * ux
+            sy[side_start[i] + t] = cy[i] + (t + 0.5) * uy
+    return sx, sy, side_start
+
+
+@numba.njit(cache=True)
+def _moments(sx, sy):
+    """Prefix sums (over the ring traversed twice) of 1, x, y, xx, yy, xy about the centroid."""
+    n = sx.shape[0]
+    mx = sx.mean()
+    my = sy.mean()
+    p = np.zeros((2 * n + 1, 6), dtype=np.float64)
+    for t in range(2 * n):
+        x = sx[t % n] - mx
+        y = sy[t % n] - my
+        p[t + 1, 0] = p[t, 0] + 1.0
+        p[t + 1, 1] = p[t, 1] + x
+        p[t + 1, 2] = p[t, 2] + y
+        p[t + 1, 3] = p[t, 3] + x * x
+        p[t + 1, 4] = p[t, 4] + y * y
+        p[t + 1, 5] = p[t, 5] + x * y
+    return p, mx, my
+
+
+@numba.njit(cache=True)
+def _span(p, a, b):
+    """Sample span [a, b) with one sample trimmed at each end of long spans (corner pixels
+    are ambiguous). Returns count, mean x, mean y, cxx, cyy, cxy (centred second moments)."""
+    if b - a >= 6:
+        a += 1
+        b -= 1
+    cnt = p[b, 0] - p[a, 0]
+    sx = p[b, 1] - p[a, 1]
+    sy = p[b, 2] - p[a, 2]
+    mx = sx / cnt
+    my = sy / cnt
+    cxx = max(p[b, 3] - p[a, 3] - sx * mx, 0.0)
+    cyy = max(p[b, 4] - p[a, 4] - sy * my, 0.0)
+    cxy = p[b, 5] - p[a, 5] - sx * my
+    return cnt, mx, my, cxx, cyy, cxy
+
+
+@numba.njit(cache=True)
+def _free_angle(cxx, cyy, cxy):
+    """Direction (radians, in [0, pi)) of the least-squares line of centred moments."""
+    a = 0.5 * math.atan2(2.0 * cxy, cxx - cyy)
+    if a < 0:
+        a += math.pi
+    return a
+
+
+@numba.njit(cache=True)
+def _rss_dir(cxx, cyy, cxy, ang):
+    """Sum of squared distances to the line of direction ``ang`` through the centroid."""
+    a = -math.sin(ang)
+    b = math.cos(ang)
+    return max(a * a * cxx + 2.0 * a * b * cxy + b * b * cyy, 0.0)
+
+
+@numba.njit(cache=True)
+def _nearest_dir(ang, base, step):
+    """The direction base + k*step (mod pi) closest to ``ang``."""
+    k = round((ang - base) / step)
+    return base + k * step
+
+
+@numba.njit(cache=True)
+def _best_line(p, a, b, theta, sigma2, angle_penalty, diag_penalty):
+    """Cheapest line for span [a, b): returns cost, angle, centroid x, centroid y."""
+    cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
+    free = _free_angle(cxx, cyy, cxy)
+    ortho = _nearest_dir(free, theta, 0.5 * math.pi)
+    diag = _nearest_dir(free, theta + 0.25 * math.pi, 0.5 * math.pi)
+    best = _rss_dir(cxx, cyy, cxy, ortho) / sigma2
+    ang = ortho
+    c = _rss_dir(cxx, cyy, cxy, diag) / sigma2 + diag_penalty
+    if c < best:
+        best = c
+        ang = diag
+    if cnt >= 3:
+        lam = 0.5 * (cxx + cyy) - math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy * cxy)
+        c = max(lam, 0.0) / sigma2 + angle_penalty
+        if c < best:
+            best = c
+            ang = free
+    return best, ang, mx, my
+
+
+@numba.njit(cache=True)
+def _orientation_hist(cand, sx, sy, side_start, hist):
+    """Add each candidate span's least-squares direction (mod 90 degrees) to ``hist``."""
+    m = cand.shape[0]
+    n = sx.shape[0]
+    for i in range(m):
+        a = side_start[cand[i]]
+        b = side_start[cand[(i + 1) % m]]
+        if b <= a:
+            b += n
+        cnt = b - a
+        if cnt < 3:
+            continue
+        mx = 0.0
+        my = 0.0
+        for t in range(a, b):
+            mx += sx[t % n]
+            my += sy[t % n]
+        mx /= cnt
+        my /= cnt
+        cxx = 0.0
+        cyy = 0.0
+        cxy = 0.0
+        for t in range(a, b):
+            dx = sx[t % n] - mx
+            dy = sy[t % n] - my
+            cxx += dx * dx
+            cyy += dy * dy
+            cxy += dx * dy
+        ang = math.degrees(_free_angle(cxx, cyy, cxy)) % 90.0
+        hist[int(ang) % 90] += cnt * cnt
+
+
+@numba.njit(cache=True)
+def _dominant(hist):
+    """Peak of a 90-bin circular histogram after triangular smoothing, in radians."""
+    best = -1.0
+    bi = 0
+    for i in range(90):
+        s = 0.0
+        for k in range(-3, 4):
+            s += (4 - abs(k)) * hist[(i + k) % 90]
+        if s > best:
+            best = s
+            bi = i
+    return math.radians(bi + 0.5)
+
+
+@numba.njit(cache=True)
+def _refine_theta(p, starts, ends, theta0):
+    """Weighted mean (on the 4x angle circle) of span directions within 6 degrees of theta0."""
+    sc = 0.0
+    ss = 0.0
+    for i in range(starts.shape[0]):
+        cnt, mx, my, cxx, cyy, cxy = _span(p, starts[i], ends[i])
+        if cnt < 4:
+            continue
+        ang = _free_angle(cxx, cyy, cxy)
+        d = (ang - theta0) % (0.5 * math.pi)
+        if d > 0.25 * math.pi:
+            d -= 0.5 * math.pi
+        if abs(d) < math.radians(6.0):
+            w = cnt * cnt
+            sc += w * math.cos(4.0 * ang)
+            ss += w * math.sin(4.0 * ang)
+    if sc == 0.0 and ss == 0.0:
+        return theta0
+    return (0.25 * math.atan2(ss, sc)) % (0.5 * math.pi)
+
+
+@numba.njit(cache=True)
+def _circle(sx, sy):
+    """Algebraic (Kasa) circle fit: centre x, centre y, radius, sum of squared residuals."""
+    n = sx.shape[0]
+    mx = sx.mean()
+    my = sy.mean()
+    suu = suv = svv = suuu = svvv = suvv = svuu = 0.0
+    for t in range(n):
+        u = sx[t] - mx
+        v = sy[t] - my
+        suu += u * u
+        suv += u * v
+        svv += v * v
+        suuu += u * u * u
+        svvv += v * v * v
+        suvv += u * v * v
+        svuu += v * u * u
+    det = suu * svv - suv * suv
+    if abs(det) < 1e-12:
+        return mx, my, 0.0, np.inf
+    r1 = 0.5 * (suuu + suvv)
+    r2 = 0.5 * (svvv + svuu)
+    uc = (r1 * svv - r2 * suv) / det
+    vc = (r2 * suu - r1 * suv) / det
+    rad = math.sqrt(uc * uc + vc * vc + (suu + svv) / n)
+    rss = 0.0
+    for t in range(n):
+        d = math.sqrt((sx[t] - mx - uc) ** 2 + (sy[t] - my - vc) ** 2) - rad
+        rss += d * d
+    return mx + uc, my + vc, rad, rss
+
+
+@numba.njit(cache=True)
+def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_penalty):
+    """Optimal partition of the ring at candidate sample indices ``bounds`` (ascending,
+    last = first + n). Returns total cost and the chosen boundary positions (into bounds)."""
+    m = bounds.shape[0] - 1
+    best = np.full(m + 1, np.inf)
+    prev = np.zeros(m + 1, dtype=np.int64)
+    best[0] = 0.0
+    for j in range(1, m + 1):
+        for i in range(j):
+            if best[i] == np.inf:
+                continue
+            if i == 0 and j == m:
+                continue  # one wall cannot close a ring
+            c, _, _, _ = _best_line(p, bounds[i], bounds[j], theta, sigma2, angle_penalty, diag_penalty)
+            c += best[i] + corner_penalty
+            if c < best[j]:
+                best[j] = c
+                prev[j] = i
+    chosen = np.empty(m + 1, dtype=np.int64)
+    k = 0
+    j = m
+    while True:
+        chosen[k] = j
+        k += 1
+        if j == 0:
+            break
+        j = prev[j]
+    return best[m], chosen[:k][::-1].copy()
+
+
+@numba.njit(cache=True)
+def _emit(out, no, x, y):
+    """Append a vertex unless it duplicates the previous one."""
+    if no > 0 and abs(out[no - 1, 0] - x) < 1e-6 and abs(out[no - 1, 1] - y) < 1e-6:
+        return no
+    out[no, 0] = x
+    out[no, 1] = y
+    return no + 1
+
+
+@numba.njit(cache=True)
+def _vertices(lines, corners, out, no):
+    """Intersect consecutive lines (angle, x0, y0); connect near-parallel ones at the corner."""
+    k = lines.shape[0]
+    sin_min = math.sin(math.radians(20.0))
+    for i in range(k):
+        j = (i + 1) % k
+        ux, uy = math.cos(lines[i, 0]), math.sin(lines[i, 0])
+        vx, vy = math.cos(lines[j, 0]), math.sin(lines[j, 0])
+        qx, qy = corners[j, 0], corners[j, 1]  # crack corner between wall i and wall j
+        cross = ux * vy - uy * vx
+        done = False
+        if abs(cross) >= sin_min:
+            # lines[i] point + s*u == lines[j] point + t*v
+            dx = lines[j, 1] - lines[i, 1]
+            dy = lines[j, 2] - lines[i, 2]
+            s = (dx * vy - dy * vx) / cross
+            xx = lines[i, 1] + s * ux
+            yy = lines[i, 2] + s * uy
+            if (xx - qx) ** 2 + (yy - qy) ** 2 <= 9.0:
+                no = _emit(out, no, xx, yy)
+                done = True
+        if not done:
+            t1 = (qx - lines[i, 1]) * ux + (qy - lines[i, 2]) * uy
+            t2 = (qx - lines[j, 1]) * vx + (qy - lines[j, 2]) * vy
+            ax, ay = lines[i, 1] + t1 * ux, lines[i, 2] + t1 * uy
+            bx, by = lines[j, 1] + t2 * vx, lines[j, 2] + t2 * vy
+            if (ax - bx) ** 2 + (ay - by) ** 2 < 0.09:
+                no = _emit(out, no, 0.5 * (ax + bx), 0.5 * (ay + by))
+            else:
+                no = _emit(out, no, ax, ay)
+                no = _emit(out, no, bx, by)
+    return no
+
+
+@numba.njit(cache=True)
+def _clean(out, start, no, min_turn):
+    """Drop closing duplicates and vertices whose turn is below ``min_turn`` radians."""
+    changed = True
+    while changed and no - start > 3:
+        changed = False
+        k = no - start
+        for i in range(k):
+            a = start + (i - 1) % k
+            b = start + i
+            c = start + (i + 1) % k
+            ux, uy = out[b, 0] - out[a, 0], out[b, 1] - out[a, 1]
+            vx, vy = out[c, 0] - out[b, 0], out[c, 1] - out[b, 1]
+            lu = math.sqrt(ux * ux + uy * uy)
+            lv = math.sqrt(vx * vx + vy * vy)
+            drop = lu < 1e-6 or lv < 1e-6
+            if not drop:
+                turn = abs(math.atan2(ux * vy - uy * vx, ux * vx + uy * vy))
+                drop = turn < min_turn
+            if drop:
+                for t in range(b, no - 1):
+                    out[t, 0] = out[t + 1, 0]
+                    out[t, 1] = out[t + 1, 1]
+                no -= 1
+                changed = True
+                break
+    return no
+
+
+@numba.njit(cache=True)
+def regularize_buildings(xy, ring_offsets, building_offsets, sigma, corner_penalty,
+                         angle_penalty, diag_penalty, cand_eps, max_cand, circles):
+    """Regularize every ring of every building.
+
+    ``xy``/``ring_offsets``: crack rings as from ``trace_rings``; ``building_offsets``:
+    building b owns rings ``building_offsets[b]:building_offsets[b+1]``. Returns
+    ``(out_xy, out_ring_offsets, theta)``: one output ring per input ring (no closing
+    repeat; fewer than 3 vertices means the ring vanished) and each building's main
+    axis in radians, in [0, pi/2).
+    """
+    n_rings = ring_offsets.shape[0] - 1
+    n_b = building_offsets.shape[0] - 1
+    cap = 2 * xy.shape[0] + 72 * n_rings + 8
+    out = np.empty((cap, 2), dtype=np.float64)
+    out_off = np.zeros(n_rings + 1, dtype=np.int64)
+    theta_out = np.zeros(n_b, dtype=np.float64)
+    sigma2 = sigma * sigma
+    no = 0
+    for bld in range(n_b):
+        r0 = building_offsets[bld]
+        r1 = building_offsets[bld + 1]
+        # pass 1: candidates and orientation histogram over all rings of the building
+        hist = np.zeros(90, dtype=np.float64)
+        for r in range(r0, r1):
+            cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
+            cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
+            cand = _candidates(cx, cy, cand_eps, max_cand)
+            sx, sy, side_start = _samples(cx, cy)
+            _orientation_hist(cand, sx, sy, side_start, hist)
+        theta = _dominant(hist)
+        # refine on the outer ring's candidate spans
+        cx = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 0]
+        cy = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 1]
+        cand = _candidates(cx, cy, cand_eps, max_cand)
+        sx, sy, side_start = _samples(cx, cy)
+        p, mx, my = _moments(sx, sy)
+        m = cand.shape[0]
+        st = np.empty(m, dtype=np.int64)
+        en = np.empty(m, dtype=np.int64)
+        for i in range(m):
+            st[i] = side_start[cand[i]]
+            en[i] = side_start[cand[(i + 1) % m]]
+            if en[i] <= st[i]:
+                en[i] += sx.shape[0]
+        theta = _refine_theta(p, st, en, theta) % (0.5 * math.pi)
+        theta_out[bld] = theta
+        # pass 2: segment and build each ring
+        for r in range(r0, r1):
+            ring_start = no
+            cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
+            cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
+            cand = _candidates(cx, cy, cand_eps, max_cand)
+            sx, sy, side_start = _samples(cx, cy)
+            n = sx.shape[0]
+            p, mx, my = _moments(sx, sy)
+            m = cand.shape[0]
+            # start at the sharpest candidate corner
+            sharp = 0
+            sharp_turn = -1.0
+            for i in range(m):
+                a = cand[(i - 1) % m]
+                b = cand[i]
+                c = cand[(i + 1) % m]
+                ux, uy = cx[b] - cx[a], cy[b] - cy[a]
+                vx, vy = cx[c] - cx[b], cy[c] - cy[b]
+                turn = abs(math.atan2(ux * vy - uy * vx, ux * vx + uy * vy))
+                if turn > sharp_turn:
+                    sharp_turn = turn
+                    sharp = i
+            bounds = np.empty(m + 1, dtype=np.int64)
+            corner_idx = np.empty(m + 1, dtype=np.int64)
+            base = side_start[cand[sharp]]
+            for i in range(m + 1):
+                ci = cand[(sharp + i) % m]
+                s = side_start[ci]
+                if s < base or (i > 0 and s == base):
+                    s += n
+                bounds[i] = s
+                corner_idx[i] = ci
+            poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
+                                         angle_penalty, diag_penalty)
+            use_circle = False
+            if circles and n >= 24:
+                ccx, ccy, rad, crss = _circle(sx, sy)
+                circle_cost = crss / sigma2 + 3.0 * angle_penalty + corner_penalty
+                use_circle = rad >= 4.0 and circle_cost < poly_cost
+            if use_circle:
+                step = 2.0 * math.acos(max(1.0 - 0.25 / rad, -1.0))
+                nv = min(max(int(math.ceil(2.0 * math.pi / step)), 12), 64)
+                # radius giving the polygon the circle's area
+                rr = rad * math.sqrt(2.0 * math.pi / (nv * math.sin(2.0 * math.pi / nv)))
+                sign = 1.0 if r == r0 else -1.0
+                for i in range(nv):
+                    a = sign * 2.0 * math.pi * i / nv
+                    no = _emit(out, no, ccx + rr * math.cos(a), ccy + rr * math.sin(a))
+            else:
+                k = chosen.shape[0] - 1
+                lines = np.empty((k, 3), dtype=np.float64)
+                corners = np.empty((k, 2), dtype=np.float64)
+                for i in range(k):
+                    a = bounds[chosen[i]]
+                    b = bounds[chosen[i + 1]]
+                    _, ang, lx, ly = _best_line(p, a, b, theta, sigma2, angle_penalty, diag_penalty)
+                    lines[i, 0] = ang
+                    lines[i, 1] = lx + mx
+                    lines[i, 2] = ly + my
+                    ci = corner_idx[chosen[i]]
+                    corners[i, 0] = cx[ci]
+                    corners[i, 1] = cy[ci]
+                no = _vertices(lines, corners, out, no)
+            if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
+                    and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:
+                no -= 1
+            no = _clean(out, ring_start, no, math.radians(2.0))
+            out_off[r + 1] = no
+    return out[:no].copy(), out_off, theta_out

@@ -76,11 +76,11 @@ def _edges(polys):
     return np.ascontiguousarray(edges, dtype=np.float64), offsets.astype(np.int64)
 
 
-def mta(a, b, spacing: float = 0.25, margin: float = 1.0) -> np.ndarray:
+def mta(a, b, spacing: float = 0.25, margin: float = 1.0, max_dist: float = 3.0) -> np.ndarray:
     """Max tangent angle error (degrees) of each aligned pair; see the module docstring."""
     ea, oa = _edges(np.asarray(a, dtype=object))
     eb, ob = _edges(np.asarray(b, dtype=object))
-    return max_tangent_angle(ea, oa, eb, ob, float(spacing), float(margin))
+    return max_tangent_angle(ea, oa, eb, ob, float(spacing), float(margin), float(max_dist))
 
 
 def footprint_metrics(truth, pred, *, mta_margin: float = 1.0) -> dict:

@@ -1,0 +1,134 @@
+"""Footprint quality and speed: lod3d outline vs Douglas–Peucker vs buildingregulariser 0.2.5.
+
+Data sets (each an instance-id truth mask at 0.5 m with its true polygons):
+- ``synthetic`` / ``synthetic-noisy``: random buildings (rectangles, L/T/U, courtyards,
+  chamfers, circles, rotated) from :mod:`lod3d.outline.synthetic`, clean and with 10 %
+  boundary-pixel noise;
+- ``real``: the CityJSON models in ``../shared/data/cityjson/real`` burnt to building-id
+  rasters (:func:`lod3d.cityjson.rasterize.burn_cityjson`);
+- ``simulated``: ``truth/buildings.tif`` + ``truth/footprints.geojson`` of a simulated scene
+  when ``--scene DIR`` is given.
+
+Every method starts from the same mask: lod3d from the raster; DP and buildingregulariser
+from its pixel-exact polygons (polygonizing is not counted in their time, it is in ours).
+buildingregulariser runs in its own venv (``--peer-python``, default
+``/tmp/peers/buildingregulariser/bin/python``) as a subprocess, one core (``num_cores=1``).
+All timings single-threaded. Usage::
+
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/outline_vs_buildingregulariser.py \
+        [--scene runs/sim] [--out benchmarks/results/outline.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from lod3d.evaluate import footprint_metrics
+from lod3d.outline import outline_mask, polygonize_mask
+from lod3d.outline.synthetic import random_scene
+from lod3d.raster import Raster
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO.parent / "shared" / "data" / "cityjson" / "real"
+
+PEER_SCRIPT = r"""
+import sys, time, json
+import geopandas as gpd
+from buildingregulariser import regularize_geodataframe
+gdf = gpd.read_file(sys.argv[1])
+t = time.perf_counter()
+out = regularize_geodataframe(gdf, num_cores=1)
+dt = time.perf_counter() - t
+out[["id", "geometry"]].to_file(sys.argv[2], driver="GeoJSON")
+print(json.dumps({"seconds": dt, "n": len(out)}))
+"""
+
+
+def datasets(scene: Path | None):
+    for name, noise in (("synthetic", 0.0), ("synthetic-noisy", 0.1)):
+        mask, transform, truth = random_scene(11, n_side=20, noise=noise)
+        yield name, Raster(mask, transform, None), truth
+    from lod3d.cityjson.rasterize import burn_cityjson
+    masks, truths = [], []
+    for path in sorted(REAL.glob("*.json")):
+        city = burn_cityjson(path, res=0.5)
+        masks.append((path.name, city.building_id))
+        truths.append(np.array([shapely.make_valid(g) for _, g in city.footprints], dtype=object))
+    for (fname, mask), truth in zip(masks, truths):
+        yield f"real:{fname}", mask, truth
+    if scene is not None:
+        import rasterio
+        mask = Raster.read(scene / "truth" / "buildings.tif")
+        truth = shapely.from_geojson([json.dumps(f["geometry"]) for f in
+                                      json.loads((scene / "truth" / "footprints.geojson").read_text())["features"]])
+        del rasterio
+        yield "simulated", mask, np.asarray(truth, dtype=object)
+
+
+def run_peer(peer_python: str, raw, ids):
+    """buildingregulariser on the pixel polygons; returns (polygons, seconds)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.geojson", Path(tmp) / "out.geojson"
+        src.write_text(json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"id": int(i)}, "geometry": json.loads(shapely.to_geojson(g))}
+            for i, g in zip(ids, raw)]}))
+        res = subprocess.run([peer_python, "-c", PEER_SCRIPT, str(src), str(dst)], capture_output=True,
+                             text=True, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+        if res.returncode:
+            return None, float("nan"), res.stderr.strip().splitlines()[-1]
+        info = json.loads(res.stdout.strip().splitlines()[-1])
+        feats = json.loads(dst.read_text())["features"]
+        polys = np.array([shapely.make_valid(shapely.from_geojson(json.dumps(f["geometry"])))
+                          for f in feats if f["geometry"]], dtype=object)
+        return polys, info["seconds"], ""
+
+
+def fmt(m):
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scene", type=Path, default=None)
+    ap.add_argument("--peer-python", default="/tmp/peers/buildingregulariser/bin/python")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    results = {}
+    outline_mask(Raster(np.pad(np.ones((4, 4), np.uint8), 2), __import__("affine").Affine.identity(), None))  # JIT
+    for name, mask, truth in datasets(args.scene):
+        t = time.perf_counter()
+        ours = outline_mask(mask)
+        t_ours = time.perf_counter() - t
+        raw = polygonize_mask(mask)
+        dp = shapely.simplify(raw.polygons, 0.5)
+        peer, t_peer, err = run_peer(args.peer_python, raw.polygons, raw.ids)
+        row = {
+            "n_buildings": len(ours),
+            "ours": fmt(footprint_metrics(truth, ours.polygons)),
+            "douglas_peucker_0.5m": fmt(footprint_metrics(truth, dp)),
+            "buildingregulariser": fmt(footprint_metrics(truth, peer)) if peer is not None else {"error": err},
+            "seconds_ours": round(t_ours, 4),
+            "seconds_peer": round(t_peer, 4),
+            "speed_ratio": round(t_peer / t_ours, 1),
+            "buildings_per_core_second_ours": round(len(ours) / t_ours),
+            "valid": bool(shapely.is_valid(ours.polygons).all()),
+        }
+        results[name] = row
+        print(name, json.dumps(row), flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)

@@ -1,0 +1,84 @@
+"""Polygonization: instances, holes, touching buildings, nDSM splits, bad masks."""
+
+import numpy as np
+import pytest
+import shapely
+from affine import Affine
+
+from lod3d.errors import InputError
+from lod3d.outline import outline_mask, polygonize_mask
+from lod3d.raster import Raster
+
+T = Affine(0.5, 0, 100.0, 0, -0.5, 200.0)
+
+
+def raster(a, nodata=None):
+    return Raster(np.asarray(a), T, "EPSG:32631", nodata)
+
+
+def test_courtyard_keeps_hole_and_exact_area():
+    m = np.zeros((30, 30), np.uint8)
+    m[5:25, 5:25] = 1
+    m[10:20, 10:20] = 0
+    fp = polygonize_mask(raster(m))
+    assert len(fp) == 1
+    poly = fp.polygons[0]
+    assert len(poly.interiors) == 1
+    assert poly.area == pytest.approx((400 - 100) * 0.25)
+    assert shapely.is_ccw(poly.exterior)
+    assert poly.bounds == pytest.approx((102.5, 187.5, 112.5, 197.5))
+
+
+def test_instances_touching_stay_apart_and_binary_merges():
+    m = np.zeros((20, 30), np.int32)
+    m[5:15, 5:15] = 7
+    m[5:15, 15:25] = 9
+    fp = outline_mask(raster(m))
+    assert sorted(fp.ids.tolist()) == [7, 9]
+    assert shapely.area(shapely.intersection(fp.polygons[0], fp.polygons[1])) == pytest.approx(0, abs=1e-9)
+    assert len(outline_mask(raster(m > 0))) == 1
+
+
+def test_ndsm_height_jump_separates_touching_buildings():
+    m = np.zeros((20, 30), np.uint8)
+    m[5:15, 5:25] = 1
+    h = np.where(np.arange(30)[None, :] < 15, 6.0, 12.0) * np.ones((20, 1))
+    assert len(outline_mask(raster(m), raster(h))) == 2
+    assert len(outline_mask(raster(m), raster(h), max_step=10.0)) == 1
+
+
+def test_small_blobs_dropped_border_flagged_and_full_tile():
+    m = np.zeros((40, 40), np.uint8)
+    m[20, 20] = 1                  # single pixel
+    m[0:10, 0:10] = 1              # cut by the tile border
+    m[20:30, 5:15] = 1
+    fp = outline_mask(raster(m))
+    assert len(fp) == 2
+    assert fp.cut.tolist() == [True, False]
+    full = outline_mask(raster(np.ones((40, 40), np.uint8)))
+    assert len(full) == 1 and full.cut[0]
+    assert full.polygons[0].area == pytest.approx(400.0)
+
+
+def test_empty_mask_gives_no_footprints():
+    fp = outline_mask(raster(np.zeros((10, 10), np.uint8)))
+    assert len(fp) == 0 and fp.items() == []
+
+
+def test_probability_mask_is_thresholded_and_bad_masks_rejected():
+    p = np.zeros((20, 20), np.float32)
+    p[5:15, 5:15] = 0.8
+    assert len(outline_mask(raster(p))) == 1
+    with pytest.raises(InputError, match="outside"):
+        outline_mask(raster(p * 3.3))
+    with pytest.raises(InputError, match="negative"):
+        outline_mask(raster(-np.ones((5, 5), np.int16)))
+    with pytest.raises(InputError, match="2-D"):
+        outline_mask(raster(np.zeros((2, 5, 5), np.uint8)))
+
+
+def test_nodata_is_background():
+    m = np.full((20, 20), 255, np.uint8)
+    m[5:15, 5:15] = 1
+    fp = outline_mask(raster(m, nodata=255))
+    assert len(fp) == 1 and not fp.cut[0]

@@ -1,0 +1,88 @@
+"""Regularization: shapes come back with the right corners; property test on random masks."""
+
+import numpy as np
+import pytest
+import rasterio.features
+import shapely
+from affine import Affine
+from hypothesis import given, settings, strategies as st
+from shapely import affinity
+
+from lod3d.evaluate import footprint_metrics, vertex_count
+from lod3d.outline import Outline, outline_mask
+from lod3d.outline.synthetic import KINDS, random_building, random_scene
+from lod3d.pipeline import Pipeline
+from lod3d.raster import Raster
+
+T = Affine(0.5, 0, 0, 0, -0.5, 60.0)
+
+
+def outline_of(poly):
+    mask = rasterio.features.rasterize([(poly, 1)], out_shape=(120, 120), transform=T, dtype="uint8")
+    return outline_mask(Raster(mask, T, None))
+
+
+@pytest.mark.parametrize("angle", [0.0, 17.0, 45.0, 73.0])
+def test_rotated_rectangle_gives_four_right_angles(angle):
+    truth = affinity.rotate(shapely.box(15, 20, 45, 38), angle)
+    poly = outline_of(truth).polygons[0]
+    assert vertex_count([poly])[0] == 4
+    assert poly.symmetric_difference(truth).area / truth.area < 0.05
+    xy = np.asarray(poly.exterior.coords)[:-1]
+    edges = np.roll(xy, -1, 0) - xy
+    cos = np.sum(edges * np.roll(edges, -1, 0), 1) / np.prod(np.linalg.norm([edges, np.roll(edges, -1, 0)], axis=2), 0)
+    assert np.abs(cos).max() < 0.02
+
+
+def test_l_shape_and_chamfer_and_circle():
+    l_shape = shapely.Polygon([(10, 10), (50, 10), (50, 25), (28, 25), (28, 50), (10, 50)])
+    assert vertex_count(outline_of(l_shape).polygons)[0] == 6
+    chamfer = shapely.Polygon([(20, 10), (50, 10), (50, 40), (10, 40), (10, 20)])
+    assert vertex_count(outline_of(chamfer).polygons)[0] == 5
+    circle = shapely.Point(30, 30).buffer(15)
+    poly = outline_of(circle).polygons[0]
+    assert vertex_count([poly])[0] >= 16
+    assert poly.symmetric_difference(circle).area / circle.area < 0.03
+
+
+def test_synthetic_scene_beats_douglas_peucker():
+    mask, transform, truth = random_scene(5, n_side=6, noise=0.0)
+    raster = Raster(mask, transform, None)
+    ours = footprint_metrics(truth, outline_mask(raster).polygons)
+    dp = footprint_metrics(truth, shapely.simplify(outline_mask(raster).raw, 0.5))
+    assert ours["matched_share"] == 1.0
+    assert ours["iou"] > 0.93 and ours["ciou"] > dp["ciou"] and ours["polis"] < dp["polis"]
+    assert ours["mta"] < dp["mta"]
+
+
+def test_outline_stage_in_pipeline():
+    mask, transform, _ = random_scene(2, n_side=2, noise=0.0)
+    out = Pipeline.from_names(["outline"]).run({"mask": Raster(mask > 0, transform, None)})
+    fps = out["footprints"]
+    assert len(fps) == 4 and all(isinstance(g, shapely.Polygon) for _, g in fps)
+    assert Outline.reads == ("mask",) and Outline.writes == ("footprints",)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), noise=st.sampled_from([0.0, 0.1, 0.3]),
+       touching=st.sampled_from([0.0, 0.5]))
+def test_random_noisy_masks_give_valid_disjoint_polygons(seed, noise, touching):
+    mask, transform, _ = random_scene(seed, n_side=3, noise=noise, touching=touching, size=(3.0, 26.0))
+    for m in (mask > 0, mask):   # binary (merged neighbours) and instance ids
+        fp = outline_mask(Raster(m, transform, None))
+        polys = fp.polygons
+        assert all(isinstance(g, shapely.Polygon) and not g.is_empty for g in polys)
+        assert shapely.is_valid(polys).all()
+        tree = shapely.STRtree(polys)
+        a, b = tree.query(polys, predicate="intersects")
+        pairs = a < b
+        overlap = shapely.area(shapely.intersection(polys[a[pairs]], polys[b[pairs]]))
+        assert np.all(overlap < 1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_is_recovered(kind):
+    truth = affinity.translate(random_building(np.random.default_rng(3), kind, 24.0), 30, 30)
+    poly = outline_of(truth).polygons[0]
+    iou = poly.intersection(truth).area / poly.union(truth).area
+    assert iou > 0.9

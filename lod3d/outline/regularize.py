@@ -125,11 +125,14 @@ def _enforce_valid(polys, raw, collapsed, transform):
     bad = collapsed | ~shapely.is_valid(polys)
     if bad.any():
         polys[bad] = _largest_part(shapely.make_valid(polys[bad]))
-    # implausible: the regularized shape disagrees with its own pixels (IoU < 0.7)
-    inter = shapely.area(shapely.intersection(polys, raw_valid))
-    union = shapely.area(polys) + raw_area - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    fallback = bad & (iou < 0.85) | (iou < 0.7)
+    # implausible: a repaired polygon that lost its shape (IoU with its pixels < 0.85), or
+    # any polygon whose area strays more than 15 % from its pixels' (cheap: no overlay)
+    area = shapely.area(polys)
+    fallback = np.abs(area - raw_area) > 0.15 * raw_area
+    if bad.any():
+        inter = shapely.area(shapely.intersection(polys[bad], raw_valid[bad]))
+        union = area[bad] + raw_area[bad] - inter
+        fallback[bad] |= inter < 0.85 * union
     if fallback.any():
         simple = shapely.simplify(raw_valid[fallback], 0.5 * res, preserve_topology=True)
         polys[fallback] = _largest_part(shapely.make_valid(simple))

@@ -53,13 +53,13 @@ _MIN_EAVE, _MAX_RIDGE, _CLEARANCE = 3.0, 40.0, 2.5
 # Per class: block length, block depth, street width (m), power-weight factor, tree
 # acceptance. Blocks are further capped by the district spacing.
 _CLASS = {
-    "historic": dict(w=(50, 100), d=(40, 80), street=(6, 10), power=0.2, trees=0.3),
+    "historic": dict(w=(50, 100), d=(40, 80), street=(6, 10), power=0.15, trees=0.3),
     "terraced": dict(w=(60, 140), d=(45, 70), street=(8, 12), power=0.0, trees=0.5),
     "detached": dict(w=(60, 130), d=(40, 60), street=(8, 12), power=0.0, trees=0.8),
     "modern": dict(w=(60, 120), d=(50, 90), street=(12, 18), power=0.0, trees=0.5),
-    "industrial": dict(w=(120, 260), d=(90, 180), street=(14, 20), power=0.45, trees=0.2),
+    "industrial": dict(w=(120, 260), d=(90, 180), street=(14, 20), power=0.3, trees=0.2),
 }
-_CLASS_WEIGHTS = np.array([0.35, 0.2, 0.15, 0.15, 0.15])
+_CLASS_WEIGHTS = np.array([0.45, 0.2, 0.1, 0.15, 0.1])
 _PARK_TREES = 0.9
 
 
@@ -295,8 +295,8 @@ def _pick(rng, options, probs):
 
 
 def _historic(W, D, rng):
-    d = rng.uniform(9, 14)
-    if W < 2 * d + 10 or D < 2 * d + 10 or rng.random() < 0.3:
+    d = rng.uniform(10, 15)
+    if W < 2 * d + 10 or D < 2 * d + 10 or rng.random() < 0.15:
         return [("historic", _courtyard(W, D, d, rng, modern=False))]
     out = []
 
@@ -562,7 +562,7 @@ def _districts(bounds, rng) -> tuple[Districts, float]:
     while nx * ny < 5:
         nx, ny = (nx + 1, ny) if W / nx >= H / ny else (nx, ny + 1)
     gx, gy = np.meshgrid((np.arange(nx) + 0.5) / nx, (np.arange(ny) + 0.5) / ny)
-    jitter = rng.uniform(-0.3, 0.3, size=(nx * ny, 2)) / [nx, ny]
+    jitter = rng.uniform(-0.2, 0.2, size=(nx * ny, 2)) / [nx, ny]
     seeds = np.column_stack([gx.ravel(), gy.ravel()]) + jitter
     seeds = np.column_stack([xmin + seeds[:, 0] * W, ymin + seeds[:, 1] * H])
     k = len(seeds)
@@ -574,25 +574,28 @@ def _districts(bounds, rng) -> tuple[Districts, float]:
     angle = orientations[rng.integers(0, 3, size=k)] + np.radians(rng.normal(0, 2, size=k))
     cell = spacing
     street = np.array([rng.uniform(*_CLASS[c]["street"]) for c in classes])
-    blocks = np.array([[min(rng.uniform(*_CLASS[c]["w"]), (1.3 if c == "industrial" else 0.8)
+    blocks = np.array([[min(rng.uniform(*_CLASS[c]["w"]), (1.2 if c == "industrial" else 0.45)
                             * cell),
-                        min(rng.uniform(*_CLASS[c]["d"]), (1.0 if c == "industrial" else 0.7)
+                        min(rng.uniform(*_CLASS[c]["d"]), (0.9 if c == "industrial" else 0.4)
                             * cell)] for c in classes])
     power = np.array([(_CLASS[c]["power"] * cell) ** 2 for c in classes])
-    origin = seeds + rng.uniform(-50, 50, size=(k, 2))
+    # Each street grid is centred on its seed: the middle block sits in the cell's heart.
+    half = blocks / 2 + street[:, None]
+    origin = seeds - half[:, :1] * np.column_stack([np.cos(angle), np.sin(angle)]) \
+        - half[:, 1:] * np.column_stack([-np.sin(angle), np.cos(angle)])
     return Districts(seeds=seeds, power=power, morphology=tuple(classes), origin=origin,
                      angle=angle, pitch=blocks + street[:, None], street=street,
-                     boulevard=rng.uniform(14, 20)), cell
+                     boulevard=rng.uniform(12, 18)), cell
 
 
-_CUTS = np.array(np.meshgrid(*[np.arange(0, 0.5, 0.1)] * 4, indexing="ij")).reshape(4, -1).T
+_CUTS = np.array(np.meshgrid(*[np.arange(0, 0.55, 0.1)] * 4, indexing="ij")).reshape(4, -1).T
 
 
 def _blocks(bounds, districts: Districts):
     """Blocks as (district, origin xy, angle, W, D): street-grid cells fitted to the district.
 
     A grid cell sticking out of its district (minus half a boulevard) or out of the scene
-    is cut back: of the rectangles left after cutting 0-40 % off each side, the largest
+    is cut back: of the rectangles left after cutting 0-50 % off each side, the largest
     whose corners all fit is kept (corners suffice: both regions are convex).
     """
     xmin, ymin, xmax, ymax = bounds

@@ -38,7 +38,7 @@ from ..geometry.rpcfit import fit_rpc
 from ..io.atomic import atomic_dir
 from ..io.raster import write_raster
 from ..progress import progress
-from .render import render_ortho, render_view
+from .render import render_ortho, render_view, shade_surface
 from .scene import generate_scene
 from .sensor import Sun, design_views
 from .truth import footprints_geojson, rasterize_truth, scene_surface, truth_buildings
@@ -49,6 +49,8 @@ __all__ = ["simulate", "SimulationResult", "SCENE_MARGIN_M"]
 # up to (height range) × tan(view angle) beyond the image footprint.
 SCENE_MARGIN_M = 60.0
 HEIGHT_DATUM = "WGS84 ellipsoidal height (m)"
+# The simulated acquisition's date: fixed, so that outputs depend only on the inputs and seed.
+SIMULATED_DATE = "2025-04-17"
 
 
 @dataclass
@@ -89,8 +91,7 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
         xmin, ymin, xmax, ymax = area.bounds
         m = SCENE_MARGIN_M
         scene_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
-        scene = generate_scene(scene_bounds, crs=area.crs, seed=seed,
-                               ground_height=aoi.ground_height)
+        scene = generate_scene(scene_bounds, crs=area.crs, seed=seed)
         lap("scene"); steps.update()
 
         grid = Affine(gsd, 0.0, xmin, 0.0, -gsd, ymax)
@@ -103,13 +104,14 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
         angles = (-view_angle_deg, 0.0, view_angle_deg) if views == 3 else (-view_angle_deg, view_angle_deg)
         cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
                             z_range=z_range, seed=seed)
-        sun = Sun(azimuth_deg=150.0, elevation_deg=55.0)
+        sun = Sun()
+        shading = shade_surface(surface, sun)
         rng = np.random.default_rng(seed)
         gains = 1.0 + rng.uniform(-0.15, 0.15, size=views)
 
         images, rpc_stats = [], []
         for k, (cam, gain) in enumerate(zip(cams, gains), start=1):
-            img = render_view(surface, cam, sun, seed=seed * 100 + k, gain=float(gain))
+            img = render_view(surface, cam, sun, seed=seed * 100 + k, gain=float(gain), shading=shading)
             steps.update()
             rpc, stats = fit_rpc(cam, area.crs, z_range)
             rpc_stats.append({"view": k, "along_track_deg": angles[k - 1], **stats})
@@ -122,7 +124,9 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
             steps.update()
         lap("render_and_rpc")
 
-        ortho = render_ortho(surface, grid, shape, sun)
+        nadir = int(np.argmin(np.abs(angles)))
+        ortho = render_ortho(surface, grid, shape, sun, gain=float(gains[nadir]), seed=seed * 100,
+                             shading=shading)
         _write_truth(tmp / "truth", truth, ortho, grid, area, scene)
         lap("write_truth"); steps.update()
 
@@ -155,8 +159,9 @@ def _write_truth(folder: Path, truth, ortho, grid, area: AOI, scene) -> None:
     (folder / "footprints.geojson").write_text(json.dumps(footprints_geojson(scene), default=_json_default))
     write_cityjson(folder / "buildings.city.json", truth_buildings(scene), crs_epsg=area.epsg,
                    metadata={"title": f"lod3d simulated truth, {area.name}",
-                             "lineage": "procedural scene (lod3d.simulate), exact LoD2.2 solids",
-                             "height_datum": HEIGHT_DATUM})
+                             "referenceDate": SIMULATED_DATE,
+                             "lineage": {"source": "procedural scene (lod3d.simulate), exact LoD2.2 solids",
+                                         "heightDatum": HEIGHT_DATUM}})
 
 
 def _read_view(path: Path) -> np.ndarray:

@@ -11,8 +11,8 @@ type      planes  regions (in the rectangle frame u along, v across)
 flat      1       all (horizontal)
 shed      1       all
 gable     2       v < 0 | v >= 0 (ridge along the long axis) or the same across
-hip       4       nearest rectangle edge
-pyramid   4       nearest edge, distances normalized by the half sides
+hip       4       nearest rectangle edge (or nearest after normalizing by the half sides)
+pyramid   4       as hip, on a squarish outline (long side < 1.25 x short side)
 mansard   5       a band along the outline split by nearest edge, plus the top
 ========  ======  ==============================================================
 
@@ -80,7 +80,7 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
         "gable": ((v >= 0).astype(int), False),
         "gable_across": ((u >= 0).astype(int), False),
         "hip": (edge, False),
-        "pyramid": (edge_norm, False),
+        "hip_normalized": (edge_norm, False),
         "mansard": (np.where(band, edge, 4), False),
     }
     fx, fy = np.asarray(polygon.exterior.coords).T
@@ -100,7 +100,10 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
         p = 1 if horizontal else 3 * len(planes)
         score = n * np.log(mse + noise**2) + p * np.log(n)
         if best is None or score < best.score:
-            best = RoofFit(name.split("_")[0], g, float(np.sqrt(mse)), float(score))
+            kind = name.split("_")[0]
+            if kind == "hip" and hl < 1.25 * hw:
+                kind = "pyramid"  # four planes over a squarish outline: (near) no ridge
+            best = RoofFit(kind, g, float(np.sqrt(mse)), float(score))
     return best
 
 

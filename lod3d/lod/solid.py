@@ -43,14 +43,15 @@ def envelope_faces(polygon, planes: np.ndarray, min_face_area: float = 0.5):
     polygon = orient(shapely.set_precision(polygon, GRID), 1.0)
     while True:
         cells = _cells(polygon, planes)
-        areas = np.array([c.area for c in cells])
+        areas = np.array([c.area for c in cells])  # a cell may come back as a collection
         small = np.nonzero(areas < min_face_area)[0]
         if len(planes) == 1 or not len(small):
             break
         planes = np.delete(planes, small[np.argmin(areas[small])], axis=0)
     if len(planes) == 1:
         return [(polygon, 0)], planes
-    lines = [polygon.boundary] + [c.boundary.intersection(polygon) for c in cells]
+    lines = [polygon.boundary] + [p.boundary.intersection(polygon) for c in cells
+                                  for p in shapely.get_parts(c) if p.geom_type == "Polygon"]
     noded = shapely.set_precision(shapely.union_all(lines), GRID)
     noded = shapely.union_all([noded])
     faces = []

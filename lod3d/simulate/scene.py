@@ -208,7 +208,11 @@ class Noise:
 
 @dataclass
 class Scene:
-    """The procedural city: analytic terrain, districts/roads, buildings, trees."""
+    """The procedural city: analytic terrain, districts/roads, buildings, trees.
+
+    ``buildings[k]`` has id ``k + 1`` (ids are the values of the truth building raster);
+    ``blocks`` are the block rectangles (shapely polygons) that the buildings fill.
+    """
 
     bounds: tuple[float, float, float, float]
     crs: str
@@ -263,7 +267,7 @@ def _spec(u0, u1, v0, v1, roof, axis, eave, pitch_deg, albedo, flip=False):
     along = (u1 - u0) if axis == "u" else (v1 - v0)
     if roof == SHED:
         rise = math.tan(math.radians(pitch_deg)) * across
-    elif roof in (GABLE,):
+    elif roof == GABLE:
         rise = math.tan(math.radians(pitch_deg)) * across / 2
     elif roof in (HIP, PYRAMID):
         rise = math.tan(math.radians(pitch_deg)) * min(across, along) / 2
@@ -554,7 +558,7 @@ def _terrain(bounds, rng) -> Terrain:
                    phase=rng.uniform(0, 2 * np.pi, size=3))
 
 
-def _districts(bounds, rng) -> tuple[Districts, float]:
+def _districts(bounds, rng) -> Districts:
     xmin, ymin, xmax, ymax = bounds
     W, H = xmax - xmin, ymax - ymin
     spacing = 200.0
@@ -572,23 +576,27 @@ def _districts(bounds, rng) -> tuple[Districts, float]:
     base = rng.uniform(0, np.pi / 2)
     orientations = base + np.radians([0.0, 22.0, 57.0])
     angle = orientations[rng.integers(0, 3, size=k)] + np.radians(rng.normal(0, 2, size=k))
-    cell = spacing
     street = np.array([rng.uniform(*_CLASS[c]["street"]) for c in classes])
     blocks = np.array([[min(rng.uniform(*_CLASS[c]["w"]), (1.2 if c == "industrial" else 0.45)
-                            * cell),
+                            * spacing),
                         min(rng.uniform(*_CLASS[c]["d"]), (0.9 if c == "industrial" else 0.4)
-                            * cell)] for c in classes])
-    power = np.array([(_CLASS[c]["power"] * cell) ** 2 for c in classes])
+                            * spacing)] for c in classes])
+    power = np.array([(_CLASS[c]["power"] * spacing) ** 2 for c in classes])
     # Each street grid is centred on its seed: the middle block sits in the cell's heart.
     half = blocks / 2 + street[:, None]
     origin = seeds - half[:, :1] * np.column_stack([np.cos(angle), np.sin(angle)]) \
         - half[:, 1:] * np.column_stack([-np.sin(angle), np.cos(angle)])
     return Districts(seeds=seeds, power=power, morphology=tuple(classes), origin=origin,
                      angle=angle, pitch=blocks + street[:, None], street=street,
-                     boulevard=rng.uniform(12, 18)), cell
+                     boulevard=rng.uniform(12, 18))
 
 
-_CUTS = np.array(np.meshgrid(*[np.arange(0, 0.55, 0.1)] * 4, indexing="ij")).reshape(4, -1).T
+# Candidate sub-rectangles of a street-grid cell, as indices into an 11 x 11 lattice of
+# tenths of the cell: cut 0-50 % off each side; sorted largest first.
+_CUT = np.array(np.meshgrid(*[np.arange(6)] * 4, indexing="ij")).reshape(4, -1).T
+_RECT = np.column_stack([_CUT[:, 0], 10 - _CUT[:, 1], _CUT[:, 2], 10 - _CUT[:, 3]])
+_RECT = _RECT[np.argsort(-(_RECT[:, 1] - _RECT[:, 0]) * (_RECT[:, 3] - _RECT[:, 2]),
+                         kind="stable")]
 
 
 def _blocks(bounds, districts: Districts):
@@ -600,10 +608,7 @@ def _blocks(bounds, districts: Districts):
     """
     xmin, ymin, xmax, ymax = bounds
     scene_corners = np.array([[xmin, ymin], [xmax, ymin], [xmax, ymax], [xmin, ymax]])
-    # Candidate rectangles as fractions of the cell: (u0, u1, v0, v1), largest first.
-    frac = np.column_stack([_CUTS[:, 0], 1 - _CUTS[:, 1], _CUTS[:, 2], 1 - _CUTS[:, 3]])
-    area = (frac[:, 1] - frac[:, 0]) * (frac[:, 3] - frac[:, 2])
-    frac = frac[np.argsort(-area, kind="stable")]
+    tenths = np.arange(11) / 10
     out = []
     for d in range(len(districts.seeds)):
         c, s = math.cos(districts.angle[d]), math.sin(districts.angle[d])
@@ -613,26 +618,26 @@ def _blocks(bounds, districts: Districts):
         pu, pv = districts.pitch[d]
         sw = districts.street[d]
         W0, D0 = pu - sw, pv - sw
+        big = np.minimum((_RECT[:, 1] - _RECT[:, 0]) * W0 / 10,
+                         (_RECT[:, 3] - _RECT[:, 2]) * D0 / 10) >= 25
         for ku in range(int(math.floor(u.min() / pu)), int(math.ceil(u.max() / pu))):
             for kv in range(int(math.floor(v.min() / pv)), int(math.ceil(v.max() / pv))):
                 o0 = districts.origin[d] + (ku * pu + sw) * eu + (kv * pv + sw) * ev
                 centre = o0 + W0 / 2 * eu + D0 / 2 * ev
                 if districts.margin(centre[None], d)[0] < -math.hypot(W0, D0) / 2:
                     continue  # the cell cannot reach into this district
-                cu = np.stack([frac[:, 0], frac[:, 1], frac[:, 1], frac[:, 0]], 1) * W0
-                cv = np.stack([frac[:, 2], frac[:, 2], frac[:, 3], frac[:, 3]], 1) * D0
-                pts = (o0 + cu[..., None] * eu + cv[..., None] * ev).reshape(-1, 2)
-                ok = ((pts[:, 0] >= xmin + 1) & (pts[:, 0] <= xmax - 1)
-                      & (pts[:, 1] >= ymin + 1) & (pts[:, 1] <= ymax - 1))
-                ok &= districts.margin(pts, d) >= districts.boulevard / 2 + 1
-                ok = ok.reshape(-1, 4).all(axis=1)
-                ok &= (np.minimum((frac[:, 1] - frac[:, 0]) * W0,
-                                  (frac[:, 3] - frac[:, 2]) * D0) >= 25)
+                lattice = (o0 + (tenths[:, None, None] * W0) * eu
+                           + (tenths[None, :, None] * D0) * ev).reshape(-1, 2)
+                fits = ((lattice[:, 0] >= xmin + 1) & (lattice[:, 0] <= xmax - 1)
+                        & (lattice[:, 1] >= ymin + 1) & (lattice[:, 1] <= ymax - 1)
+                        & (districts.margin(lattice, d) >= districts.boulevard / 2 + 1))
+                fits = fits.reshape(11, 11)
+                ok = big & fits[_RECT[:, 0], _RECT[:, 2]] & fits[_RECT[:, 1], _RECT[:, 2]] \
+                    & fits[_RECT[:, 1], _RECT[:, 3]] & fits[_RECT[:, 0], _RECT[:, 3]]
                 if ok.any():
-                    f = frac[np.argmax(ok)]
-                    o = o0 + f[0] * W0 * eu + f[2] * D0 * ev
-                    out.append((d, o, float(districts.angle[d]), (f[1] - f[0]) * W0,
-                                (f[3] - f[2]) * D0))
+                    i0, i1, j0, j1 = _RECT[np.argmax(ok)] / 10
+                    o = o0 + i0 * W0 * eu + j0 * D0 * ev
+                    out.append((d, o, float(districts.angle[d]), (i1 - i0) * W0, (j1 - j0) * D0))
     return out
 
 
@@ -719,7 +724,7 @@ def generate_scene(bounds, crs: str = "EPSG:32631", seed: int = 7) -> Scene:
     bounds = _check_bounds(bounds)
     rng = np.random.default_rng(seed)
     terrain = _terrain(bounds, rng)
-    districts, _ = _districts(bounds, rng)
+    districts = _districts(bounds, rng)
     blocks = _blocks(bounds, districts)
     rows, records = [], []
     for d, origin, angle, W, D in blocks:

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 from affine import Affine
 
 from lod3d.cityjson.model import Building, BuildingPart, Solid, Surface
@@ -29,7 +30,8 @@ from lod3d.kernels.scene import (FLAT, GABLE, HIP, PYRAMID, SHED, draw_parts, dr
 from lod3d.simulate.scene import ROOF_NAMES, Scene
 from lod3d.simulate.surface import KIND_GROUND, KIND_ROAD, KIND_ROOF, KIND_TREE, SurfaceModel
 
-__all__ = ["Truth", "rasterize_truth", "scene_surface", "footprints_geojson", "truth_buildings"]
+__all__ = ["Truth", "rasterize_truth", "scene_surface", "footprints_geojson", "truth_buildings",
+           "part_solid"]
 
 
 @dataclass
@@ -140,8 +142,6 @@ def _building_attributes(scene: Scene, b) -> dict:
 
 def footprints_geojson(scene: Scene) -> dict:
     """GeoJSON FeatureCollection of building footprints (scene CRS, id = raster id)."""
-    import shapely
-
     features = [{"type": "Feature", "id": b.id,
                  "properties": {"id": b.id, **_building_attributes(scene, b)},
                  "geometry": shapely.geometry.mapping(b.footprint)} for b in scene.buildings]

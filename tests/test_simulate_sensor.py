@@ -231,7 +231,7 @@ def test_bright_patch_lands_where_the_camera_projects_it():
     surface = flat_surface(surface_bounds([cam], (149, 151)), albedo=0.1)
     i0, j0 = 70, 80
     surface.albedo[i0:i0 + 16, j0:j0 + 16] = 0.9  # a 4 m square
-    cx, cy = surface.transform * (j0 + 8, i0 + 8)
+    cx, cy = surface.transform @ (j0 + 8, i0 + 8)
     img = render_view(surface, cam, Sun(), noise=False, mtf_sigma_px=0.0, supersample=5).astype(float)
     w = np.clip(img - np.median(img), 0, None)
     rr, cc = np.indices(img.shape)
@@ -263,9 +263,9 @@ def test_gdal_orthorectified_views_match_true_ortho(tmp_path):
     # Ortho cells whose four surface sub-cells are visible to a view and away from steps.
     h = surface.height
     smooth = (maximum_filter(h, 13) - minimum_filter(h, 13)) < 1.0
-    m = ~surface.transform * grid
+    m = ~surface.transform @ grid
     rr, cc = np.indices(shape)
-    corners = [(m * (cc + dx, rr + dy)) for dx in (0.25, 0.75) for dy in (0.25, 0.75)]
+    corners = [(m @ (cc + dx, rr + dy)) for dx in (0.25, 0.75) for dy in (0.25, 0.75)]
 
     def warp(img, rpc):
         out = np.zeros(shape, np.float32)

@@ -134,7 +134,7 @@ def render_radiance(surface: SurfaceModel, cam: PushbroomCamera, sun: Sun, *,
     uv = []
     for z in (z_top, z_bot):
         x, y = cam.localize(rr, cc, z)
-        u, v = inv * (x, y)
+        u, v = inv @ (x, y)
         uv += [np.ascontiguousarray(u), np.ascontiguousarray(v)]
     s = sun.direction()
     return trace_view(h, shading.top_radiance, np.ascontiguousarray(surface.wall_albedo, np.float32),
@@ -187,6 +187,6 @@ def render_ortho(surface: SurfaceModel, transform: Affine, shape, sun: Sun, *, g
     if shading is None:
         shading = shade_surface(surface, sun)
     rows, cols = map(int, shape)
-    m = ~surface.transform * transform  # output pixel coords → surface cell coords
+    m = ~surface.transform @ transform  # output pixel coords → surface cell coords
     rad = sample_ortho(shading.top_radiance, m.a, m.b, m.c, m.d, m.e, m.f, rows, cols, int(supersample))
     return _sensor_chain(rad, gain=gain, mtf_sigma_px=mtf_sigma_px, seed=seed, noise=noise)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import shapely
 from affine import Affine
 
 from .. import __version__
@@ -40,14 +41,15 @@ from ..io.raster import write_raster
 from ..progress import progress
 from .render import render_ortho, render_view, shade_surface
 from .scene import generate_scene
-from .sensor import Sun, design_views
+from .sensor import Sun, design_views, surface_bounds
 from .truth import footprints_geojson, rasterize_truth, scene_surface, truth_buildings
 
 __all__ = ["simulate", "SimulationResult", "SCENE_MARGIN_M"]
 
-# Ground margin populated and rendered around the AOI: off-nadir rays of edge pixels travel
-# up to (height range) × tan(view angle) beyond the image footprint.
-SCENE_MARGIN_M = 60.0
+# Ground margin populated around the AOI: the images cover the AOI with a margin, their
+# footprints are rotated with the ground track, and off-nadir lines of sight travel up to
+# (height range) × tan(view angle) further.
+SCENE_MARGIN_M = 150.0
 HEIGHT_DATUM = "WGS84 ellipsoidal height (m)"
 # The simulated acquisition's date: fixed, so that outputs depend only on the inputs and seed.
 SIMULATED_DATE = "2025-04-17"
@@ -97,13 +99,18 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
         grid = Affine(gsd, 0.0, xmin, 0.0, -gsd, ymax)
         shape = (round(area.height / gsd), round(area.width / gsd))
         truth = rasterize_truth(scene, grid, shape)
-        surface = scene_surface(scene, res=gsd / 2, bounds=scene_bounds)
-        lap("truth"); steps.update()
-
-        z_range = (float(np.nanmin(surface.height)) - 5.0, float(np.nanmax(surface.height)) + 5.0)
+        z_range = _height_range(scene, scene_bounds)
         angles = (-view_angle_deg, 0.0, view_angle_deg) if views == 3 else (-view_angle_deg, view_angle_deg)
         cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
                             z_range=z_range, seed=seed)
+        # The rendered surface must hold every pixel's line of sight through the height range.
+        needed = surface_bounds(cams, z_range)
+        if not (needed[0] >= scene_bounds[0] and needed[1] >= scene_bounds[1]
+                and needed[2] <= scene_bounds[2] and needed[3] <= scene_bounds[3]):
+            raise RuntimeError(f"scene margin {m} m too small for the views' lines of sight {needed}")
+        surface = scene_surface(scene, res=gsd / 2, bounds=needed)
+        lap("truth"); steps.update()
+
         sun = Sun()
         shading = shade_surface(surface, sun)
         rng = np.random.default_rng(seed)
@@ -146,6 +153,15 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
     return SimulationResult(out, [out / "images" / p.name for p in images], summary)
 
 
+def _height_range(scene, bounds, res: float = 2.0) -> tuple[float, float]:
+    """Lowest and highest surface of the scene over ``bounds``, with a 5 m pad, from a coarse
+    point sampling (sampling misses no more than a fraction of a roof's height)."""
+    xmin, ymin, xmax, ymax = bounds
+    shape = (math.ceil((ymax - ymin) / res), math.ceil((xmax - xmin) / res))
+    coarse = rasterize_truth(scene, Affine(res, 0.0, xmin, 0.0, -res, ymax), shape)
+    return float(np.nanmin(coarse.dtm)) - 5.0, float(np.nanmax(coarse.dsm)) + 5.0
+
+
 def _write_truth(folder: Path, truth, ortho, grid, area: AOI, scene) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tags = {"HEIGHT_DATUM": HEIGHT_DATUM}
@@ -156,8 +172,15 @@ def _write_truth(folder: Path, truth, ortho, grid, area: AOI, scene) -> None:
     write_raster(folder / "buildings.tif", truth.buildings.astype(np.int32), transform=grid, crs=area.crs,
                  nodata=None)
     write_raster(folder / "ortho.tif", ortho, transform=grid, crs=area.crs)
-    (folder / "footprints.geojson").write_text(json.dumps(footprints_geojson(scene), default=_json_default))
-    write_cityjson(folder / "buildings.city.json", truth_buildings(scene), crs_epsg=area.epsg,
+    # Truth vectors hold the buildings that reach into the AOI (the scene's margin is only
+    # there for the sensor's oblique lines of sight).
+    aoi_box = shapely.box(*area.bounds)
+    keep = {b.id for b in scene.buildings if b.footprint.intersects(aoi_box)}
+    footprints = footprints_geojson(scene)
+    footprints["features"] = [f for f in footprints["features"] if f["id"] in keep]
+    (folder / "footprints.geojson").write_text(json.dumps(footprints, default=_json_default))
+    buildings = [b for b in truth_buildings(scene) if b.attributes["truth_id"] in keep]
+    write_cityjson(folder / "buildings.city.json", buildings, crs_epsg=area.epsg,
                    metadata={"title": f"lod3d simulated truth, {area.name}",
                              "referenceDate": SIMULATED_DATE,
                              "lineage": {"source": "procedural scene (lod3d.simulate), exact LoD2.2 solids",

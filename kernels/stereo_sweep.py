@@ -1,0 +1,203 @@
+"""Object-space plane sweep: warp views onto the output grid at a height, census costs.
+
+The geometry of every view is given as a *coordinate field*: image (row, col) sampled on a
+coarse lattice of output-grid cells (every ``step`` cells) at a few heights ``h_nodes``.
+Between lattice nodes the field is interpolated bilinearly in (row, col of the grid) and
+linearly in height; RPCs are smooth enough that this local approximation stays far below
+a hundredth of a pixel for ``step`` ≤ 16 and height nodes ≤ 25 m apart (tests measure it).
+
+Arrays: ``imgs`` (V, H, W) float32 views padded to a common shape, NaN on unusable
+pixels (nodata, saturated, padding), fields ``frow``/``fcol`` (V, NH, GY, GX) float64. A tile is the
+block of output cells starting at global cell (i0, j0) of size (ny, nx).
+"""
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, inline="always")
+def field_at(frow, fcol, v, h_nodes, step, gi, gj, h):
+    """Image (row, col) of view ``v`` for global grid cell (gi, gj) at height ``h``."""
+    nh = h_nodes.shape[0]
+    k = 0
+    while k < nh - 2 and h > h_nodes[k + 1]:
+        k += 1
+    t = (h - h_nodes[k]) / (h_nodes[k + 1] - h_nodes[k])
+    fy = gi / step
+    fx = gj / step
+    y0 = min(int(fy), frow.shape[2] - 2)
+    x0 = min(int(fx), frow.shape[3] - 2)
+    ay = fy - y0
+    ax = fx - x0
+    w00 = (1 - ay) * (1 - ax)
+    w01 = (1 - ay) * ax
+    w10 = ay * (1 - ax)
+    w11 = ay * ax
+    r0 = (w00 * frow[v, k, y0, x0] + w01 * frow[v, k, y0, x0 + 1]
+          + w10 * frow[v, k, y0 + 1, x0] + w11 * frow[v, k, y0 + 1, x0 + 1])
+    r1 = (w00 * frow[v, k + 1, y0, x0] + w01 * frow[v, k + 1, y0, x0 + 1]
+          + w10 * frow[v, k + 1, y0 + 1, x0] + w11 * frow[v, k + 1, y0 + 1, x0 + 1])
+    c0 = (w00 * fcol[v, k, y0, x0] + w01 * fcol[v, k, y0, x0 + 1]
+          + w10 * fcol[v, k, y0 + 1, x0] + w11 * fcol[v, k, y0 + 1, x0 + 1])
+    c1 = (w00 * fcol[v, k + 1, y0, x0] + w01 * fcol[v, k + 1, y0, x0 + 1]
+          + w10 * fcol[v, k + 1, y0 + 1, x0] + w11 * fcol[v, k + 1, y0 + 1, x0 + 1])
+    return r0 + t * (r1 - r0), c0 + t * (c1 - c0)
+
+
+@numba.njit(cache=True, inline="always")
+def sample(img, v, r, c):
+    """Bilinear sample of view ``v`` at (r, c); NaN off-image (unusable pixels are NaN)."""
+    if not (r >= 0.0 and c >= 0.0):
+        return np.nan
+    y0 = int(r)
+    x0 = int(c)
+    if y0 + 1 >= img.shape[1] or x0 + 1 >= img.shape[2]:
+        return np.nan
+    ay = r - y0
+    ax = c - x0
+    return ((1 - ay) * ((1 - ax) * img[v, y0, x0] + ax * img[v, y0, x0 + 1])
+            + ay * ((1 - ax) * img[v, y0 + 1, x0] + ax * img[v, y0 + 1, x0 + 1]))
+
+
+@numba.njit(cache=True)
+def warp_views(imgs, frow, fcol, h_nodes, step, heights, i0, j0, out):
+    """Sample every view at each tile cell's height ``heights`` (ny, nx) → ``out`` (V, ny, nx).
+
+    Cells outside a view or on unusable pixels get NaN. With the DSM as ``heights`` this is
+    an orthorectification of each view; with a constant it is one plane of the sweep.
+    """
+    nv = out.shape[0]
+    ny, nx = heights.shape
+    for v in range(nv):
+        for i in range(ny):
+            for j in range(nx):
+                h = heights[i, j]
+                if np.isnan(h):
+                    out[v, i, j] = np.nan
+                    continue
+                r, c = field_at(frow, fcol, v, h_nodes, step, i0 + i, j0 + j, h)
+                out[v, i, j] = sample(imgs, v, r, c)
+
+
+@numba.njit(cache=True, nogil=True)
+def census(warped, radius, out, ok):
+    """Census transform of each warped view (V, ny, nx) → bit strings ``out`` (uint64).
+
+    Bit k is set where the k-th neighbour of the (2·radius+1)² window is darker than the
+    centre. ``ok`` is False where any pixel of the window is NaN (off-image or unusable)
+    and on the ``radius``-wide border.
+    """
+    nv, ny, nx = warped.shape
+    out[:] = 0
+    ok[:] = False
+    for v in range(nv):
+        for i in range(radius, ny - radius):
+            for j in range(radius, nx - radius):
+                cen = warped[v, i, j]
+                bits = np.uint64(0)
+                nan = np.isnan(cen)
+                for di in range(-radius, radius + 1):
+                    for dj in range(-radius, radius + 1):
+                        val = warped[v, i + di, j + dj]
+                        nan |= np.isnan(val)
+                        if di != 0 or dj != 0:
+                            bits = (bits << np.uint64(1)) | np.uint64(val < cen)
+                out[v, i, j] = bits
+                ok[v, i, j] = not nan
+
+
+@numba.njit(cache=True, inline="always")
+def popcount64(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@numba.njit(cache=True, nogil=True)
+def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, radius,
+                      cost, nvalid):
+    """Multi-view census cost of every tile cell at every height in ``labels``.
+
+    ``cost`` (ny, nx, D) uint8 receives, per cell and height, the mean Hamming distance over
+    all pairs of views whose census is defined there: every view contributes, none is a
+    privileged reference. Where fewer than two views see the cell the cost is the
+    uninformative value of half the bits. Only labels ``lo[i, j] ≤ d ≤ hi[i, j]`` are
+    evaluated (a coarse pass bounds each cell's height); the others get the full cost.
+    ``nvalid`` (ny, nx) counts the heights at which at least two views saw the cell.
+    """
+    ny, nx = lo.shape
+    nv = imgs.shape[0]
+    nh = h_nodes.shape[0]
+    nbits = (2 * radius + 1) ** 2 - 1
+    blind = nbits // 2
+    # image coordinates of every tile cell at every height node; heights between are linear
+    rc = np.empty((nv, nh, 2, ny, nx), np.float64)
+    for v in range(nv):
+        for k in range(nh):
+            for i in range(ny):
+                for j in range(nx):
+                    rc[v, k, 0, i, j], rc[v, k, 1, i, j] = field_at(
+                        frow, fcol, v, h_nodes, step, i0 + i, j0 + j, h_nodes[k])
+    # a cell is warped at label d when d is in the range of any cell of its census window
+    wlo = lo.copy()
+    whi = hi.copy()
+    for i in range(ny):
+        for j in range(nx):
+            for di in range(max(i - radius, 0), min(i + radius + 1, ny)):
+                for dj in range(max(j - radius, 0), min(j + radius + 1, nx)):
+                    wlo[i, j] = min(wlo[i, j], lo[di, dj])
+                    whi[i, j] = max(whi[i, j], hi[di, dj])
+    warped = np.empty((nv, ny, nx), np.float32)
+    bits = np.empty((nv, ny, nx), np.uint64)
+    ok = np.empty((nv, ny, nx), np.bool_)
+    nvalid[:, :] = 0
+    for d in range(labels.shape[0]):
+        h = labels[d]
+        k = 0
+        while k < nh - 2 and h > h_nodes[k + 1]:
+            k += 1
+        t = (h - h_nodes[k]) / (h_nodes[k + 1] - h_nodes[k])
+        for v in range(nv):
+            for i in range(ny):
+                for j in range(nx):
+                    if d < wlo[i, j] or d > whi[i, j]:
+                        warped[v, i, j] = np.nan
+                        continue
+                    r = rc[v, k, 0, i, j] + t * (rc[v, k + 1, 0, i, j] - rc[v, k, 0, i, j])
+                    c = rc[v, k, 1, i, j] + t * (rc[v, k + 1, 1, i, j] - rc[v, k, 1, i, j])
+                    warped[v, i, j] = sample(imgs, v, r, c)
+        census(warped, radius, bits, ok)
+        for i in range(ny):
+            for j in range(nx):
+                if d < lo[i, j] or d > hi[i, j]:
+                    cost[i, j, d] = nbits
+                    continue
+                total = 0
+                npairs = 0
+                for a in range(nv):
+                    if not ok[a, i, j]:
+                        continue
+                    for b in range(a + 1, nv):
+                        if ok[b, i, j]:
+                            total += popcount64(bits[a, i, j] ^ bits[b, i, j])
+                            npairs += 1
+                if npairs == 0:
+                    cost[i, j, d] = blind
+                else:
+                    cost[i, j, d] = (total + npairs // 2) // npairs
+                    nvalid[i, j] += 1
+
+
+@numba.njit(cache=True)
+def project_cells(frow, fcol, v, h_nodes, step, heights, i0, j0):
+    """Image (row, col) of view ``v`` for every tile cell at its own height (NaN stays NaN)."""
+    ny, nx = heights.shape
+    rows = np.full((ny, nx), np.nan)
+    cols = np.full((ny, nx), np.nan)
+    for i in range(ny):
+        for j in range(nx):
+            if not np.isnan(heights[i, j]):
+                rows[i, j], cols[i, j] = field_at(frow, fcol, v, h_nodes, step, i0 + i, j0 + j,
+                                                  heights[i, j])
+    return rows, cols

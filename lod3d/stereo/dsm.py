@@ -1,0 +1,485 @@
+"""Images with RPC models → DSM, confidence and true ortho on a projected grid.
+
+Design: an **object-space plane sweep with SGM on the output grid**, not epipolar
+resampling + triangulation. For each height hypothesis every view is warped onto the DSM
+grid through its RPC, census-transformed there, and the cost of a cell is the mean Hamming
+distance over *all pairs* of views that see it. The cost volume (cells × heights) is
+aggregated by 8-path SGM and the winning height is refined to subpixel. Why:
+
+* the result is born on the output grid: no triangulation, no rasterization of a point
+  cloud, no gaps from resampling, and the smoothness prior of SGM acts on heights of
+  neighbouring ground cells — flat roofs are constant labels;
+* tri-stereo is genuinely multi-view: all views enter the same cost at the same height,
+  none is a privileged reference, and a pair that is blind somewhere (off-image, nodata)
+  simply drops out of that cell's cost;
+* RPCs need no epipolar approximation: the only geometric approximation is the coordinate
+  field (image row/col of coarse grid nodes at a few heights, interpolated — see
+  ``lod3d.kernels.stereo_sweep``), whose error is measured below a hundredth of a pixel.
+
+Before matching, the **relative pointing error** of every secondary view is measured
+against the first view from tie points (normalized cross-correlation of textured patches
+between orthos at a mean height) and removed, as s2p and CARS do, across the epipolar
+direction only — the along-epipolar part is indistinguishable from a height offset. The
+same tie points give the **height range** of the sweep, so nothing is assumed about the
+scene. Consistency checks: SGM uniqueness (best vs. second-best height), removal of small
+isolated patches, and a z-buffer visibility check (a cell must be seen by ≥ 2 views at its
+own height — the object-space form of a left-right check). Small holes are filled from
+their rim and flagged (confidence 0); large ones stay nodata. The true ortho samples, per
+cell, the most nadir view that sees the cell at its DSM height.
+
+Heights are ellipsoidal (WGS84), as RPCs are; products record it in their GeoTIFF tags.
+Images are read whole into memory (crops of a few thousand pixels); the grid is processed
+in tiles with halos, whose cores tile the grid without seams.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from pyproj import CRS, Transformer
+from shapely.geometry import Polygon
+
+from lod3d.errors import InputError
+from lod3d.kernels.stereo_post import remove_speckles, visible
+from lod3d.kernels.stereo_sgm import sgm8, winner_subpixel
+from lod3d.kernels.stereo_sweep import project_cells, sweep_cost_volume, warp_views
+from lod3d.kernels.stereo_tiepoints import match_patches
+
+from ..geometry.rpc import RPCModel
+from ..pipeline import register_stage
+from ..progress import progress
+from ..raster import Raster
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DSM", "StereoParams", "compute_dsm"]
+
+HEIGHT_TAGS = {"VERTICAL_DATUM": "WGS84 ellipsoid (EPSG:4979)", "HEIGHT_UNIT": "metre"}
+MIN_IMAGE_SIDE = 32
+COARSE = 4                          # grid/image reduction of the coarse pass that bounds heights
+
+
+@dataclass(frozen=True)
+class StereoParams:
+    """Matching options. Costs are in census bits (48 for the default 7×7 window)."""
+
+    census_radius: int = 3
+    label_px: float = 0.3          # largest parallax, in grid cells, between two height labels
+    p1: int = 6                    # SGM penalty for a one-label change
+    p2: int = 40                   # SGM penalty for a larger jump
+    min_uniqueness: float = 0.02   # 1 − S_best/S_second below this: ambiguous → nodata
+    speckle_size: int = 60         # isolated patches smaller than this (cells) → nodata
+    speckle_step_m: float = 1.5    # height step still inside one patch
+    max_hole_cells: int = 400      # holes up to this size are filled and flagged
+    tile: int = 256                # tile core size in cells
+    halo: int = 32                 # tile halo in cells
+    threads: int | None = None     # tiles matched concurrently (default: NUMBA_NUM_THREADS or all cores)
+    field_step: int = 16           # coordinate-field lattice spacing in cells
+    field_dh: float = 25.0         # coordinate-field height spacing in metres
+
+
+@dataclass
+class View:
+    """One image: grey levels, usable-pixel mask, camera model, pointing correction (px)."""
+
+    path: Path
+    rpc: RPCModel
+    image: np.ndarray
+    mask: np.ndarray
+    offset: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Grid:
+    crs: CRS
+    transform: Affine
+    shape: tuple[int, int]
+
+
+# ------------------------------------------------------------------ inputs
+def load_views(images) -> list[View]:
+    """Read ``images`` (list of ``(path, RPCModel)``) into grey float32 arrays with masks.
+
+    Unusable pixels — nodata, zero fill, non-finite, and saturated plateaus (the image
+    maximum when it covers more than 0.01 % of the pixels) — are masked out of matching.
+    """
+    if not 2 <= len(images) <= 8:
+        raise InputError(f"stereo needs 2 to 8 images, got {len(images)}")
+    views, counts = [], set()
+    for path, rpc in images:
+        if rpc is None:
+            raise InputError(f"{path}: no RPC camera model")
+        try:
+            with rasterio.open(path) as src:
+                data = src.read().astype(np.float32)
+                nodata = src.nodata
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(f"{path}: cannot read image ({exc})") from None
+        counts.add(data.shape[0])
+        if min(data.shape[1:]) < MIN_IMAGE_SIDE:
+            raise InputError(f"{path}: image too small for matching ({data.shape[2]}×{data.shape[1]} px, "
+                             f"need ≥ {MIN_IMAGE_SIDE})")
+        usable = np.all(np.isfinite(data), axis=0) & np.all(data != 0, axis=0)
+        if nodata is not None:
+            usable &= np.all(data != nodata, axis=0)
+        grey = np.where(usable, data.mean(axis=0), np.float32(0)).astype(np.float32)
+        if usable.any():
+            top = grey[usable].max()
+            plateau = usable & (grey == top)
+            if plateau.sum() > 1e-4 * usable.size:
+                usable &= ~plateau
+        if usable.mean() < 0.01:
+            raise InputError(f"{path}: no usable pixels (all nodata, zero or saturated)")
+        views.append(View(Path(path), rpc, grey, usable.astype(np.uint8)))
+    if len(counts) > 1:
+        raise InputError(f"images have different band counts {sorted(counts)}; give images of one kind "
+                         "(e.g. all panchromatic)")
+    return views
+
+
+def _footprint(view: View, h: float) -> Polygon:
+    ny, nx = view.image.shape
+    t = np.linspace(0, 1, 9)
+    rows = np.concatenate([0 * t, t * (ny - 1), (ny - 1) + 0 * t, (1 - t) * (ny - 1)])
+    cols = np.concatenate([t * (nx - 1), (nx - 1) + 0 * t, (1 - t) * (nx - 1), 0 * t])
+    lon, lat = view.rpc.localize(rows, cols, h)
+    return Polygon(np.c_[lon, lat])
+
+
+def _utm(lon: float, lat: float) -> CRS:
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + int((lon + 180) // 6) + 1)
+
+
+def make_grid(views: list[View], h: float, gsd: float | None = None,
+              bounds: tuple[float, float, float, float] | None = None, crs=None) -> Grid:
+    """The output grid: given bounds/CRS, or the views' common footprint in its UTM zone.
+
+    The default cell size is the first view's ground sampling distance, to 5 cm.
+    """
+    overlap = _footprint(views[0], h)
+    for v in views[1:]:
+        overlap = overlap.intersection(_footprint(v, h))
+    if overlap.is_empty or overlap.area == 0:
+        raise InputError("the images do not overlap on the ground")
+    crs = CRS.from_user_input(crs) if crs is not None else _utm(overlap.centroid.x, overlap.centroid.y)
+    to_grid = Transformer.from_crs(4326, crs, always_xy=True)
+    if gsd is None:
+        r0, c0 = (s / 2 for s in views[0].image.shape)
+        lon, lat = views[0].rpc.localize([r0, r0 + 1, r0], [c0, c0, c0 + 1], h)
+        x, y = to_grid.transform(lon, lat)
+        gsd = max(round(np.hypot(x[1] - x[0], y[1] - y[0]) / 0.05) * 0.05, 0.05)
+    if gsd <= 0:
+        raise InputError(f"--gsd must be positive, got {gsd}")
+    if bounds is None:
+        x, y = to_grid.transform(*np.asarray(overlap.exterior.coords).T)
+        bounds = (x.min(), y.min(), x.max(), y.max())
+    xmin, ymin, xmax, ymax = bounds
+    if xmax <= xmin or ymax <= ymin:
+        raise InputError(f"empty bounds {bounds}")
+    xmin, ymin = np.floor(xmin / gsd) * gsd, np.floor(ymin / gsd) * gsd
+    xmax, ymax = np.ceil(xmax / gsd) * gsd, np.ceil(ymax / gsd) * gsd
+    shape = (int(round((ymax - ymin) / gsd)), int(round((xmax - xmin) / gsd)))
+    return Grid(crs, Affine(gsd, 0, xmin, 0, -gsd, ymax), shape)
+
+
+# ---------------------------------------------------------------- geometry
+def coordinate_fields(views: list[View], grid: Grid, h_nodes: np.ndarray, step: int):
+    """Image (row, col) of every view at coarse grid nodes and heights: (V, NH, GY, GX) ×2."""
+    ny, nx = grid.shape
+    gi = np.arange(0, ny - 1 + 2 * step, step)[: (ny - 1) // step + 2]
+    gj = np.arange(0, nx - 1 + 2 * step, step)[: (nx - 1) // step + 2]
+    jj, ii = np.meshgrid(gj, gi)
+    x, y = grid.transform * (jj + 0.5, ii + 0.5)
+    lon, lat = Transformer.from_crs(grid.crs, 4326, always_xy=True).transform(x, y)
+    shape = (len(views), len(h_nodes)) + ii.shape
+    frow, fcol = np.empty(shape), np.empty(shape)
+    for v, view in enumerate(views):
+        for k, h in enumerate(h_nodes):
+            r, c = view.rpc.project(lon, lat, h)
+            frow[v, k] = r + view.offset[0]
+            fcol[v, k] = c + view.offset[1]
+    return frow, fcol
+
+
+def _height_nodes(hmin: float, hmax: float, dh: float) -> np.ndarray:
+    n = max(int(np.ceil((hmax - hmin) / dh)), 1) + 1
+    return np.linspace(hmin, hmax, n)
+
+
+def _local_jacobians(frow, fcol, h_nodes, step):
+    """Per view at the grid centre: J (image px per grid cell, 2×2) and ∂(row, col)/∂h."""
+    gy, gx = frow.shape[2] // 2, frow.shape[3] // 2
+    jac, dpdh = [], []
+    for v in range(frow.shape[0]):
+        f = np.stack([frow[v], fcol[v]])                  # (2, NH, GY, GX)
+        jac.append(np.array([[f[a, 0, gy + 1, gx] - f[a, 0, gy, gx], f[a, 0, gy, gx + 1] - f[a, 0, gy, gx]]
+                             for a in range(2)]) / step)
+        dpdh.append((f[:, -1, gy, gx] - f[:, 0, gy, gx]) / (h_nodes[-1] - h_nodes[0]))
+    return np.array(jac), np.array(dpdh)
+
+
+def _block4(a: np.ndarray) -> np.ndarray:
+    """4×4 block means (NaN where a block has any NaN)."""
+    ny, nx = (s // 4 * 4 for s in a.shape)
+    return np.ascontiguousarray(a[:ny, :nx].reshape(ny // 4, 4, nx // 4, 4).mean(axis=(1, 3)))
+
+
+def pointing_and_range(views: list[View], grid: Grid, params: StereoParams):
+    """Correct secondary views' pointing across the epipolar direction; return the height range.
+
+    Tie points: patches of the first view's ortho (at the models' mean height h0) matched
+    by NCC into each other view's ortho. A tie point's displacement is
+    ``δ = s (h − h0) + b``: ``s`` (cells/m) the relative parallax direction, ``b`` the
+    pointing bias. The median of δ across ``s`` is the bias removed; δ along ``s`` gives
+    the tie point's height. Returns ``(hmin, hmax, tie_heights)``.
+    """
+    h0 = float(np.mean([v.rpc.height_off for v in views]))
+    span = float(min(v.rpc.height_scale for v in views))
+    h_nodes = np.array([h0 - span, h0, h0 + span])
+    frow, fcol = coordinate_fields(views, grid, h_nodes, params.field_step)
+    jac, dpdh = _local_jacobians(frow, fcol, h_nodes, params.field_step)
+    shift = np.array([np.linalg.solve(jac[v], dpdh[v]) for v in range(len(views))])  # cells/m, ortho motion
+    ortho = np.empty((len(views),) + grid.shape, np.float32)
+    warp_views(_stack(views), frow, fcol, h_nodes, params.field_step, np.full(grid.shape, h0), 0, 0, ortho)
+    half = 10
+    spacing = 20
+    ci, cj = np.meshgrid(np.arange(half + 8, grid.shape[0] - half - 8, spacing),
+                         np.arange(half + 8, grid.shape[1] - half - 8, spacing), indexing="ij")
+    centers = np.c_[ci.ravel(), cj.ravel()].astype(np.int64)
+    if len(centers) == 0:
+        raise InputError(f"overlap too small for matching ({grid.shape[1]}×{grid.shape[0]} cells)")
+    a4 = _block4(ortho[0])
+    heights = []
+    for v in range(1, len(views)):
+        e = shift[v] - shift[0]
+        norm = float(np.hypot(*e))
+        if norm * span < 0.5:
+            raise InputError(f"{views[0].path.name} and {views[v].path.name}: no stereo baseline")
+        u, n = e / norm, np.array([-e[1], e[0]]) / norm
+        reach = np.abs(e) * span + 12                       # cells: height prior ± pointing error
+        search4 = np.array([-reach[0], reach[0], -reach[1], reach[1]]) / 4
+        search4 = np.r_[np.floor(search4[[0, 2]]), np.ceil(search4[[1, 3]])][[0, 2, 1, 3]].astype(np.int64)
+        m = match_patches(ortho[0], ortho[v], a4, _block4(ortho[v]), centers, half, search4)
+        good = m[:, 0] > 0.7
+        if good.sum() < 5:
+            raise InputError(f"{views[0].path.name} and {views[v].path.name}: too few tie points "
+                             f"({int(good.sum())}); do the images overlap and show the same scene?")
+        d = m[good, 1:]
+        across = d @ n
+        bias = float(np.median(across))
+        inlier = np.abs(across - bias) < 1.0
+        heights.append(h0 + (d[inlier] @ u) / norm)
+        b_cells = bias * n
+        drow, dcol = jac[v] @ b_cells
+        views[v].offset = (views[v].offset[0] + float(drow), views[v].offset[1] + float(dcol))
+        log.info("%s: %d tie points, pointing correction (row %+.2f, col %+.2f) px",
+                 views[v].path.name, int(inlier.sum()), drow, dcol)
+    heights = np.concatenate(heights)
+    lo, hi = np.percentile(heights, [0.5, 99.5])
+    margin = 10.0 + 0.25 * (hi - lo)
+    return float(lo - margin), float(hi + margin), heights
+
+
+def _stack(views: list[View]) -> np.ndarray:
+    """Views padded to one shape, (V, H, W) float32, NaN on unusable pixels and padding."""
+    ny = max(v.image.shape[0] for v in views)
+    nx = max(v.image.shape[1] for v in views)
+    imgs = np.full((len(views), ny, nx), np.nan, np.float32)
+    for k, v in enumerate(views):
+        imgs[k, : v.image.shape[0], : v.image.shape[1]] = np.where(v.mask, v.image, np.nan)
+    return imgs
+
+
+# ----------------------------------------------------------------- matching
+def _match_tiles(imgs, grid, frow, fcol, h_nodes, labels, lo, hi, params: StereoParams, desc: str):
+    """Sweep + SGM + winner over the grid in tiles with halos → raw heights and uniqueness."""
+    ny, nx = grid.shape
+    dh = labels[1] - labels[0]
+    dsm = np.full(grid.shape, np.nan, np.float32)
+    conf = np.full(grid.shape, np.nan, np.float32)
+
+    def run(tile):
+        i, j = tile
+        i0, j0 = max(i - params.halo, 0), max(j - params.halo, 0)
+        i1, j1 = min(i + params.tile + params.halo, ny), min(j + params.tile + params.halo, nx)
+        cost = np.empty((i1 - i0, j1 - j0, len(labels)), np.uint8)
+        nvalid = np.empty((i1 - i0, j1 - j0), np.int64)
+        tlo, thi = lo[i0:i1, j0:j1], hi[i0:i1, j0:j1]
+        sweep_cost_volume(imgs, frow, fcol, h_nodes, params.field_step, labels, tlo, thi, i0, j0,
+                          params.census_radius, cost, nvalid)
+        agg = sgm8(cost, params.p1, params.p2)
+        del cost
+        label, uniq = winner_subpixel(agg, 2)
+        del agg
+        h = (labels[0] + label * dh).astype(np.float32)
+        h[(nvalid < np.minimum(thi - tlo + 1, 4)) | (uniq < params.min_uniqueness)] = np.nan
+        ce, cf = min(i + params.tile, ny), min(j + params.tile, nx)
+        dsm[i:ce, j:cf] = h[i - i0:ce - i0, j - j0:cf - j0]
+        conf[i:ce, j:cf] = uniq[i - i0:ce - i0, j - j0:cf - j0]
+
+    tiles = [(i, j) for i in range(0, ny, params.tile) for j in range(0, nx, params.tile)]
+    with ThreadPoolExecutor(max_workers=params.threads or _default_threads()) as pool:
+        for _ in progress(pool.map(run, tiles), total=len(tiles), desc=desc, unit="tile"):
+            pass
+    return dsm, conf
+
+
+def _default_threads() -> int:
+    return int(os.environ.get("NUMBA_NUM_THREADS") or os.cpu_count() or 1)
+
+
+def _label_bounds(views, imgs, grid, frow, fcol, h_nodes, labels, params: StereoParams):
+    """Per-cell label range from a coarse pass (4× coarser grid and images, full height range).
+
+    The coarse heights, widened by a 5×5-cell min/max and one coarse height step, bound
+    each fine cell's height; where the coarse pass found nothing the full range is kept.
+    """
+    f = COARSE
+    ny, nx = grid.shape
+    cgrid = Grid(grid.crs, grid.transform * Affine.scale(f), (-(-ny // f), -(-nx // f)))
+    cimgs = _block_mean(imgs, f)
+    cfrow, cfcol = coordinate_fields(views, cgrid, h_nodes, params.field_step)
+    cfrow, cfcol = (cfrow - (f - 1) / 2) / f, (cfcol - (f - 1) / 2) / f
+    dh = labels[1] - labels[0]
+    clabels = labels[::f]
+    full_lo, full_hi = np.zeros(cgrid.shape, np.int64), np.full(cgrid.shape, len(clabels) - 1, np.int64)
+    coarse, _ = _match_tiles(cimgs, cgrid, cfrow, cfcol, h_nodes, clabels, full_lo, full_hi, params,
+                             "dsm coarse pass")
+    remove_speckles(coarse, params.speckle_step_m * f, params.speckle_size // f)
+    from scipy import ndimage
+
+    top = ndimage.maximum_filter(np.where(np.isnan(coarse), -np.inf, coarse), size=5)
+    bottom = ndimage.minimum_filter(np.where(np.isnan(coarse), np.inf, coarse), size=5)
+    # a wider look-around where the coarse pass has a hole
+    top = np.where(np.isfinite(top), top, ndimage.maximum_filter(top, size=15))
+    bottom = np.where(np.isfinite(bottom), bottom, ndimage.minimum_filter(bottom, size=15))
+    margin = f * dh + 2.0
+    lo = np.where(np.isfinite(bottom), np.floor((bottom - margin - labels[0]) / dh), 0)
+    hi = np.where(np.isfinite(top), np.ceil((top + margin - labels[0]) / dh), len(labels) - 1)
+    lo = np.clip(lo, 0, len(labels) - 1).astype(np.int64)
+    hi = np.clip(hi, 0, len(labels) - 1).astype(np.int64)
+    return tuple(np.ascontiguousarray(np.repeat(np.repeat(a, f, 0), f, 1)[:ny, :nx]) for a in (lo, hi))
+
+
+def _block_mean(imgs: np.ndarray, f: int) -> np.ndarray:
+    nv, ny, nx = imgs.shape
+    ny, nx = ny // f * f, nx // f * f
+    return np.ascontiguousarray(imgs[:, :ny, :nx].reshape(nv, ny // f, f, nx // f, f).mean(axis=(2, 4)))
+
+
+def compute_dsm(images, gsd: float | None = None, bounds=None, crs=None,
+                params: StereoParams = StereoParams()) -> tuple[Raster, Raster, Raster]:
+    """Images (list of ``(path, RPCModel)``) → ``(dsm, confidence, ortho)`` rasters.
+
+    ``dsm``: float32 ellipsoidal heights, NaN nodata. ``confidence``: float32 in [0, 1]
+    (SGM uniqueness), 0 on filled holes, NaN where the DSM is nodata. ``ortho``: float32
+    true ortho of the most nadir view that sees each cell.
+    """
+    views = load_views(images)
+    h_mean = float(np.mean([v.rpc.height_off for v in views]))
+    grid = make_grid(views, h_mean, gsd, bounds, crs)
+    hmin, hmax, _ = pointing_and_range(views, grid, params)
+    h_nodes = _height_nodes(hmin, hmax, params.field_dh)
+    frow, fcol = coordinate_fields(views, grid, h_nodes, params.field_step)
+    jac, dpdh = _local_jacobians(frow, fcol, h_nodes, params.field_step)
+    shift = np.array([np.linalg.solve(jac[v], dpdh[v]) for v in range(len(views))])
+    widest = max(np.hypot(*(shift[a] - shift[b])) for a in range(len(views)) for b in range(a + 1, len(views)))
+    dh = params.label_px / widest
+    labels = np.arange(hmin, hmax + dh, dh)
+    log.info("grid %d×%d at %.2f m, heights %.1f–%.1f m in %d labels of %.2f m",
+             grid.shape[1], grid.shape[0], grid.transform.a, hmin, hmax, len(labels), dh)
+    imgs = _stack(views)
+    lo, hi = _label_bounds(views, imgs, grid, frow, fcol, h_nodes, labels, params)
+    dsm, conf = _match_tiles(imgs, grid, frow, fcol, h_nodes, labels, lo, hi, params, "dsm tiles")
+
+    remove_speckles(dsm, params.speckle_step_m, params.speckle_size)
+    seen = np.zeros(grid.shape, np.int64)
+    heights = dsm.astype(np.float64)
+    for v, view in enumerate(views):
+        rows, cols = project_cells(frow, fcol, v, h_nodes, params.field_step, heights, 0, 0)
+        seen += visible(rows, cols, heights, view.image.shape, max(2 * dh, 0.5))
+    dsm[seen < 2] = np.nan
+    filled = _fill_small_holes(dsm, params.max_hole_cells)
+    conf[np.isnan(dsm)] = np.nan
+    conf[filled] = 0.0
+    ortho = _true_ortho(views, imgs, frow, fcol, h_nodes, params.field_step, dsm, shift)
+
+    tags = dict(HEIGHT_TAGS, STEREO_VIEWS=",".join(v.path.name for v in views),
+                POINTING_CORRECTION_PX=";".join(f"{v.offset[0]:+.3f},{v.offset[1]:+.3f}" for v in views),
+                HEIGHT_RANGE=f"{hmin:.2f},{hmax:.2f}", HEIGHT_STEP=f"{dh:.3f}")
+
+    def raster(a, t):
+        return Raster(a, grid.transform, grid.crs, np.nan, t)
+
+    return (raster(dsm, tags),
+            raster(conf, {"CONFIDENCE": "SGM uniqueness 1-S_best/S_second; 0 = hole filled"}),
+            raster(ortho, {"ORTHO": "true ortho, most nadir view seeing each cell"}))
+
+
+def _fill_small_holes(dsm: np.ndarray, max_cells: int) -> np.ndarray:
+    """Fill nodata holes of at most ``max_cells`` that do not touch the border; return their mask.
+
+    A hole takes the median of the lower half of the heights on its rim: holes in a DSM
+    are mostly occlusions at the foot of buildings, so the rim's lower side (the ground)
+    is a better guess than its mean.
+    """
+    from scipy import ndimage
+
+    holes, n = ndimage.label(np.isnan(dsm))
+    if n == 0:
+        return np.zeros(dsm.shape, bool)
+    sizes = np.bincount(holes.ravel())
+    keep = sizes <= max_cells
+    keep[0] = False
+    keep[np.unique(np.r_[holes[0], holes[-1], holes[:, 0], holes[:, -1]])] = False
+    holes = np.where(keep[holes], holes, 0)
+    rim = ndimage.grey_dilation(holes, size=3) * ~np.isnan(dsm)   # rim cell → its hole's id
+    ids = np.flatnonzero(keep)
+    values = np.full(n + 1, np.nan)
+    if len(ids):
+        med = np.zeros(n + 1)
+        med[ids] = ndimage.median(dsm, rim, ids)
+        lower = np.where(dsm <= med[rim], rim, 0)
+        values[ids] = ndimage.median(dsm, lower, ids)
+    filled = (holes > 0) & np.isfinite(values[holes])
+    dsm[filled] = values[holes[filled]]
+    return filled
+
+
+def _true_ortho(views, imgs, frow, fcol, h_nodes, step, dsm, shift) -> np.ndarray:
+    """Per cell, the grey level of the most nadir view that sees it at its DSM height."""
+    heights = dsm.astype(np.float64)
+    samples = np.empty((len(views),) + dsm.shape, np.float32)
+    warp_views(imgs, frow, fcol, h_nodes, step, heights, 0, 0, samples)
+    ortho = np.full(dsm.shape, np.nan, np.float32)
+    for v in np.argsort(np.hypot(shift[:, 0], shift[:, 1])):
+        rows, cols = project_cells(frow, fcol, v, h_nodes, step, heights, 0, 0)
+        vis = visible(rows, cols, heights, views[v].image.shape, 1.0)
+        take = np.isnan(ortho) & vis & ~np.isnan(samples[v])
+        ortho[take] = samples[v][take]
+    return ortho
+
+
+# -------------------------------------------------------------------- stage
+@register_stage
+class DSM:
+    """Stage ``dsm``: ``images`` → ``dsm``, ``confidence``, ``ortho``."""
+
+    name = "dsm"
+    reads = ("images",)
+    writes = ("dsm", "confidence", "ortho")
+
+    def __init__(self, gsd: float | None = None, bounds=None, crs=None, **params):
+        self.gsd, self.bounds, self.crs = gsd, bounds, crs
+        self.params = StereoParams(**params)
+
+    def __call__(self, products):
+        dsm, conf, ortho = compute_dsm(products["images"], self.gsd, self.bounds, self.crs, self.params)
+        return {"dsm": dsm, "confidence": conf, "ortho": ortho}

@@ -66,21 +66,24 @@ def _filter2d(a, r, is_max):
 
 
 @njit(cache=True)
-def opening(z, r):
+def opening(z, r, pad):
     """Flat square opening (erosion then dilation) of radius ``r`` cells; NaN = hole.
 
-    Holes and the outside of the grid are ignored by the erosion (+inf), so the result at
-    a valid cell is the highest minimum over all windows containing it, clipped to the
-    valid cells: planes rising towards the border or a hole are kept exactly.
+    Holes are ignored by the erosion (+inf), so the result at a valid cell is the highest
+    minimum over the windows containing it, clipped to valid cells: planes rising towards
+    a hole are kept exactly. Windows may reach ``pad`` cells beyond the grid border, which
+    does the same there; with ``pad`` = 0 a building cut by the border is still removed
+    (its window centred on the border reaches the ground inside), at the price of
+    lowering planes that rise towards the border by up to slope x ``r``.
     """
     h, w = z.shape
-    e = np.full((h + 2 * r, w + 2 * r), np.inf, z.dtype)
+    e = np.full((h + 2 * pad, w + 2 * pad), np.inf, z.dtype)
     for i in range(h):
         for j in range(w):
             if not np.isnan(z[i, j]):
-                e[i + r, j + r] = z[i, j]
+                e[i + pad, j + pad] = z[i, j]
     e = _filter2d(_filter2d(e, r, False), r, True)
-    return e[r:r + h, r:r + w].copy()
+    return e[pad:pad + h, pad:pad + w].copy()
 
 
 @njit(cache=True)
@@ -111,18 +114,19 @@ def block_quantile(z, f, q):
 
 
 @njit(cache=True)
-def multiscale_tophat_objects(z, radii, thresholds):
+def multiscale_tophat_objects(z, radii, thresholds, pad):
     """Cells that stick out of the opening at some scale: ``z - opening(z, r_k) > t_k``.
 
     The opening preserves planes of any slope and steps wider than the window, so only
     objects narrower than the window (buildings, trees) and sharp convex relief rise above
     it. ``thresholds`` grow with the radius (slope allowance) and are capped so that a
     wide, low building is still caught at the window that removes it. NaN cells are False.
+    ``pad``: how far windows may leave the grid (see :func:`opening`).
     """
     h, w = z.shape
     obj = np.zeros((h, w), np.bool_)
     for k in range(radii.shape[0]):
-        o = opening(z, radii[k])
+        o = opening(z, radii[k], min(pad, radii[k]))
         t = thresholds[k]
         for i in range(h):
             for j in range(w):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from rasterio.errors import RasterioIOError
 
 from ..errors import InputError

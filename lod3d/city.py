@@ -1,0 +1,460 @@
+"""``lod3d city``: every stage over an AOI's tile grid, on one rank or many.
+
+The AOI grid (``gsd`` cells) is cut into tiles (:class:`lod3d.tiling.TileGrid`). The work
+runs in four phases; in each, the tiles are scattered over the MPI ranks by a dynamic
+queue (:func:`lod3d.parallel.run_tasks`), each tile computes on its halo window and keeps
+its core, and rank 0 mosaics the cores into seamless rasters that the next phase reads
+windows of:
+
+1. ``dsm``      images → DSM, confidence, true ortho        (small halo: matching context)
+2. ``terrain``  DSM mosaic → DTM, nDSM                       (wide halo: the largest building)
+3. ``segment``  ortho + nDSM mosaics → building probability, mask (small halo: receptive field)
+4. ``buildings`` mask → footprints → LOD0/1/2 buildings       (halo grown until each building fits)
+
+A building belongs to the tile whose core holds its anchor (the centroid of its
+pixel-exact outline, which is the same in every window that holds the whole building),
+so a building that crosses tiles is emitted once, complete. Its id is the owning tile's
+id and its rank within the tile, so ids do not depend on the number of ranks.
+
+Every tile product is written atomically under ``OUT/tiles/<phase>/``; ``--resume`` skips
+tiles already there, after checking that the run's configuration is the one that wrote
+them. A tile that fails twice is reported in ``run.json``; the city model is written only
+when every tile succeeded, unless partial output is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import pickle
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+from rasterio.windows import Window
+
+from . import __version__
+from .aoi import AOI
+from .cityjson import write_cityjson, write_cityjsonseq
+from .errors import InputError, Lod3dError, OutputError
+from .geometry.rpc import RPCModel
+from .io.atomic import atomic_path, check_output_dir
+from .io.raster import write_raster
+from .lod.stage import LOD
+from .outline import Footprints, outline_mask
+from .outline.io import write_footprints
+from .parallel import TaskResult, run_tasks
+from .pipeline import Pipeline
+from .progress import progress
+from .raster import Raster
+from .segment.stage import Segment
+from .stereo.dsm import DSM
+from .terrain.stage import Terrain
+from .tiling import Tile, TileGrid
+
+__all__ = ["CityConfig", "run_city", "PHASES"]
+
+log = logging.getLogger(__name__)
+
+PHASES = ("dsm", "terrain", "segment", "buildings")
+# Bands of each phase's tile product, in order.
+PHASE_BANDS = {"dsm": ("dsm", "confidence", "ortho"), "terrain": ("dtm", "ndsm"),
+               "segment": ("building_probability", "mask")}
+HEIGHT_DATUM = "WGS84 ellipsoidal height (m)"
+
+
+@dataclass(frozen=True)
+class CityConfig:
+    """Everything that decides a city run's output (``out`` and ``threads`` aside)."""
+
+    aoi: AOI
+    out: Path
+    images: tuple[Path, ...] = ()
+    seed: int = 0
+    gsd: float = 0.5
+    tile_m: float = 150.0
+    halo_m: float = 16.0
+    terrain_halo_m: float = 150.0
+    building_halo_m: float = 40.0
+    segment_method: str = "model"
+    model: str | None = None
+    lods: tuple[int, ...] = (0, 1, 2)
+    reference_date: str | None = None
+    threads: int = 1
+
+    def fingerprint(self) -> str:
+        """A hash of the settings that decide the output, to refuse resuming another run."""
+        keep = dataclasses.asdict(self)
+        for k in ("out", "threads"):
+            keep.pop(k)
+        keep["aoi"] = self.aoi.to_dict()
+        keep["images"] = [str(Path(p).resolve()) for p in self.images]
+        keep["lod3d"] = __version__
+        return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Plan:
+    """What every rank needs: the grid, the images with their RPCs, where things go."""
+
+    config: CityConfig
+    grid: TileGrid
+    tiles: list[Tile]
+    images: list[tuple[Path, RPCModel]]
+    work: Path
+    reference_date: str
+    truth: Path | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: bool = False,
+             allow_partial: bool = False) -> dict:
+    """Run the whole chain over ``config.aoi``; return the run summary (also ``run.json``)."""
+    rank = comm.rank if comm is not None else 0
+    plan, error = None, None
+    if rank == 0:
+        try:
+            plan = _prepare(config, resume=resume, overwrite=overwrite)
+        except Lod3dError as exc:
+            error = exc
+    if comm is not None:
+        plan, error = comm.bcast((plan, error), root=0)
+    if error is not None:
+        raise error
+
+    failures: dict[str, list[dict]] = {}
+    for phase in PHASES:
+        start = time.perf_counter()
+        results = run_tasks(plan.tiles, lambda t, p=phase: _run_tile(plan, p, t), comm=comm,
+                            skip=lambda t, p=phase: _tile_path(plan, p, t).exists(),
+                            on_done=_progress_bar(phase, len(plan.tiles), rank))
+        plan.timings[phase] = {"seconds": round(time.perf_counter() - start, 3),
+                               "tiles": {plan.tiles[r.index].id: _tile_record(r) for r in results}}
+        failures[phase] = [{"tile": plan.tiles[r.index].id, "error": r.error, "attempts": r.attempts}
+                           for r in results if not r.ok]
+        if rank == 0 and phase in PHASE_BANDS:
+            _mosaic(plan, phase)
+        if comm is not None:
+            comm.Barrier()
+
+    summary = None
+    if rank == 0:
+        summary = _finish(plan, failures, allow_partial)
+    if comm is not None:
+        summary = comm.bcast(summary, root=0)
+    return summary
+
+
+# ------------------------------------------------------------------ preparation
+def _prepare(config: CityConfig, *, resume: bool, overwrite: bool) -> _Plan:
+    out = Path(config.out)
+    stamp = out / "city.config.json"
+    if resume and stamp.exists():
+        previous = json.loads(stamp.read_text()).get("fingerprint")
+        if previous != config.fingerprint():
+            raise InputError(f"{out}: --resume with a different configuration than the run there "
+                             "(AOI, images, seed, tiling or stage options changed); use a new --out")
+    elif resume and out.exists() and any(out.iterdir()):
+        raise InputError(f"{out}: nothing to resume (no city.config.json); use --overwrite or a new --out")
+    else:
+        check_output_dir(out, overwrite)
+        if overwrite and out.exists():
+            shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(stamp) as tmp:
+        tmp.write_text(json.dumps({"fingerprint": config.fingerprint(), "aoi": config.aoi.to_dict(),
+                                   "lod3d_version": __version__}, indent=2))
+
+    truth, images, reference_date = None, list(config.images), config.reference_date
+    if not images:
+        from .simulate.acquisition import SIMULATED_DATE, simulate
+
+        sim = out / "simulation"
+        if not (sim / "simulation.json").exists():
+            simulate(config.aoi, sim, seed=config.seed, gsd=config.gsd, overwrite=True)
+        images = sorted((sim / "images").glob("img_*.tif"))
+        truth = sim / "truth"
+        reference_date = reference_date or SIMULATED_DATE
+    pairs = []
+    for path in images:
+        if not Path(path).exists():
+            raise InputError(f"{path}: no such image")
+        pairs.append((Path(path), RPCModel.from_file(path)))
+    if len(pairs) < 2:
+        raise InputError("need at least 2 images for stereo")
+    _check_coverage(pairs, config.aoi)
+
+    xmin, ymin, xmax, ymax = config.aoi.bounds
+    g = config.gsd
+    bounds = (np.floor(xmin / g) * g, np.floor(ymin / g) * g, np.ceil(xmax / g) * g, np.ceil(ymax / g) * g)
+    grid = TileGrid.from_bounds(bounds, res=g, tile_size_m=config.tile_m)
+    work = out / "tiles"
+    for phase in PHASES:
+        (work / phase).mkdir(parents=True, exist_ok=True)
+    return _Plan(config, grid, list(grid), pairs, work,
+                 reference_date or _dt.date.today().isoformat(), truth)
+
+
+def _check_coverage(pairs, aoi: AOI) -> None:
+    """Refuse images whose footprints (at their mean height) miss part of the AOI."""
+    from pyproj import Transformer
+
+    to_aoi = Transformer.from_crs("EPSG:4326", aoi.crs, always_xy=True)
+    area = shapely.box(*aoi.bounds)
+    for path, rpc in pairs:
+        with rasterio.open(path) as src:
+            rows = np.array([0, 0, src.height - 1, src.height - 1], float)
+            cols = np.array([0, src.width - 1, src.width - 1, 0], float)
+        lon, lat = rpc.localize(rows, cols, np.full(4, rpc.height_off))
+        footprint = shapely.Polygon(np.column_stack(to_aoi.transform(lon, lat)))
+        if not footprint.buffer(1e-6).covers(area):
+            share = footprint.intersection(area).area / area.area
+            raise InputError(f"{path}: covers only {100 * share:.0f} % of AOI {aoi.name!r}")
+
+
+# ------------------------------------------------------------------ tiles
+def _tile_path(plan: _Plan, phase: str, tile: Tile) -> Path:
+    suffix = ".pkl" if phase == "buildings" else ".tif"
+    return plan.work / phase / f"{tile.id}{suffix}"
+
+
+def _halo(plan: _Plan, tile: Tile, metres: float) -> Window:
+    """The tile's core grown by ``metres``, clipped to the grid."""
+    h = int(np.ceil(metres / plan.config.gsd))
+    rows, cols = plan.grid.shape
+    c = tile.core
+    r0, c0 = max(0, int(c.row_off) - h), max(0, int(c.col_off) - h)
+    r1 = min(rows, int(c.row_off + c.height) + h)
+    c1 = min(cols, int(c.col_off + c.width) + h)
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _core_of(window: Window, tile: Tile) -> tuple[slice, slice]:
+    r0 = int(tile.core.row_off - window.row_off)
+    c0 = int(tile.core.col_off - window.col_off)
+    return slice(r0, r0 + int(tile.core.height)), slice(c0, c0 + int(tile.core.width))
+
+
+def _read(plan: _Plan, name: str, window: Window) -> Raster:
+    with rasterio.open(plan.work / f"{name}.tif") as src:
+        data = src.read(1, window=window)
+        return Raster(data, src.window_transform(window), src.crs, src.nodata, src.tags())
+
+
+def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
+    """Compute one phase on one tile and write its product atomically; return timings."""
+    cfg = plan.config
+    if phase == "dsm":
+        window = _halo(plan, tile, cfg.halo_m)
+        stage = DSM(gsd=cfg.gsd, bounds=plan.grid.window_bounds(window), crs=cfg.aoi.crs)
+        products = Pipeline([stage]).run({"images": plan.images})
+    elif phase == "terrain":
+        window = _halo(plan, tile, cfg.terrain_halo_m)
+        products = Pipeline([Terrain()]).run({"dsm": _read(plan, "dsm", window)})
+    elif phase == "segment":
+        window = _halo(plan, tile, cfg.halo_m)
+        stage = Segment(method=cfg.segment_method, model=cfg.model, threads=cfg.threads)
+        products = Pipeline([stage]).run({"ortho": _read(plan, "ortho", window),
+                                          "ndsm": _read(plan, "ndsm", window)})
+    else:
+        return _building_tile(plan, tile)
+    rs, cs = _core_of(window, tile)
+    bands = np.stack([np.asarray(products[b].data, np.float32)[rs, cs] for b in PHASE_BANDS[phase]])
+    write_raster(_tile_path(plan, phase, tile), bands,
+                 transform=plan.grid.window_transform(tile.core), crs=cfg.aoi.crs, nodata=float("nan"))
+    return {"stages": products.timings}
+
+
+def _building_tile(plan: _Plan, tile: Tile) -> dict:
+    """Footprints whose anchor lies in this tile's core, and their LOD models."""
+    start = time.perf_counter()
+    owned = []  # (anchor_y, anchor_x, polygon, cut)
+    window = _halo(plan, tile, plan.config.building_halo_m)
+    fp = _outline(plan, window)
+    for k in range(len(fp)):
+        poly, raw, cut = fp.polygons[k], fp.raw[k], bool(fp.cut[k])
+        if cut and not _reaches_grid_edge(plan, raw):
+            poly, raw, cut = _outline_whole(plan, raw)
+        if poly is None or poly.is_empty:
+            continue
+        anchor = shapely.centroid(raw)
+        tr, tc = plan.grid.owner(*_clamp(plan, anchor.x, anchor.y))
+        if (int(tr), int(tc)) == (tile.row, tile.col):
+            owned.append((-anchor.y, anchor.x, poly, cut))
+    owned.sort(key=lambda o: (round(o[0], 6), round(o[1], 6)))
+    footprints = [(f"{tile.id}-{k:04d}", o[2]) for k, o in enumerate(owned)]
+    cut = {bid: o[3] for (bid, _), o in zip(footprints, owned)}
+    outline_s = time.perf_counter() - start
+    buildings = []
+    if footprints:
+        box = shapely.bounds(shapely.union_all([p for _, p in footprints]))
+        lod_window = _window_around(plan, box, margin_m=3.0)
+        products = Pipeline([LOD(lods=plan.config.lods)]).run(
+            {"dsm": _read(plan, "dsm", lod_window), "dtm": _read(plan, "dtm", lod_window),
+             "footprints": footprints})
+        buildings = products["buildings"]
+        for b in buildings:
+            b.attributes["cut_by_aoi"] = cut[b.id]
+    with atomic_path(_tile_path(plan, "buildings", tile)) as tmp:
+        tmp.write_bytes(pickle.dumps(buildings, protocol=pickle.HIGHEST_PROTOCOL))
+    return {"stages": {"outline": round(outline_s, 3), "lod": round(time.perf_counter() - start - outline_s, 3)},
+            "buildings": len(buildings)}
+
+
+def _outline(plan: _Plan, window: Window) -> Footprints:
+    return outline_mask(_read(plan, "mask", window), _read(plan, "ndsm", window))
+
+
+def _outline_whole(plan: _Plan, raw) -> tuple:
+    """Outline a building cut by its tile's window on windows grown until it fits."""
+    bounds = shapely.bounds(raw)
+    margin = plan.config.building_halo_m
+    while True:
+        window = _window_around(plan, bounds, margin)
+        fp = _outline(plan, window)
+        hit = [k for k in range(len(fp)) if fp.raw[k].intersects(raw)]
+        if not hit:
+            return None, raw, True
+        k = max(hit, key=lambda i: fp.raw[i].intersection(raw).area)
+        if not fp.cut[k] or _reaches_grid_edge(plan, fp.raw[k]):
+            return fp.polygons[k], fp.raw[k], bool(fp.cut[k])
+        bounds, margin = shapely.bounds(fp.raw[k]), 2 * margin
+
+
+def _window_around(plan: _Plan, bounds, margin_m: float) -> Window:
+    inv = ~plan.grid.transform
+    c0, r0 = inv @ (bounds[0] - margin_m, bounds[3] + margin_m)
+    c1, r1 = inv @ (bounds[2] + margin_m, bounds[1] - margin_m)
+    rows, cols = plan.grid.shape
+    r0, c0 = max(0, int(np.floor(r0))), max(0, int(np.floor(c0)))
+    r1, c1 = min(rows, int(np.ceil(r1))), min(cols, int(np.ceil(c1)))
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _reaches_grid_edge(plan: _Plan, raw) -> bool:
+    xmin, ymin, xmax, ymax = plan.grid.window_bounds(Window(0, 0, plan.grid.shape[1], plan.grid.shape[0]))
+    bx0, by0, bx1, by1 = shapely.bounds(raw)
+    eps = 0.25 * plan.config.gsd
+    return bx0 <= xmin + eps or by0 <= ymin + eps or bx1 >= xmax - eps or by1 >= ymax - eps
+
+
+def _clamp(plan: _Plan, x: float, y: float) -> tuple[float, float]:
+    xmin, ymin, xmax, ymax = plan.grid.window_bounds(Window(0, 0, plan.grid.shape[1], plan.grid.shape[0]))
+    return min(max(x, xmin), xmax), min(max(y, ymin), ymax)
+
+
+def _tile_record(result: TaskResult) -> dict:
+    rec = {"ok": result.ok, "seconds": round(result.seconds, 3), "rank": result.rank,
+           "attempts": result.attempts}
+    if result.skipped:
+        rec["resumed"] = True
+    if result.value:
+        rec.update(result.value)
+    if result.error:
+        rec["error"] = result.error
+    return rec
+
+
+def _progress_bar(phase: str, n: int, rank: int):
+    if rank != 0:
+        return None
+    bar = progress(total=n, desc=phase, unit="tile")
+
+    def update(result: TaskResult, done: int, total: int) -> None:
+        bar.update()
+        if done == total:
+            bar.close()
+    return update
+
+
+# ------------------------------------------------------------------ mosaics and merge
+def _mosaic(plan: _Plan, phase: str) -> None:
+    """Assemble the phase's tile cores into one tiled GeoTIFF per band (rank 0)."""
+    rows, cols = plan.grid.shape
+    profile = dict(driver="GTiff", height=rows, width=cols, count=1, dtype="float32",
+                   crs=plan.config.aoi.crs, transform=plan.grid.transform, nodata=float("nan"),
+                   tiled=True, blockxsize=256, blockysize=256, compress="deflate", predictor=3)
+    for b, name in enumerate(PHASE_BANDS[phase], start=1):
+        tags = {"HEIGHT_DATUM": HEIGHT_DATUM} if name in ("dsm", "dtm") else {}
+        with atomic_path(plan.work / f"{name}.tif") as tmp:
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.update_tags(**tags)
+                for tile in plan.tiles:
+                    path = _tile_path(plan, phase, tile)
+                    data = np.full((int(tile.core.height), int(tile.core.width)), np.nan, np.float32)
+                    if path.exists():
+                        with rasterio.open(path) as src:
+                            data = src.read(b)
+                    dst.write(data, 1, window=tile.core)
+
+
+def _finish(plan: _Plan, failures: dict, allow_partial: bool) -> dict:
+    out = Path(plan.config.out)
+    failed = sorted({f["tile"] for phase in failures.values() for f in phase})
+    buildings = []
+    for tile in plan.tiles:
+        path = _tile_path(plan, "buildings", tile)
+        if path.exists():
+            buildings.extend(sorted(pickle.loads(path.read_bytes()), key=lambda b: b.id))
+    products = {}
+    if not failed or allow_partial:
+        products = _write_products(plan, buildings)
+    summary = {
+        "lod3d_version": __version__,
+        "aoi": plan.config.aoi.to_dict(),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(plan.config).items()
+                   if k not in ("aoi", "images")},
+        "images": [str(p) for p, _ in plan.images],
+        "height_datum": HEIGHT_DATUM,
+        "n_tiles": len(plan.tiles),
+        "n_buildings": len(buildings),
+        "failed_tiles": failed,
+        "failures": {k: v for k, v in failures.items() if v},
+        "complete": not failed,
+        "products": products,
+        "timings": plan.timings,
+        "truth": str(plan.truth) if plan.truth else None,
+    }
+    with atomic_path(out / "run.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    if failed and not allow_partial:
+        raise OutputError(f"{len(failed)} tile(s) failed ({', '.join(failed)}); see {out / 'run.json'}; "
+                          "rerun with --resume, or --allow-partial to write what succeeded")
+    return summary
+
+
+def _write_products(plan: _Plan, buildings) -> dict:
+    out = Path(plan.config.out)
+    cfg = plan.config
+    written = {}
+    for name in ("dsm", "dtm", "ndsm", "ortho", "confidence", "mask"):
+        with rasterio.open(plan.work / f"{name}.tif") as src:
+            data, tags = src.read(1), src.tags()
+        if name == "mask":
+            data = np.where(np.isfinite(data), data, 0).astype(np.uint8)
+        write_raster(out / f"{name}.tif", data, transform=plan.grid.transform, crs=cfg.aoi.crs,
+                     nodata=None if name == "mask" else float("nan"), tags=tags, cog=True)
+        written[name] = f"{name}.tif"
+    meta = {"title": f"lod3d city model, {cfg.aoi.name}", "referenceDate": plan.reference_date,
+            "lineage": {"inputs": [p.name for p, _ in plan.images], "heightDatum": HEIGHT_DATUM,
+                        "aoi": cfg.aoi.name}}
+    write_cityjson(out / "city.city.json", buildings, crs_epsg=cfg.aoi.epsg, metadata=meta)
+    write_cityjsonseq(out / "city.city.jsonl", buildings, crs_epsg=cfg.aoi.epsg, metadata=meta)
+    written["city"] = "city.city.json"
+    written["cityseq"] = "city.city.jsonl"
+    # The GeoPackage keys features by integer: the 1-based position in city.city.json.
+    fp = Footprints(ids=np.arange(1, len(buildings) + 1),
+                    polygons=np.array([b.footprint for b in buildings], dtype=object),
+                    cut=np.array([bool(b.attributes.get("cut_by_aoi")) for b in buildings]),
+                    raw=np.array([b.footprint for b in buildings], dtype=object),
+                    fallback=np.zeros(len(buildings), bool), crs=cfg.aoi.crs)
+    write_footprints(out / "footprints.gpkg", fp)
+    written["footprints"] = "footprints.gpkg"
+    return written

@@ -68,12 +68,12 @@ COARSE = 4                          # grid/image reduction of the coarse pass th
 
 @dataclass(frozen=True)
 class StereoParams:
-    """Matching options. Costs are in census bits (48 for the default 7×7 window)."""
+    """Matching options. Costs are in census bits (24 for the default 5×5 window)."""
 
-    census_radius: int = 3
+    census_radius: int = 2
     label_px: float = 0.3          # largest parallax, in grid cells, between two height labels
-    p1: int = 6                    # SGM penalty for a one-label change
-    p2: int = 40                   # SGM penalty for a larger jump
+    p1: int = 16                   # SGM penalty for a one-label change
+    p2: int = 100                  # SGM penalty for a larger jump
     min_uniqueness: float = 0.02   # 1 − S_best/S_second below this: ambiguous → nodata
     speckle_size: int = 60         # isolated patches smaller than this (cells) → nodata
     speckle_step_m: float = 1.5    # height step still inside one patch

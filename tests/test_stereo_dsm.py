@@ -1,0 +1,104 @@
+"""The dsm stage and ``lod3d dsm``: bad input, and end-to-end on the real Giza pair vs peers."""
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from rasterio.warp import Resampling, reproject
+
+from lod3d.cli.main import cli
+from lod3d.errors import InputError
+from lod3d.geometry.rpc import RPCModel
+from lod3d.stereo import compute_dsm
+
+# A 180 m × 180 m window of the Giza pair: mastabas and part of the pyramid.
+GIZA_WINDOW = (319960.0, 3317760.0, 320140.0, 3317940.0)
+
+
+def _giza(shared_data):
+    return [(shared_data / f"stereo/giza_pair/img{k}.tif",
+             RPCModel.from_file(shared_data / f"stereo/giza_pair/img{k}.tif")) for k in (1, 2)]
+
+
+def _write(path, data, rpc: RPCModel | None):
+    profile = dict(driver="GTiff", width=data.shape[-1], height=data.shape[-2], count=data.shape[0],
+                   dtype=data.dtype)
+    if rpc is not None:
+        profile["rpcs"] = rpc.to_rasterio()
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def _on_grid(raster, path, offset=0.0):
+    with rasterio.open(path) as src:
+        a = src.read(1).astype(np.float32)
+        if src.nodata is not None and not np.isnan(src.nodata):
+            a[a == src.nodata] = np.nan
+        out = np.full(raster.shape, np.nan, np.float32)
+        reproject(a, out, src_transform=src.transform, src_crs=src.crs, dst_transform=raster.transform,
+                  dst_crs=raster.crs, src_nodata=np.nan, dst_nodata=np.nan, resampling=Resampling.nearest)
+    return out + offset
+
+
+def test_bad_inputs(tmp_path, shared_data):
+    (a, ra), (b, rb) = _giza(shared_data)
+    with rasterio.open(a) as src:
+        img = src.read()
+    with pytest.raises(InputError, match="2 to 8 images"):
+        compute_dsm([(a, ra)])
+    with pytest.raises(InputError, match="no RPC"):
+        compute_dsm([(a, ra), (b, None)])
+    tiny = _write(tmp_path / "tiny.tif", img[:, :20, :20], ra)
+    with pytest.raises(InputError, match="too small"):
+        compute_dsm([(a, ra), (tiny, ra)])
+    two_bands = _write(tmp_path / "rgb.tif", np.concatenate([img, img]), rb)
+    with pytest.raises(InputError, match="band counts"):
+        compute_dsm([(a, ra), (two_bands, rb)])
+    zeros = _write(tmp_path / "zeros.tif", np.zeros_like(img), rb)
+    with pytest.raises(InputError, match="no usable pixels"):
+        compute_dsm([(a, ra), (zeros, rb)])
+    from dataclasses import replace
+    far = replace(rb, lon_off=rb.lon_off + 0.5)
+    with pytest.raises(InputError, match="do not overlap"):
+        compute_dsm([(a, ra), (b, far)])
+
+
+def test_cli_errors_are_one_line(tmp_path, shared_data):
+    plain = _write(tmp_path / "plain.tif", np.ones((1, 64, 64), np.uint8), None)
+    res = CliRunner().invoke(cli, ["dsm", str(plain), str(plain), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no RPC camera model" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_giza_window_agrees_with_peers(tmp_path, shared_data):
+    """Real Pleiades pair, with saturated and zeroed patches: agreement with CARS and s2p."""
+    (a, ra), (b, rb) = _giza(shared_data)
+    with rasterio.open(b) as src:
+        img = src.read()
+    img[:, 700:, :100] = 0                                  # a nodata corner, outside the window
+    img[:, 380:400, 380:400] = img.max()                    # a saturated patch
+    b = _write(tmp_path / "img2.tif", img, rb)
+    res = CliRunner().invoke(cli, ["-q", "dsm", str(a), str(b), "--out", str(tmp_path / "out"),
+                                   "--gsd", "0.6", "--crs", "EPSG:32636",
+                                   "--bounds", *map(str, GIZA_WINDOW)])
+    assert res.exit_code == 0, res.output
+    from lod3d.raster import Raster
+    dsm = Raster.read(tmp_path / "out/dsm.tif")
+    conf = Raster.read(tmp_path / "out/confidence.tif")
+    ortho = Raster.read(tmp_path / "out/ortho.tif")
+    assert max(abs(s - 300) for s in dsm.shape) <= 1 and dsm.tags["VERTICAL_DATUM"].startswith("WGS84 ellipsoid")
+    assert np.array_equal(np.isnan(conf.data), np.isnan(dsm.data))
+    assert np.isfinite(ortho.data).mean() > 0.6
+    valid = np.isfinite(dsm.data)
+    assert valid.mean() > 0.6
+    peers = shared_data / "peers/giza_pair"
+    s2p = _on_grid(dsm, peers / "s2p_dsm.tif")
+    cars = _on_grid(dsm, peers / "cars_dsm.tif")
+    cars += np.nanmedian(s2p - cars)                        # EGM96 → ellipsoidal, ≈ 15.4 m
+    for peer in (s2p, cars):
+        d = (dsm.data - peer)[valid & np.isfinite(peer)]
+        med = np.median(d)
+        assert abs(med) < 0.6
+        assert 1.4826 * np.median(np.abs(d - med)) < 2.0

@@ -86,7 +86,7 @@ def main():
         simulated(args.sim)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "lod3d.cli.main", "-q", "simulate", "--aoi", "toulouse",
+        subprocess.run([str(Path(sys.executable).parent / "lod3d"), "-q", "simulate", "--aoi", "toulouse",
                         "--out", f"{tmp}/sim", "--size-m", "300", "--seed", "7"], check=True)
         simulated(Path(tmp) / "sim")
 

@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from rasterio.crs import CRS
 
 from lod3d.errors import InputError
 from lod3d.kernels.terrain_membrane import membrane_fit
@@ -74,7 +75,7 @@ _NO_START = np.empty((0, 0))
 def check_dsm_grid(raster: Raster, name: str) -> None:
     """Refuse grids the method cannot measure distances on, naming the input ``name``."""
     t = raster.transform
-    if raster.crs is not None and getattr(raster.crs, "is_geographic", False):
+    if raster.crs is not None and CRS.from_user_input(raster.crs).is_geographic:
         raise InputError(f"{name}: CRS is geographic (degrees); reproject the DSM to a "
                          "projected CRS in metres (e.g. UTM)")
     if t.b != 0 or t.d != 0:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from affine import Affine
+from rasterio.crs import CRS
 from scipy.ndimage import distance_transform_edt
 
 from lod3d.errors import InputError
@@ -124,7 +125,7 @@ def terrain_from_points(cloud: PointCloud, res: float = 0.5, bounds=None,
                         options: TerrainOptions = TerrainOptions(), dz: float = 0.5,
                         name: str = "point cloud"):
     """``(dsm, dtm, ndsm, ground)``: rasters and a per-point ground mask of ``cloud``."""
-    if cloud.crs is not None and getattr(cloud.crs, "is_geographic", False):
+    if cloud.crs is not None and CRS.from_user_input(cloud.crs).is_geographic:
         raise InputError(f"{name}: CRS is geographic (degrees); reproject the cloud or pass "
                          "a projected --crs")
     dsm, lowest = rasterize_points(cloud, res, bounds)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rasterio.crs import CRS
+from scipy.ndimage import find_objects, label
 
 from lod3d.errors import InputError
 from lod3d.kernels.terrain_membrane import membrane_fit
@@ -60,6 +61,8 @@ class TerrainOptions:
     dh0: float = 0.5              # top-hat threshold at the smallest window
     slope: float = 0.15           # convex-relief allowance (m per m of window radius)
     dh_max: float = 3.0           # threshold cap: wide objects lower than this are kept
+    border_objects: bool = True   # also remove buildings cut by the grid border
+    wall_m: float = 1.5           # height jump between coarse cells that makes a wall
     border_pad_m: float = 1e6     # how far windows may leave the grid (see opening())
     dz: float = 1.0               # fine ground: height above the coarse ground fit
     dz_pit: float = 2.0           # fine ground: depth below it (stereo pits, blunders)
@@ -122,7 +125,10 @@ def dtm_from_array(dsm: np.ndarray, res: float, valid: np.ndarray | None = None,
     radii = _radii(max(1, int(math.ceil(o.max_object_m / 2 / cres))))
     thresholds = np.minimum(o.dh0 + o.slope * radii * cres, o.dh_max)
     pad = int(round(o.border_pad_m / cres))
-    ground_c = np.isfinite(zc) & ~multiscale_tophat_objects(zc, radii, thresholds, pad)
+    objects = multiscale_tophat_objects(zc, radii, thresholds, pad)
+    if o.border_objects:
+        objects |= _border_objects(zc, objects, radii, thresholds, cres, o)
+    ground_c = np.isfinite(zc) & ~objects
     if not ground_c.any():
         raise InputError(f"{name}: no ground visible")
     dtm_c = membrane_fit(np.nan_to_num(zc).astype(np.float64), ground_c.astype(np.float64), 0.1,
@@ -141,6 +147,47 @@ def dtm_from_array(dsm: np.ndarray, res: float, valid: np.ndarray | None = None,
     if ground.sum() >= o.min_ground_fraction * n_valid:
         dtm = membrane_fit(zf, ground.astype(np.float64), o.lam, 1, dtm)
     return dtm.astype(np.float32), ground
+
+
+def _border_objects(zc, objects, radii, thresholds, cres, o: TerrainOptions) -> np.ndarray:
+    """Objects cut by the grid border, which windows leaving the grid cannot remove.
+
+    Windows clipped at the border (no padding) remove them, but also cut terrain rising
+    towards the border; the surface is detrended first (large-scale lower envelope), and
+    of what only the clipped windows find, a connected region is kept as an object if it
+    looks like a building: mostly bounded by walls (a jump > ``wall_m`` to its neighbours
+    on the ground) and less than ``max_object_m`` across. Hills rise gradually; a terrace
+    strip runs along the border further than any building.
+    """
+    block = max(2, int(round(o.max_object_m / cres)))
+    zt = (zc - _lower_trend(zc, block)).astype(np.float32)
+    extra = multiscale_tophat_objects(zt, radii, thresholds, 0) & ~objects
+    if not extra.any():
+        return extra
+    labels, n = label(extra)
+    walls = np.zeros(n + 1)
+    edges = np.zeros(n + 1)
+    for a, b in ((np.s_[1:, :], np.s_[:-1, :]), (np.s_[:-1, :], np.s_[1:, :]),
+                 (np.s_[:, 1:], np.s_[:, :-1]), (np.s_[:, :-1], np.s_[:, 1:])):
+        inside, outside = labels[a], labels[b]
+        pair = (inside > 0) & (outside == 0) & ~objects[b] & np.isfinite(zc[b])
+        jump = (zc[a] - zc[b])[pair]
+        edges += np.bincount(inside[pair], minlength=n + 1)
+        walls += np.bincount(inside[pair], weights=jump > o.wall_m, minlength=n + 1)
+    keep = np.zeros(n + 1, bool)
+    for k, sl in enumerate(find_objects(labels), start=1):
+        small = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) * cres < o.max_object_m
+        keep[k] = small and edges[k] > 0 and walls[k] > 0.5 * edges[k]
+    return keep[labels]
+
+
+def _lower_trend(z: np.ndarray, block: int) -> np.ndarray:
+    """The large-scale lower envelope: per-block minima, bilinearly interpolated."""
+    mins = block_quantile(z, block, 0.0).astype(np.float64)
+    ok = np.isfinite(mins)
+    if not ok.all():
+        mins = membrane_fit(np.nan_to_num(mins), ok.astype(np.float64), 1.0, 3, _NO_START)
+    return _upsample(mins, block, z.shape)
 
 
 def _upsample(coarse: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:

@@ -134,3 +134,38 @@ def multiscale_tophat_objects(z, radii, thresholds, pad):
                 if not np.isnan(v) and v - o[i, j] > t:
                     obj[i, j] = True
     return obj
+
+
+@njit(cache=True)
+def label_regions(mask):
+    """4-connected regions of ``mask``: int64 labels (0 = background, 1..n) and each
+    region's bounding box as rows ``(row0, col0, row1, col1)`` (exclusive ends)."""
+    h, w = mask.shape
+    labels = np.zeros((h, w), np.int64)
+    boxes = []
+    stack = np.empty((h * w, 2), np.int64)
+    n = 0
+    for i0 in range(h):
+        for j0 in range(w):
+            if not mask[i0, j0] or labels[i0, j0]:
+                continue
+            n += 1
+            labels[i0, j0] = n
+            top = 0
+            stack[0, 0], stack[0, 1] = i0, j0
+            r0, c0, r1, c1 = i0, j0, i0 + 1, j0 + 1
+            while top >= 0:
+                i, j = stack[top, 0], stack[top, 1]
+                top -= 1
+                r0, c0, r1, c1 = min(r0, i), min(c0, j), max(r1, i + 1), max(c1, j + 1)
+                for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                    a, b = i + di, j + dj
+                    if 0 <= a < h and 0 <= b < w and mask[a, b] and not labels[a, b]:
+                        labels[a, b] = n
+                        top += 1
+                        stack[top, 0], stack[top, 1] = a, b
+            boxes.append((r0, c0, r1, c1))
+    out = np.zeros((n, 4), np.int64)
+    for k in range(n):
+        out[k, 0], out[k, 1], out[k, 2], out[k, 3] = boxes[k]
+    return labels, out

@@ -7,7 +7,7 @@ import scipy.sparse.linalg as spl
 from scipy.ndimage import maximum_filter, minimum_filter
 
 from lod3d.kernels.terrain_membrane import membrane_fit
-from lod3d.kernels.terrain_morph import block_quantile, multiscale_tophat_objects, opening
+from lod3d.kernels.terrain_morph import block_quantile, label_regions, multiscale_tophat_objects, opening
 from lod3d.kernels.terrain_points import cell_heights
 
 NO_START = np.empty((0, 0))
@@ -66,3 +66,15 @@ def test_block_quantile_and_cell_heights():
     low, high = cell_heights(cell, zz, 3, 1.0)
     np.testing.assert_array_equal(low, [1, np.nan, 5])
     np.testing.assert_array_equal(high, [9, np.nan, 5])
+
+
+def test_label_regions_matches_scipy():
+    from scipy.ndimage import find_objects, label
+
+    mask = np.random.default_rng(3).random((40, 50)) < 0.45
+    labels, boxes = label_regions(mask)
+    ref, n = label(mask)
+    assert len(boxes) == n
+    np.testing.assert_array_equal(labels, ref)  # both number regions in raster-scan order
+    for k, sl in enumerate(find_objects(ref)):
+        assert tuple(boxes[k]) == (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)

@@ -40,11 +40,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from rasterio.crs import CRS
-from scipy.ndimage import find_objects, label
 
 from lod3d.errors import InputError
 from lod3d.kernels.terrain_membrane import membrane_fit
-from lod3d.kernels.terrain_morph import block_quantile, multiscale_tophat_objects
+from lod3d.kernels.terrain_morph import block_quantile, label_regions, multiscale_tophat_objects
 from lod3d.progress import progress
 from lod3d.raster import Raster
 
@@ -164,7 +163,8 @@ def _border_objects(zc, objects, radii, thresholds, cres, o: TerrainOptions) -> 
     extra = multiscale_tophat_objects(zt, radii, thresholds, 0) & ~objects
     if not extra.any():
         return extra
-    labels, n = label(extra)
+    labels, boxes = label_regions(extra)
+    n = len(boxes)
     walls = np.zeros(n + 1)
     edges = np.zeros(n + 1)
     for a, b in ((np.s_[1:, :], np.s_[:-1, :]), (np.s_[:-1, :], np.s_[1:, :]),
@@ -174,10 +174,8 @@ def _border_objects(zc, objects, radii, thresholds, cres, o: TerrainOptions) -> 
         jump = (zc[a] - zc[b])[pair]
         edges += np.bincount(inside[pair], minlength=n + 1)
         walls += np.bincount(inside[pair], weights=jump > o.wall_m, minlength=n + 1)
-    keep = np.zeros(n + 1, bool)
-    for k, sl in enumerate(find_objects(labels), start=1):
-        small = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) * cres < o.max_object_m
-        keep[k] = small and edges[k] > 0 and walls[k] > 0.5 * edges[k]
+    size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * cres
+    keep = np.r_[False, (size < o.max_object_m) & (walls[1:] > 0.5 * edges[1:]) & (edges[1:] > 0)]
     return keep[labels]
 
 

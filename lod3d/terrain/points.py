@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
-from scipy.ndimage import distance_transform_edt
 
 from lod3d.errors import InputError
 from lod3d.kernels.terrain_membrane import membrane_fit
@@ -112,6 +111,8 @@ def rasterize_points(cloud: PointCloud, res: float, bounds=None, q_high: float =
     low, high = low.reshape(h, w), high.reshape(h, w)
     holes = np.isnan(high)
     if holes.any() and not holes.all():
+        from scipy.ndimage import distance_transform_edt  # slow to import: only when needed
+
         filled = membrane_fit(np.nan_to_num(high).astype(np.float64), (~holes).astype(np.float64),
                               0.01, 3, np.empty((0, 0)))
         small = holes & (distance_transform_edt(holes) * res <= fill_hole_m)

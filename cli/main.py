@@ -18,7 +18,8 @@ from lod3d.errors import Lod3dError
 from lod3d.progress import set_quiet
 
 # Subcommand modules of lod3d.cli, in the order ``lod3d --help`` lists them.
-COMMANDS = ("aoi", "simulate", "city", "dsm", "terrain", "outline", "validate", "lod", "segment", "train", "pretrain")
+COMMANDS = ("aoi", "simulate", "city", "dsm", "terrain", "outline", "validate", "lod", "segment", "train", "pretrain",
+            "evaluate", "report")
 
 
 class _Group(click.Group):

@@ -145,3 +145,17 @@ def test_cli_writes_outputs_and_refuses_bad_input(tmp_path, scene):
     res = runner.invoke(command, [str(bad), "--out", str(tmp_path / "out2")])
     assert isinstance(res.exception, InputError) and "bad.tif" in str(res.exception)
     assert not (tmp_path / "out2").exists()
+
+
+def test_dsm_wholly_one_roof_is_taken_as_ground():
+    """Documented behaviour: with no ground visible at all, the lowest surface is ground."""
+    roof = np.full((80, 80), 30.0, np.float32)
+    dtm, ndsm = terrain_from_dsm(_raster(roof), name="roof.tif")
+    assert np.allclose(dtm.data, 30.0, atol=1e-3) and np.nanmax(ndsm.data) < 1e-3
+
+
+def test_building_cut_by_the_border_is_removed():
+    z = np.full((200, 200), 50.0, np.float32)
+    z[:60, 40:120] += 12  # a building cut by the top edge
+    dtm, _ = dtm_from_array(z, 0.5, options=TerrainOptions(max_object_m=80))
+    assert np.abs(dtm - 50).max() < 0.05

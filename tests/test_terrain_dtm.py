@@ -159,3 +159,14 @@ def test_building_cut_by_the_border_is_removed():
     z[:60, 40:120] += 12  # a building cut by the top edge
     dtm, _ = dtm_from_array(z, 0.5, options=TerrainOptions(max_object_m=80))
     assert np.abs(dtm - 50).max() < 0.05
+
+
+def test_cli_points(tmp_path):
+    x, y, z, _ = _cloud(20000)
+    path = tmp_path / "c.laz"
+    _write_las(path, x, y, z)
+    res = CliRunner().invoke(command, ["--points", str(path), "--crs", UTM, "--max-object-m", "40",
+                                       "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dsm.tif", "dtm.tif", "ndsm.tif"]
+    assert Raster.read(tmp_path / "out" / "dtm.tif").crs.to_epsg() == 32631

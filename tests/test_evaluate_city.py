@@ -178,6 +178,8 @@ def test_standards_rules():
     assert q["lod"] == "1.2" and "roof RMSE" in q["checks"]["2.2"]["reasons"][0]
     assert standards.lod_qualification({"0": 1.0, "2.2": 1.0}, schema_errors=3)["lod"] is None
     assert not standards.lod_qualification({"2.2": 1.0})["verified_against_truth"]
+    q = standards.lod_qualification({"0": 1.0, "2.2": 1.0}, {"2.2": 0.5}, 0.4, detection_f1=0.5)
+    assert q["lod"] is None and "detection F1" in q["checks"]["0"]["reasons"][0]
 
 
 def test_instance_scores_merge_and_split():

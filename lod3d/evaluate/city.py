@@ -425,7 +425,9 @@ def _classes_of(m: dict) -> dict:
         v = lod["validity"]
         roof = {k: lod[f"roof_lod{k.replace('.', '')}"]["rmse"] for k in LODS
                 if lod.get(f"roof_lod{k.replace('.', '')}")}
-        out["lod"] = lod_qualification(v["valid_share"], roof or None, horizontal, schema_errors=v["schema_errors"])
+        f1 = ((m.get("detection") or {}).get("instances_footprints") or {}).get("f1")
+        out["lod"] = lod_qualification(v["valid_share"], roof or None, horizontal, schema_errors=v["schema_errors"],
+                                       detection_f1=f1)
     return out
 
 

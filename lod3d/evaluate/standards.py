@@ -23,9 +23,11 @@ each LoD a proposed absolute 3-D point accuracy (position / height): LoD1 5 m, L
 LoD3 0.5 m, LoD4 0.2 m (:data:`CITYGML_LOD_ACCURACY_M`). Our documented rule
 (:func:`lod_qualification`): the product qualifies for LoD X.Y when at least
 :data:`MIN_VALID_SHARE` of its buildings carry a geometry at that LoD that passes the
-validator, and — when truth is available — the roof RMSE of that LoD against the truth
-DSM and the footprints' horizontal RMSEr are within the CityGML accuracy of LoD X. LoD0
-(footprints) needs only the valid share. Without truth the qualification is structural
+validator, and — when truth is available — its buildings match the truth footprints with
+an F1 of at least :data:`MIN_DETECTION_F1` (a model missing or inventing many buildings is
+no city model at any LoD), and the roof RMSE of that LoD against the truth DSM and the
+footprints' horizontal RMSEr are within the CityGML accuracy of LoD X. LoD0 (footprints)
+has no accuracy bound. Without truth the qualification is structural
 only and says so. LoD X.Y refinement levels are those of Biljecki et al. (2016), the
 ones CityJSON files carry ("1.2", "2.2").
 """
@@ -35,7 +37,7 @@ from __future__ import annotations
 import math
 
 __all__ = ["CLASSES_CM", "CITYGML_LOD_ACCURACY_M", "MIN_VALID_SHARE", "asprs_vertical", "asprs_horizontal",
-           "lod_qualification"]
+           "lod_qualification", "MIN_DETECTION_F1"]
 
 ASPRS_2014 = "ASPRS Positional Accuracy Standards for Digital Geospatial Data, Edition 1, Version 1.0 (2014)"
 ASPRS_2023 = "ASPRS Positional Accuracy Standards for Digital Geospatial Data, Edition 2, Version 1.0 (2023)"
@@ -47,6 +49,7 @@ CLASSES_CM = (1.0, 2.5, 5.0, 7.5, 10.0, 12.5, 15.0, 20.0, 25.0, 33.3, 50.0, 66.7
               250.0, 333.3, 500.0, 1000.0)
 CITYGML_LOD_ACCURACY_M = {1: 5.0, 2: 2.0, 3: 0.5, 4: 0.2}
 MIN_VALID_SHARE = 0.95
+MIN_DETECTION_F1 = 0.8
 MIN_CHECKPOINTS = {2014: 20, 2023: 30}
 
 
@@ -105,19 +108,23 @@ def asprs_horizontal(rmse_x: float, rmse_y: float, n: int, survey_rmse: float = 
 
 
 def lod_qualification(valid_share: dict[str, float], roof_rmse: dict[str, float] | None = None,
-                      horizontal_rmse: float | None = None, schema_errors: int = 0) -> dict:
+                      horizontal_rmse: float | None = None, schema_errors: int = 0,
+                      detection_f1: float | None = None) -> dict:
     """The highest LoD the product qualifies for under the rule of this module's docstring.
 
     ``valid_share``: per LoD string ("0", "1.2", "2.2") the share of buildings with a valid
     geometry at that LoD; ``roof_rmse``: per LoD the roof RMSE (m) against truth;
     ``horizontal_rmse``: footprint RMSEr (m); ``schema_errors``: CityJSON schema errors of
-    the file (any fails every LoD). Without ``roof_rmse`` the check is structural.
+    the file (any fails every LoD); ``detection_f1``: F1 of the footprints against truth.
+    Without ``roof_rmse`` and ``detection_f1`` the check is structural.
     """
     checks = {}
     for lod, share in sorted(valid_share.items()):
         reasons = [f"{schema_errors} CityJSON schema errors"] if schema_errors else []
         if not share >= MIN_VALID_SHARE:
             reasons.append(f"valid share {share:.1%} < {MIN_VALID_SHARE:.0%}")
+        if detection_f1 is not None and not detection_f1 >= MIN_DETECTION_F1:
+            reasons.append(f"building detection F1 {detection_f1:.2f} < {MIN_DETECTION_F1}")
         major = int(float(lod))
         limit = CITYGML_LOD_ACCURACY_M.get(major)
         if roof_rmse is not None and limit is not None:
@@ -130,5 +137,6 @@ def lod_qualification(valid_share: dict[str, float], roof_rmse: dict[str, float]
         checks[lod] = {"qualifies": not reasons, "reasons": reasons, "accuracy_limit_m": limit}
     passed = [lod for lod, c in checks.items() if c["qualifies"]]
     best = max(passed, key=float) if passed else None
-    return {"standard": CITYGML, "lod": best, "verified_against_truth": roof_rmse is not None,
-            "min_valid_share": MIN_VALID_SHARE, "checks": checks}
+    return {"standard": CITYGML, "lod": best,
+            "verified_against_truth": roof_rmse is not None or detection_f1 is not None,
+            "min_valid_share": MIN_VALID_SHARE, "min_detection_f1": MIN_DETECTION_F1, "checks": checks}

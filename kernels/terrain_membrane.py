@@ -100,15 +100,21 @@ def _sum2x2(a):
 @njit(cache=True)
 def _prolong(dc, h, wd):
     """Bilinear interpolation of a coarse grid (cell centres) onto the 2x finer grid."""
+    return upsample(dc, 2, h, wd)
+
+
+@njit(cache=True)
+def upsample(dc, f, h, wd):
+    """Bilinear interpolation of an ``f``-times coarser grid (block centres) onto ``(h, wd)``."""
     hc, wc = dc.shape
     out = np.empty((h, wd))
     for i in range(h):
-        y = min(max((i + 0.5) / 2.0 - 0.5, 0.0), hc - 1.0)
+        y = min(max((i + 0.5) / f - 0.5, 0.0), hc - 1.0)
         i0 = min(int(y), hc - 1)
         i1 = min(i0 + 1, hc - 1)
         fy = y - i0
         for j in range(wd):
-            x = min(max((j + 0.5) / 2.0 - 0.5, 0.0), wc - 1.0)
+            x = min(max((j + 0.5) / f - 0.5, 0.0), wc - 1.0)
             j0 = min(int(x), wc - 1)
             j1 = min(j0 + 1, wc - 1)
             fx = x - j0

@@ -47,7 +47,7 @@ import numpy as np
 from rasterio.crs import CRS
 
 from lod3d.errors import InputError
-from lod3d.kernels.terrain_membrane import membrane_fit
+from lod3d.kernels.terrain_membrane import membrane_fit, upsample
 from lod3d.kernels.terrain_morph import block_quantile, label_regions, multiscale_tophat_objects
 from lod3d.progress import progress
 from lod3d.raster import Raster
@@ -137,10 +137,11 @@ def dtm_from_array(dsm: np.ndarray, res: float, valid: np.ndarray | None = None,
                          o.cycles, _NO_START)
 
     # 3. full-resolution ground around the coarse fit, then a tighter second pass
-    ref = _upsample(dtm_c, f, z.shape) if f > 1 else dtm_c.copy()
+    ref = upsample(dtm_c, f, z.shape[0], z.shape[1]) if f > 1 else dtm_c.copy()
     zf = np.nan_to_num(z).astype(np.float64)
     resid = zf - ref
     ground = valid & (resid < o.dz) & (resid > -o.dz_pit)
+    del resid
     if ground.sum() < o.min_ground_fraction * n_valid:
         raise InputError(f"{name}: no ground visible ({ground.sum()} of {n_valid} valid cells "
                          f"near the lowest surface); is the DSM wholly inside a building or forest?")
@@ -188,25 +189,7 @@ def _lower_trend(z: np.ndarray, block: int) -> np.ndarray:
     ok = np.isfinite(mins)
     if not ok.all():
         mins = membrane_fit(np.nan_to_num(mins), ok.astype(np.float64), 1.0, 3, _NO_START)
-    return _upsample(mins, block, z.shape)
-
-
-def _upsample(coarse: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling from block centres of an ``f``-pooled grid to the full grid."""
-    h, w = shape
-    yc = (np.arange(h) + 0.5) / f - 0.5
-    xc = (np.arange(w) + 0.5) / f - 0.5
-    hc, wc = coarse.shape
-    y = np.clip(yc, 0, hc - 1)
-    x = np.clip(xc, 0, wc - 1)
-    i0 = np.minimum(y.astype(int), hc - 1)
-    j0 = np.minimum(x.astype(int), wc - 1)
-    i1 = np.minimum(i0 + 1, hc - 1)
-    j1 = np.minimum(j0 + 1, wc - 1)
-    fy = (y - i0)[:, None]
-    fx = (x - j0)[None, :]
-    return ((1 - fy) * ((1 - fx) * coarse[i0][:, j0] + fx * coarse[i0][:, j1])
-            + fy * ((1 - fx) * coarse[i1][:, j0] + fx * coarse[i1][:, j1]))
+    return upsample(mins, block, z.shape[0], z.shape[1])
 
 
 def tiled_dtm(dsm: np.ndarray, res: float, valid: np.ndarray,

@@ -1,4 +1,4 @@
-"""Rasterization kernels for the procedural scene: terrain, roofs, trees, roads, noise.
+"""Rasterization kernels for the procedural scene: terrain, roofs, trees, roads, materials.
 
 Every surface of the simulated city is an analytic function of world (x, y), so these
 kernels point-sample it exactly at cell centres of a north-up grid (origin ``x0, y0`` at
@@ -144,17 +144,6 @@ def value_noise(x, y, scale, perm, values):
 
 
 @numba.njit(cache=True)
-def noise_grid(x0, y0, res, nrows, ncols, scale, perm, values):
-    """:func:`value_noise` sampled at the cell centres, float32."""
-    out = np.empty((nrows, ncols), np.float32)
-    for i in range(nrows):
-        y = y0 - (i + 0.5) * res
-        for j in range(ncols):
-            out[i, j] = value_noise(x0 + (j + 0.5) * res, y, scale, perm, values)
-    return out
-
-
-@numba.njit(cache=True)
 def draw_trees(height, top, x0, y0, res, tx, ty, ground, trunk, crown, radius,
                harm_amp, harm_phase, rough, rough_scale, perm, values):
     """Draw tree crowns into the z-buffer.
@@ -196,17 +185,28 @@ def draw_trees(height, top, x0, y0, res, tx, ty, ground, trunk, crown, radius,
                     top[i, j] = -(t + 1)
 
 
-@numba.njit(cache=True)
-def _is_road(x, y, sx, sy, power, inv_sep, ox, oy, cos_t, sin_t, pitch_u, pitch_v, street,
-             boulevard, pd):
-    best = 0
-    for d in range(sx.shape[0]):
+@numba.njit(cache=True, inline="always")
+def _nearest_seed(x, y, sx, sy, power, candidates, pd):
+    """Index of the least power distance ``|p - s|² - w`` among ``candidates`` (fills ``pd``)."""
+    best = candidates[0]
+    for d in candidates:
         pd[d] = (x - sx[d]) ** 2 + (y - sy[d]) ** 2 - power[d]
         if pd[d] < pd[best]:
             best = d
-    for d in range(sx.shape[0]):
-        if d != best and (pd[d] - pd[best]) * inv_sep[best, d] < boulevard:
-            return True
+    return best
+
+
+@numba.njit(cache=True, inline="always")
+def _is_road(x, y, sx, sy, power, inv_sep, ox, oy, cos_t, sin_t, pitch_u, pitch_v, street,
+             width, median, candidates, pd):
+    best = _nearest_seed(x, y, sx, sy, power, candidates, pd)
+    # The nearest border of the cell lies on the nearest bisector of (best, d).
+    near, dist = best, np.inf
+    for d in candidates:
+        if d != best and 0.5 * (pd[d] - pd[best]) * inv_sep[best, d] < dist:
+            near, dist = d, 0.5 * (pd[d] - pd[best]) * inv_sep[best, d]
+    if near != best and median[best, near] <= 2.0 * dist < width[best, near]:
+        return True
     dx = x - ox[best]
     dy = y - oy[best]
     u = dx * cos_t[best] + dy * sin_t[best]
@@ -226,34 +226,120 @@ def _inverse_separation(sx, sy):
 
 
 @numba.njit(cache=True)
+def _street_tile(out, ti, tj, tile, x0, y0, res, ox, oy, cos_t, sin_t, pitch_u, pitch_v, street):
+    """The street-grid test of one district over a tile of ``out``."""
+    nrows, ncols = out.shape
+    for i in range(ti, min(ti + tile, nrows)):
+        dy = y0 - (i + 0.5) * res - oy
+        for j in range(tj, min(tj + tile, ncols)):
+            dx = x0 + (j + 0.5) * res - ox
+            u = dx * cos_t + dy * sin_t
+            v = -dx * sin_t + dy * cos_t
+            out[i, j] = (u % pitch_u) < street or (v % pitch_v) < street
+
+
+@numba.njit(cache=True)
 def road_grid(x0, y0, res, nrows, ncols, sx, sy, power, ox, oy, cos_t, sin_t,
-              pitch_u, pitch_v, street, boulevard):
-    """Road mask at the cell centres: district street grids plus boulevards.
+              pitch_u, pitch_v, street, width, median):
+    """Road mask at the cell centres: district street grids plus border roads.
 
     A point belongs to the district of least power distance ``|p - s|² - w`` (a power
-    diagram: convex cells). It is a road when it lies within ``boulevard / 2`` of that
-    cell's border, or within the first ``street`` metres of a period of the district's
-    rotated street grid (origin ``o``, angle ``t``, periods ``pitch_u``, ``pitch_v``).
+    diagram: convex cells). It is a road when it lies within the first ``street`` metres of
+    a period of its district's rotated street grid (origin ``o``, angle ``t``, periods
+    ``pitch_u``, ``pitch_v``), or when its cell's nearest border, shared with district
+    ``b``, is closer than ``width[a, b] / 2`` but not closer than ``median[a, b] / 2`` (a
+    boulevard's planted median). At a corner the wider road is mitred along the bisector
+    of the two borders.
+
+    The grid is processed in tiles of 32 × 32 cells, testing only the districts whose
+    bisector with the tile centre's district passes within the tile radius plus half the
+    widest road. This is exact: distances to bisectors are 1-Lipschitz, so any other
+    district is neither the owner of a cell of the tile nor across a border close enough
+    to put a road on it.
     """
     out = np.zeros((nrows, ncols), np.bool_)
+    k = sx.shape[0]
     inv_sep = _inverse_separation(sx, sy)
-    pd = np.empty(sx.shape[0])
-    for i in range(nrows):
-        y = y0 - (i + 0.5) * res
-        for j in range(ncols):
-            out[i, j] = _is_road(x0 + (j + 0.5) * res, y, sx, sy, power, inv_sep, ox, oy,
-                                 cos_t, sin_t, pitch_u, pitch_v, street, boulevard, pd)
+    pd = np.empty(k)
+    everyone = np.arange(k)
+    reach = 0.5 * width.max()
+    tile = 32
+    radius = tile * res / math.sqrt(2.0)
+    candidates = np.empty(k, np.int64)
+    for ti in range(0, nrows, tile):
+        for tj in range(0, ncols, tile):
+            cx = x0 + (tj + tile / 2) * res
+            cy = y0 - (ti + tile / 2) * res
+            centre = _nearest_seed(cx, cy, sx, sy, power, everyone, pd)
+            n = 0
+            candidates[n] = centre
+            n += 1
+            for d in range(k):
+                if d != centre and 0.5 * (pd[d] - pd[centre]) * inv_sep[centre, d] < radius + reach:
+                    candidates[n] = d
+                    n += 1
+            near = candidates[:n]
+            if n == 1:  # the tile lies inside one district, clear of its borders' roads
+                _street_tile(out, ti, tj, tile, x0, y0, res, ox[centre], oy[centre],
+                             cos_t[centre], sin_t[centre], pitch_u[centre], pitch_v[centre],
+                             street[centre])
+                continue
+            for i in range(ti, min(ti + tile, nrows)):
+                y = y0 - (i + 0.5) * res
+                for j in range(tj, min(tj + tile, ncols)):
+                    out[i, j] = _is_road(x0 + (j + 0.5) * res, y, sx, sy, power, inv_sep, ox,
+                                         oy, cos_t, sin_t, pitch_u, pitch_v, street, width,
+                                         median, near, pd)
     return out
 
 
 @numba.njit(cache=True)
 def road_points(xs, ys, sx, sy, power, ox, oy, cos_t, sin_t, pitch_u, pitch_v, street,
-                boulevard):
+                width, median):
     """The road test of :func:`road_grid` at arbitrary points."""
     out = np.zeros(xs.shape[0], np.bool_)
     inv_sep = _inverse_separation(sx, sy)
     pd = np.empty(sx.shape[0])
+    everyone = np.arange(sx.shape[0])
     for n in range(xs.shape[0]):
         out[n] = _is_road(xs[n], ys[n], sx, sy, power, inv_sep, ox, oy, cos_t, sin_t,
-                          pitch_u, pitch_v, street, boulevard, pd)
+                          pitch_u, pitch_v, street, width, median, everyone, pd)
     return out
+
+
+@numba.njit(cache=True)
+def surface_albedo(x0, y0, res, top, road, part_albedo, part_wall, tree_albedo, perm, values):
+    """Top-surface and facade albedo per cell, with value-noise texture (float32, 0.01-1).
+
+    ``top`` is the z-buffer label (see the module docstring), ``road`` the road mask.
+    Only the octaves of the cell's own material are evaluated: ground is mottled grass and
+    soil (lattices 23, 3.1 and 0.7 m), asphalt slightly grainy (1.3, 0.7 m), roofing
+    varies ±8 % around its part's albedo (0.7 m), leaves ±45 % (0.9 m). Facades take their
+    building's wall albedo under a roof, a darker leaf under a crown, else the ground's.
+    """
+    nrows, ncols = top.shape
+    albedo = np.empty((nrows, ncols), np.float32)
+    wall = np.empty((nrows, ncols), np.float32)
+    for i in range(nrows):
+        y = y0 - (i + 0.5) * res
+        for j in range(ncols):
+            x = x0 + (j + 0.5) * res
+            t = top[i, j]
+            if t > 0:
+                a = part_albedo[t - 1] * (1.0 + 0.16 * (value_noise(x, y, 0.7, perm, values) - 0.5))
+                w = part_wall[t - 1]
+            elif t < 0:
+                a = tree_albedo[-t - 1] * (1.0 + 0.9 * (value_noise(x, y, 0.9, perm, values) - 0.5))
+                w = 0.8 * a
+            elif road[i, j]:
+                a = (0.10 + 0.025 * (value_noise(x, y, 1.3, perm, values) - 0.5)
+                     + 0.01 * (value_noise(x, y, 0.7, perm, values) - 0.5))
+                w = a
+            else:
+                a = (0.16 + 0.08 * (value_noise(x, y, 23.0, perm, values) - 0.5)
+                     + 0.05 * (value_noise(x, y, 3.1, perm, values) - 0.5)
+                     + 0.03 * (value_noise(x, y, 0.7, perm, values) - 0.5))
+                w = a
+            albedo[i, j] = min(max(a, 0.01), 1.0)
+            wall[i, j] = min(max(w, 0.01), 1.0)
+    return albedo, wall

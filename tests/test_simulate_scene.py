@@ -71,6 +71,22 @@ def test_every_roof_type_and_morphology_on_a_300_m_scene(scene):
     assert 0 < stats["built_up_share"] < 1
 
 
+def test_statistics_over_bounds_count_what_reaches_into_them():
+    # The acquisition's setting: a 300 m AOI inside a scene with a 150 m margin.
+    s = generate_scene((X0 - 150, Y0 - 150, X0 + 450, Y0 + 450), seed=7)
+    stats = s.statistics(BOUNDS_300)
+    aoi = shapely.box(*BOUNDS_300)
+    inside = [b for b in s.buildings if b.footprint.intersects(aoi)]
+    assert stats["n_buildings"] == len(inside) < len(s.buildings)
+    assert stats["n_parts"] == sum(len(b.parts) for b in inside)
+    assert sum(stats["buildings_by_morphology"].values()) == len(inside)
+    assert stats["n_trees"] == int(shapely.contains_xy(aoi, s.trees.x, s.trees.y).sum()) > 0
+    built = shapely.union_all([b.footprint for b in inside]).intersection(aoi).area / aoi.area
+    assert stats["built_up_share"] == pytest.approx(built, rel=1e-9)
+    assert 0.4 < built < 0.6  # a dense historic centre
+    assert s.statistics() == s.statistics(s.bounds)
+
+
 def test_street_grids_have_several_orientations(scene):
     angles = np.degrees(scene.districts.angle) % 90
     assert np.ptp(angles) > 10

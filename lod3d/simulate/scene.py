@@ -5,20 +5,26 @@ Layout, from coarse to fine:
 1. **Terrain**: a smooth analytic function, a gentle plane plus three long waves around
    195 m (Toulouse lies near 145 m altitude, ~50 m above the WGS84 ellipsoid).
 2. **Districts**: a power diagram (weighted Voronoi) of jittered seeds; each cell has a
-   morphology class and its own rotated street grid. Power cells are convex, so a block
-   whose four corners lie inside its cell (minus half a boulevard) lies wholly inside it:
-   blocks of different districts never overlap, and boulevards run along cell borders.
-3. **Blocks**: the street-grid cells that fit their district and the scene (shrunk
-   towards their centre when they do not; dropped if still not, leaving open land).
+   morphology class and its own rotated street grid. The district at the scene's centre
+   is historic and weighted to be larger (the historic core of Toulouse). A border between two districts is a street, or, for
+   some, a boulevard with a planted median. Power cells are convex, so a rectangle whose
+   corners keep clear of every border road lies wholly inside its cell.
+3. **Blocks**: the street-grid cells. A cell crossing its district's border (or the
+   scene's) is filled both as the whole cell keeping only the buildings that fit (ragged
+   îlots along the boulevards) and as the largest fitting rectangle of an 11 × 11 lattice
+   (whole halls, slabs); the option with more floor area wins. A few whole cells are left
+   open as squares.
 4. **Buildings**: each block is filled by the recipe of its class: historic îlots (a
-   perimeter of attached buildings around a courtyard, L-shaped corners, courtyard
-   annexes, or one courtyard building of four wings), terraced rows of narrow houses with
-   rear extensions, detached houses in lots (L wings, garages), modern flat-roofed slabs
-   and L/U/T/courtyard/tower blocks, industrial halls (flat, shed, low gable, sawtooth,
-   office annexes). Everything is laid out in the block's own frame, so attached
-   neighbours share exact coordinates and never overlap.
-5. **Trees**: rough, irregular crowns in open ground, courtyards and gardens, never over a
-   building and never rooted on a road.
+   perimeter of attached buildings, 14-20 m deep, around small courtyards, with L-shaped
+   corners, courtyard annexes and inner wings, or one courtyard building of four wings),
+   terraced rows of narrow houses with rear extensions, detached houses in lots (L wings,
+   garages), modern flat-roofed slabs and L/U/T/courtyard/tower blocks, industrial halls
+   (flat, shed, low gable, sawtooth, office annexes). Everything is laid out in the
+   block's own frame, so attached neighbours share exact coordinates and never overlap.
+   Historic districts come out about half built over, a whole scene about 40 %.
+5. **Trees**: rough, irregular crowns in rows on the boulevards' medians, and scattered
+   in squares, courtyards and gardens (mostly in detached and terraced districts); never
+   over a building and never rooted on a road.
 
 A building is one or more **parts**: rectangles (rotated with their block) that abut and
 each carry one analytic roof (``kernels.scene.roof_height``): flat, shed, gable, hip or
@@ -51,16 +57,21 @@ MORPHOLOGIES = ("historic", "terraced", "detached", "modern", "industrial")
 
 _MIN_EAVE, _MAX_RIDGE, _CLEARANCE = 3.0, 40.0, 2.5
 # Per class: block length, block depth, street width (m), power-weight factor, tree
-# acceptance. Blocks are further capped by the district spacing.
+# acceptance in its blocks. Blocks are further capped by the district spacing.
 _CLASS = {
-    "historic": dict(w=(50, 100), d=(40, 80), street=(6, 10), power=0.15, trees=0.3),
-    "terraced": dict(w=(60, 140), d=(45, 70), street=(8, 12), power=0.0, trees=0.5),
-    "detached": dict(w=(60, 130), d=(40, 60), street=(8, 12), power=0.0, trees=0.8),
-    "modern": dict(w=(60, 120), d=(50, 90), street=(12, 18), power=0.0, trees=0.5),
-    "industrial": dict(w=(120, 260), d=(90, 180), street=(14, 20), power=0.3, trees=0.2),
+    "historic": dict(w=(60, 100), d=(45, 75), street=(7, 10), power=0.15, trees=0.12),
+    "terraced": dict(w=(60, 140), d=(40, 55), street=(8, 12), power=0.0, trees=0.25),
+    "detached": dict(w=(60, 130), d=(40, 60), street=(9, 12), power=0.0, trees=0.6),
+    "modern": dict(w=(60, 120), d=(50, 90), street=(11, 16), power=0.0, trees=0.3),
+    "industrial": dict(w=(120, 260), d=(90, 180), street=(12, 18), power=0.3, trees=0.05),
 }
-_CLASS_WEIGHTS = np.array([0.45, 0.2, 0.1, 0.15, 0.1])
-_PARK_TREES = 0.9
+_CLASS_WEIGHTS = np.array([0.65, 0.15, 0.05, 0.1, 0.05])
+_CORE_POWER = 0.9  # power-weight factor of the central historic district: a larger core
+_SPACING = 250.0  # mean district size (m)
+_BOULEVARD = 0.3  # share of district borders that are boulevards
+_SQUARE = 0.04  # share of whole street-grid cells left open as squares
+_OPEN_TREES = 0.3  # tree acceptance outside blocks (squares, leftovers)
+_SIDEWALK = 1.0  # buildings keep this clear of every road (m)
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,11 @@ class Terrain:
 
 @dataclass(frozen=True)
 class Districts:
-    """Power-diagram cells, each with a class and a rotated street grid."""
+    """Power-diagram cells, each with a class and a rotated street grid.
+
+    ``width[a, b]`` is the road along the border of adjacent districts ``a`` and ``b``
+    (0 where they do not touch), ``median[a, b]`` its planted median (0: none).
+    """
 
     seeds: np.ndarray  # (k, 2)
     power: np.ndarray  # weights w of the power distance |p - s|² - w
@@ -96,26 +111,29 @@ class Districts:
     angle: np.ndarray  # radians, counter-clockwise from east
     pitch: np.ndarray  # (k, 2) street-grid periods along u and v
     street: np.ndarray  # street widths
-    boulevard: float
+    width: np.ndarray  # (k, k)
+    median: np.ndarray  # (k, k)
 
     def kernel_args(self) -> tuple:
         return (np.ascontiguousarray(self.seeds[:, 0]), np.ascontiguousarray(self.seeds[:, 1]),
                 self.power, np.ascontiguousarray(self.origin[:, 0]),
                 np.ascontiguousarray(self.origin[:, 1]), np.cos(self.angle), np.sin(self.angle),
                 np.ascontiguousarray(self.pitch[:, 0]), np.ascontiguousarray(self.pitch[:, 1]),
-                self.street, float(self.boulevard))
+                self.street, self.width, self.median)
 
     def power_distance(self, pts: np.ndarray) -> np.ndarray:
         """(n, k) power distances of points to every seed."""
         d = pts[:, None, :] - self.seeds[None, :, :]
         return (d**2).sum(-1) - self.power[None, :]
 
-    def margin(self, pts: np.ndarray, district: int) -> np.ndarray:
-        """Signed distance of points inside ``district``'s cell to its nearest border."""
+    def clearance(self, pts: np.ndarray, district: int) -> np.ndarray:
+        """Distance of points inside ``district``'s cell to the nearest border road's edge
+        (negative on or beyond it)."""
         pd = self.power_distance(pts)
         sep = np.linalg.norm(self.seeds - self.seeds[district], axis=1)
         others = np.arange(len(self.seeds)) != district
-        m = (pd[:, others] - pd[:, [district]]) / (2.0 * sep[others])
+        m = (pd[:, others] - pd[:, [district]]) / (2.0 * sep[others]) \
+            - self.width[district, others] / 2
         return m.min(axis=1) if m.shape[1] else np.full(len(pts), np.inf)
 
     def is_road(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -124,6 +142,44 @@ class Districts:
 
     def district_of(self, pts: np.ndarray) -> np.ndarray:
         return self.power_distance(pts).argmin(axis=1)
+
+
+def _bisector(seeds, power, a, b, centre, length):
+    """The half-plane where ``a``'s power distance is the lesser, as a big polygon, and its
+    border line (a segment of ``length`` centred near ``centre``)."""
+    n = seeds[b] - seeds[a]
+    sep = float(np.linalg.norm(n))
+    n = n / sep
+    c = (seeds[b] @ seeds[b] - seeds[a] @ seeds[a] + power[a] - power[b]) / (2 * sep)
+    p0 = centre + (c - n @ centre) * n
+    t = np.array([-n[1], n[0]])
+    line = np.array([p0 - length * t, p0 + length * t])
+    half = shapely.Polygon([line[0], line[1], line[1] - length * n, line[0] - length * n])
+    return half, shapely.LineString(line)
+
+
+def _cells(seeds, power, bounds):
+    """The power cells clipped to ``bounds`` (shapely polygons) and, for every pair of
+    districts sharing a border longer than 2 m, that border as a line: {(a, b): line}."""
+    xmin, ymin, xmax, ymax = bounds
+    centre = np.array([(xmin + xmax) / 2, (ymin + ymax) / 2])
+    length = 10 * math.hypot(xmax - xmin, ymax - ymin)
+    k = len(seeds)
+    cells = []
+    for a in range(k):
+        cell = box(*bounds)
+        for b in range(k):
+            if b != a:
+                cell = cell.intersection(_bisector(seeds, power, a, b, centre, length)[0])
+        cells.append(cell)
+    borders = {}
+    for a in range(k):
+        for b in range(a + 1, k):
+            line = _bisector(seeds, power, a, b, centre, length)[1]
+            shared = line.intersection(cells[a].buffer(0.01)).intersection(cells[b].buffer(0.01))
+            if shared.length > 2.0:
+                borders[(a, b)] = shared
+    return cells, borders
 
 
 @dataclass(frozen=True)
@@ -188,7 +244,7 @@ class Trees:
     harm_phase: np.ndarray  # (n, 3)
     rough: np.ndarray
     albedo: np.ndarray
-    rough_scale: float = 1.2
+    rough_scale: float = 0.8
 
     def __len__(self) -> int:
         return len(self.x)
@@ -211,7 +267,8 @@ class Scene:
     """The procedural city: analytic terrain, districts/roads, buildings, trees.
 
     ``buildings[k]`` has id ``k + 1`` (ids are the values of the truth building raster);
-    ``blocks`` are the block rectangles (shapely polygons) that the buildings fill.
+    ``blocks`` are the block rectangles (shapely polygons) that the buildings fill (a
+    ragged block's rectangle reaches past its district's border roads).
     """
 
     bounds: tuple[float, float, float, float]
@@ -228,31 +285,39 @@ class Scene:
     def building(self, building_id: int) -> BuildingRecord:
         return self.buildings[building_id - 1]
 
-    def statistics(self) -> dict:
-        """Counts by roof type (parts and buildings) and class, heights, tree count."""
+    def statistics(self, bounds=None) -> dict:
+        """Counts by roof type (parts and buildings) and class, heights, trees, built-up share.
+
+        With ``bounds`` (xmin, ymin, xmax, ymax) the counts cover the buildings whose
+        footprint intersects them (all their parts), the trees rooted inside them, and the
+        built-up share is the footprint area inside them over their area; by default the
+        whole scene.
+        """
+        area = box(*(self.bounds if bounds is None else bounds))
+        buildings = [b for b in self.buildings if b.footprint.intersects(area)]
         p = self.parts
+        idx = np.concatenate([b.parts for b in buildings]) if buildings else np.zeros(0, int)
         rel_ridge = p.ridge - p.base
-        heights = np.array([rel_ridge[b.parts].max() for b in self.buildings]) \
-            if self.buildings else np.zeros(0)
+        heights = np.array([rel_ridge[b.parts].max() for b in buildings])
         main_roof = [ROOF_NAMES[int(p.roof[b.parts[np.argmax(p.a[b.parts] * p.b[b.parts])]])]
-                     for b in self.buildings]
-        xmin, ymin, xmax, ymax = self.bounds
-        built = sum(b.footprint.area for b in self.buildings)
+                     for b in buildings]
+        built = sum(b.footprint.intersection(area).area for b in buildings)
+        trees = shapely.contains_xy(area, self.trees.x, self.trees.y)
         return {
-            "n_buildings": len(self.buildings),
-            "n_parts": len(p),
-            "n_trees": len(self.trees),
-            "n_multipart_buildings": sum(len(b.parts) > 1 for b in self.buildings),
-            "parts_by_roof_type": {name: int((p.roof == code).sum())
+            "n_buildings": len(buildings),
+            "n_parts": len(idx),
+            "n_trees": int(trees.sum()),
+            "n_multipart_buildings": sum(len(b.parts) > 1 for b in buildings),
+            "parts_by_roof_type": {name: int((p.roof[idx] == code).sum())
                                    for code, name in ROOF_NAMES.items()},
             "buildings_by_main_roof_type": {name: main_roof.count(name)
                                             for name in ROOF_NAMES.values()},
-            "buildings_by_morphology": {m: sum(b.morphology == m for b in self.buildings)
+            "buildings_by_morphology": {m: sum(b.morphology == m for b in buildings)
                                         for m in MORPHOLOGIES},
             "height_m": {"min": float(heights.min()) if len(heights) else None,
                          "median": float(np.median(heights)) if len(heights) else None,
                          "max": float(heights.max()) if len(heights) else None},
-            "built_up_share": float(built / ((xmax - xmin) * (ymax - ymin))),
+            "built_up_share": float(built / area.area),
         }
 
 
@@ -299,8 +364,11 @@ def _pick(rng, options, probs):
 
 
 def _historic(W, D, rng):
-    d = rng.uniform(10, 15)
-    if W < 2 * d + 10 or D < 2 * d + 10 or rng.random() < 0.15:
+    """An îlot: rows of attached buildings 14-20 m deep along the four streets, corner
+    L-buildings, low annexes and often an inner wing across the courtyard (which leaves
+    two small courtyards); or, sometimes, one courtyard building of four wings."""
+    d = rng.uniform(14, 20)
+    if W < 2 * d + 10 or D < 2 * d + 10 or rng.random() < 0.12:
         return [("historic", _courtyard(W, D, d, rng, modern=False))]
     out = []
 
@@ -322,6 +390,15 @@ def _historic(W, D, rng):
         "E": [(W - d, W, v0 + d, v1 + d, "v") for v0, v1 in _split(D - 2 * d, 7, 18, rng)],
     }
     court = D - 2 * d
+    # An inner wing across the courtyard, from the west row to the east row or short of one.
+    inner = rng.uniform(8, 12) if court >= 24 and rng.random() < 0.9 else 0.0
+    if inner:
+        gap = rng.uniform(4, 8) if rng.random() < 0.5 else 0.0
+        u0, u1 = (d + gap, W - d) if rng.random() < 0.5 else (d, W - d - gap)
+        parts = [_spec(u0, u1, D / 2 - inner / 2, D / 2 + inner / 2, GABLE, "u",
+                       rng.uniform(7, 14), rng.uniform(15, 35), _tile_albedo(rng))]
+        out.append(("historic", parts))
+    free = (court - inner) / 2 - (3 if inner else 0) - 3  # annex depth left in a courtyard
     # Corner L-buildings: merge a row's end segment with the adjoining column's segment.
     corners = {("S", 0, "W", 0), ("S", -1, "E", 0), ("N", 0, "W", -1), ("N", -1, "E", -1)}
     merged = set()
@@ -339,9 +416,9 @@ def _historic(W, D, rng):
             eave = rng.uniform(9, 21)
             parts = [row_part(*seg, eave)]
             u0, u1 = seg[0], seg[1]
-            if r in "SN" and u0 >= d and u1 <= W - d and u1 - u0 > 5 and court >= 14 \
-                    and rng.random() < 0.25:
-                e = rng.uniform(3, min(6, court / 2 - 3))
+            if r in "SN" and u0 >= d and u1 <= W - d and u1 - u0 > 5 and free >= 3 \
+                    and rng.random() < 0.5:
+                e = rng.uniform(3, min(10, free))
                 v0, v1 = (d, d + e) if r == "S" else (D - d - e, D - d)
                 parts.append(_spec(u0 + 1, u1 - 1, v0, v1, FLAT, "u",
                                    rng.uniform(3.2, 4.5), 0, _flat_albedo(rng)))
@@ -365,7 +442,7 @@ def _courtyard(W, D, d, rng, modern):
 
 
 def _terraced(W, D, rng):
-    d = rng.uniform(8, 12)
+    d = rng.uniform(9, 13)
     two_rows = D >= 2 * d + 15
     space = (D - 2 * d) / 2 if two_rows else D - d
     out = []
@@ -381,8 +458,8 @@ def _terraced(W, D, rng):
             parts = [_spec(u, u + w, v0, v1, roof, "u", rng.uniform(5.5, 10), pitch,
                            _tile_albedo(rng) if roof != FLAT else _flat_albedo(rng),
                            flip=bool(rng.random() < 0.5))]
-            if rng.random() < 0.35 and space >= 9:
-                e = rng.uniform(3, 5.5)
+            if rng.random() < 0.6 and space >= 9:
+                e = rng.uniform(3, min(8, space - 4))
                 ew = w * rng.uniform(0.5, 1.0)
                 ev0, ev1 = (d, d + e) if row == "S" else (D - d - e, D - d)
                 roof = _pick(rng, [FLAT, SHED], [0.6, 0.4])
@@ -441,14 +518,14 @@ def _house(L, depth, rng):
 
 
 def _modern(W, D, rng):
-    sb = rng.uniform(4, 8)
+    sb = rng.uniform(2, 6)
     w_all, h = W - 2 * sb, D - 2 * sb
     lots = [(sb, sb + w_all)] if w_all < 80 else \
         [(sb, sb + w_all / 2 - 5), (sb + w_all / 2 + 5, sb + w_all)]
     out = []
     for u0, u1 in lots:
         w = u1 - u0
-        t = rng.uniform(12, 18)
+        t = rng.uniform(12, 20)
 
         def flat(a0, a1, b0, b1, eave=None):
             roof = FLAT if rng.random() < 0.9 else SHED
@@ -460,7 +537,10 @@ def _modern(W, D, rng):
                       [0.25, 0.2, 0.15, 0.15, 0.1, 0.15])
         if shape in ("L", "U", "T", "court") and (w < 2 * t + 8 or h < 2 * t + 8):
             shape = "slab"
-        if shape == "slab":
+        if shape == "slab" and h >= 2 * t + 12:  # two parallel slabs, front and back
+            out.append(("modern", [flat(0, w, 0, t)]))
+            parts = [flat(0, w, h - t, h)]
+        elif shape == "slab":
             c = h / 2
             parts = [flat(0, w, c - t / 2, c + t / 2)]
         elif shape == "L":
@@ -484,7 +564,7 @@ def _modern(W, D, rng):
 
 
 def _industrial(W, D, rng):
-    sb = rng.uniform(6, 14)
+    sb = rng.uniform(4, 10)
     w_all, h = W - 2 * sb, D - 2 * sb
     if w_all < 20 or h < 20:
         return []
@@ -561,8 +641,7 @@ def _terrain(bounds, rng) -> Terrain:
 def _districts(bounds, rng) -> Districts:
     xmin, ymin, xmax, ymax = bounds
     W, H = xmax - xmin, ymax - ymin
-    spacing = 200.0
-    nx, ny = max(1, round(W / spacing)), max(1, round(H / spacing))
+    nx, ny = max(1, round(W / _SPACING)), max(1, round(H / _SPACING))
     while nx * ny < 5:
         nx, ny = (nx + 1, ny) if W / nx >= H / ny else (nx, ny + 1)
     gx, gy = np.meshgrid((np.arange(nx) + 0.5) / nx, (np.arange(ny) + 0.5) / ny)
@@ -573,6 +652,11 @@ def _districts(bounds, rng) -> Districts:
     classes = list(rng.choice(len(MORPHOLOGIES), size=k, p=_CLASS_WEIGHTS))
     classes[:5] = rng.permutation(5)  # every class once, whatever the scene size
     classes = [MORPHOLOGIES[c] for c in rng.permutation(classes)]
+    # The district at the centre is historic: swap classes with a historic one.
+    centre = int(np.argmin(np.hypot(seeds[:, 0] - (xmin + xmax) / 2, seeds[:, 1] - (ymin + ymax) / 2)))
+    other = classes.index("historic")
+    classes[centre], classes[other] = classes[other], classes[centre]
+    spacing = math.sqrt(W * H / k)
     base = rng.uniform(0, np.pi / 2)
     orientations = base + np.radians([0.0, 22.0, 57.0])
     angle = orientations[rng.integers(0, 3, size=k)] + np.radians(rng.normal(0, 2, size=k))
@@ -582,13 +666,22 @@ def _districts(bounds, rng) -> Districts:
                         min(rng.uniform(*_CLASS[c]["d"]), (0.9 if c == "industrial" else 0.4)
                             * spacing)] for c in classes])
     power = np.array([(_CLASS[c]["power"] * spacing) ** 2 for c in classes])
+    power[centre] = (_CORE_POWER * spacing) ** 2
     # Each street grid is centred on its seed: the middle block sits in the cell's heart.
     half = blocks / 2 + street[:, None]
     origin = seeds - half[:, :1] * np.column_stack([np.cos(angle), np.sin(angle)]) \
         - half[:, 1:] * np.column_stack([-np.sin(angle), np.cos(angle)])
+    # Border roads: a boulevard (with a planted median) or a street as wide as the wider
+    # of the two districts' streets.
+    width, median = np.zeros((k, k)), np.zeros((k, k))
+    for a, b in sorted(_cells(seeds, power, bounds)[1]):
+        if rng.random() < _BOULEVARD:
+            width[a, b], median[a, b] = rng.uniform(20, 26), rng.uniform(4, 6)
+        else:
+            width[a, b] = max(street[a], street[b]) + rng.uniform(0, 2)
     return Districts(seeds=seeds, power=power, morphology=tuple(classes), origin=origin,
                      angle=angle, pitch=blocks + street[:, None], street=street,
-                     boulevard=rng.uniform(12, 18))
+                     width=np.maximum(width, width.T), median=np.maximum(median, median.T))
 
 
 # Candidate sub-rectangles of a street-grid cell, as indices into an 11 x 11 lattice of
@@ -599,12 +692,16 @@ _RECT = _RECT[np.argsort(-(_RECT[:, 1] - _RECT[:, 0]) * (_RECT[:, 3] - _RECT[:, 
                          kind="stable")]
 
 
-def _blocks(bounds, districts: Districts):
-    """Blocks as (district, origin xy, angle, W, D): street-grid cells fitted to the district.
+def _blocks(bounds, districts: Districts, rng):
+    """Street-grid cells as (district, origin xy, angle, W, D, shrunk), fitted to the
+    district and the scene.
 
-    A grid cell sticking out of its district (minus half a boulevard) or out of the scene
-    is cut back: of the rectangles left after cutting 0-50 % off each side, the largest
-    whose corners all fit is kept (corners suffice: both regions are convex).
+    A cell whose lattice of 11 × 11 points keeps clear of every border road and of the
+    scene edge is whole (``shrunk`` None); it becomes an open square with probability
+    ``_SQUARE``. A cell crossing the border is kept if a tenth of it fits, with
+    ``shrunk`` = (origin, W, D) of its largest rectangle whose corners all fit (corners
+    suffice: the region is convex), of those left after cutting 0-50 % off each side, or
+    ``False`` if none does; :func:`_fill` then chooses how to build it.
     """
     xmin, ymin, xmax, ymax = bounds
     scene_corners = np.array([[xmin, ymin], [xmax, ymin], [xmax, ymax], [xmin, ymax]])
@@ -620,25 +717,75 @@ def _blocks(bounds, districts: Districts):
         W0, D0 = pu - sw, pv - sw
         big = np.minimum((_RECT[:, 1] - _RECT[:, 0]) * W0 / 10,
                          (_RECT[:, 3] - _RECT[:, 2]) * D0 / 10) >= 25
+        angle = float(districts.angle[d])
         for ku in range(int(math.floor(u.min() / pu)), int(math.ceil(u.max() / pu))):
             for kv in range(int(math.floor(v.min() / pv)), int(math.ceil(v.max() / pv))):
                 o0 = districts.origin[d] + (ku * pu + sw) * eu + (kv * pv + sw) * ev
                 centre = o0 + W0 / 2 * eu + D0 / 2 * ev
-                if districts.margin(centre[None], d)[0] < -math.hypot(W0, D0) / 2:
+                if districts.clearance(centre[None], d)[0] < -math.hypot(W0, D0) / 2:
                     continue  # the cell cannot reach into this district
                 lattice = (o0 + (tenths[:, None, None] * W0) * eu
                            + (tenths[None, :, None] * D0) * ev).reshape(-1, 2)
-                fits = ((lattice[:, 0] >= xmin + 1) & (lattice[:, 0] <= xmax - 1)
-                        & (lattice[:, 1] >= ymin + 1) & (lattice[:, 1] <= ymax - 1)
-                        & (districts.margin(lattice, d) >= districts.boulevard / 2 + 1))
+                fits = _fits(lattice, d, bounds, districts)
+                if fits.all():
+                    if rng.random() >= _SQUARE:
+                        out.append((d, o0, angle, W0, D0, None))
+                    continue
+                if fits.mean() < 0.1:
+                    continue
                 fits = fits.reshape(11, 11)
                 ok = big & fits[_RECT[:, 0], _RECT[:, 2]] & fits[_RECT[:, 1], _RECT[:, 2]] \
                     & fits[_RECT[:, 1], _RECT[:, 3]] & fits[_RECT[:, 0], _RECT[:, 3]]
+                shrunk = False
                 if ok.any():
                     i0, i1, j0, j1 = _RECT[np.argmax(ok)] / 10
-                    o = o0 + i0 * W0 * eu + j0 * D0 * ev
-                    out.append((d, o, float(districts.angle[d]), (i1 - i0) * W0, (j1 - j0) * D0))
+                    shrunk = (o0 + i0 * W0 * eu + j0 * D0 * ev, (i1 - i0) * W0, (j1 - j0) * D0)
+                out.append((d, o0, angle, W0, D0, shrunk))
     return out
+
+
+def _fill(block, districts: Districts, bounds, rng):
+    """Origin, angle, size and buildings ``[(morphology, specs)]`` of one block.
+
+    A whole cell takes its class's recipe. A cell crossing the border is filled both ways,
+    keeping the one with more floor area: the whole cell, trimmed to the buildings whose
+    every corner fits (ragged îlots along the border), or its shrunk rectangle.
+    """
+    d, origin, angle, W, D, shrunk = block
+    recipe = _RECIPES[districts.morphology[d]]
+    whole = [(m, specs) for m, specs in recipe(W, D, rng) if specs]
+    if shrunk is None:
+        return origin, angle, W, D, whole
+    corners = [np.array([[u0, v0], [u1, v0], [u1, v1], [u0, v1]])
+               for _, specs in whole for u0, u1, v0, v1, *_ in specs]
+    ok = _fits(_to_world(np.concatenate(corners), origin, angle), d, bounds, districts) \
+        if corners else np.zeros(0, bool)
+    ends = np.cumsum([4 * len(specs) for _, specs in whole])
+    options = [(origin, angle, W, D, [b for b, chunk in zip(whole, np.split(ok, ends[:-1]))
+                               if chunk.all()])]
+    if shrunk:
+        o, w, h = shrunk
+        options.append((o, angle, w, h, [(m, specs) for m, specs in recipe(w, h, rng) if specs]))
+
+    def floor_area(option):
+        return sum((u1 - u0) * (v1 - v0) for _, specs in option[4] for u0, u1, v0, v1, *_ in specs)
+
+    return max(options, key=floor_area)
+
+
+def _fits(pts, district, bounds, districts: Districts) -> np.ndarray:
+    """Whether world points may carry a building of ``district``: clear of its border roads
+    and 1 m inside the scene."""
+    xmin, ymin, xmax, ymax = bounds
+    return ((pts[:, 0] >= xmin + 1) & (pts[:, 0] <= xmax - 1)
+            & (pts[:, 1] >= ymin + 1) & (pts[:, 1] <= ymax - 1)
+            & (districts.clearance(pts, district) >= _SIDEWALK))
+
+
+def _to_world(uv, origin, angle) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.column_stack([origin[0] + uv[:, 0] * c - uv[:, 1] * s,
+                            origin[1] + uv[:, 0] * s + uv[:, 1] * c])
 
 
 def _realize(specs, origin, angle, terrain: Terrain):
@@ -673,16 +820,34 @@ def _realize(specs, origin, angle, terrain: Terrain):
     return footprint, base, rows
 
 
+def _alleys(bounds, districts: Districts, rng) -> np.ndarray:
+    """Planting points every 8-11 m along the boulevards' medians (a few left out)."""
+    pts = []
+    for (a, b), line in sorted(_cells(districts.seeds, districts.power, bounds)[1].items()):
+        if districts.median[a, b] > 0:
+            step = rng.uniform(8, 11)
+            at = np.arange(rng.uniform(0, step), line.length, step)
+            at = at[rng.random(len(at)) >= 0.15]
+            pts.extend((p.x, p.y) for p in shapely.line_interpolate_point(line, at))
+    return np.array(pts, np.float64).reshape(-1, 2)
+
+
 def _trees(bounds, districts, blocks_geom, footprints, terrain, rng) -> Trees:
+    """Trees: boulevard alleys first, then random candidates accepted by where they fall
+    (a block's class, or open ground); thinned so that crowns touch but do not merge."""
     xmin, ymin, xmax, ymax = bounds
-    n = int((xmax - xmin) * (ymax - ymin) / 90)
-    x, y = rng.uniform(xmin, xmax, n), rng.uniform(ymin, ymax, n)
-    radius = rng.uniform(2.0, 5.5, n)
+    alleys = _alleys(bounds, districts, rng)
+    scattered = int((xmax - xmin) * (ymax - ymin) / 90)
+    x = np.concatenate([alleys[:, 0], rng.uniform(xmin, xmax, scattered)])
+    y = np.concatenate([alleys[:, 1], rng.uniform(ymin, ymax, scattered)])
+    n = len(x)
+    radius = np.where(np.arange(n) < len(alleys), rng.uniform(2.5, 3.8, n),
+                      rng.uniform(2.0, 5.5, n))
     harm_amp = rng.uniform(0, 0.12, (n, 3))
     harm_phase = rng.uniform(0, 2 * np.pi, (n, 3))
     height = np.clip(radius * rng.uniform(2.2, 3.5, n) + rng.uniform(0, 3, n), 6, 22)
     crown = height * rng.uniform(0.45, 0.7, n)
-    rough = rng.uniform(0.6, 1.4, n)
+    rough = rng.uniform(0.8, 1.5, n)
     albedo = rng.uniform(0.05, 0.1, n)
     draw = rng.random(n)
     reach = radius * (1 + harm_amp.sum(axis=1))
@@ -693,7 +858,8 @@ def _trees(bounds, districts, blocks_geom, footprints, terrain, rng) -> Trees:
     if blocks_geom:
         hit = shapely.STRtree(blocks_geom).query(shapely.points(pts), predicate="within")
         in_block[np.unique(hit[0])] = True
-    accept = np.where(in_block, cls, _PARK_TREES) > draw
+    accept = np.where(in_block, cls, _OPEN_TREES) > draw
+    accept[:len(alleys)] = True
     accept &= ~districts.is_road(x, y)
     if footprints:
         disks = shapely.buffer(shapely.points(pts), reach + 1.0, quad_segs=8)
@@ -725,12 +891,10 @@ def generate_scene(bounds, crs: str = "EPSG:32631", seed: int = 7) -> Scene:
     rng = np.random.default_rng(seed)
     terrain = _terrain(bounds, rng)
     districts = _districts(bounds, rng)
-    blocks = _blocks(bounds, districts)
+    blocks = [_fill(b, districts, bounds, rng) for b in _blocks(bounds, districts, rng)]
     rows, records = [], []
-    for d, origin, angle, W, D in blocks:
-        for morphology, specs in _RECIPES[districts.morphology[d]](W, D, rng):
-            if not specs:
-                continue
+    for origin, angle, _, _, buildings in blocks:
+        for morphology, specs in buildings:
             footprint, base, part_rows = _realize(specs, origin, angle, terrain)
             bid = len(records) + 1
             first = len(rows)
@@ -746,9 +910,8 @@ def generate_scene(bounds, crs: str = "EPSG:32631", seed: int = 7) -> Scene:
                   roof=np.array(cols[6], np.int64),
                   **{k: np.array(v, np.float64) for k, v in
                      zip(("base", "eave", "ridge", "albedo"), cols[7:11])})
-    block_geoms = [affinity.affine_transform(box(0, 0, W, D), [math.cos(t), -math.sin(t),
-                                                               math.sin(t), math.cos(t), *o])
-                   for _, o, t, W, D in blocks]
+    block_geoms = [shapely.Polygon(_to_world(np.array([[0, 0], [W, 0], [W, D], [0, D]]), o, t))
+                   for o, t, W, D, _ in blocks]
     trees = _trees(bounds, districts, block_geoms, [b.footprint for b in records], terrain, rng)
     size = 4096
     noise = Noise(perm=rng.permutation(size).astype(np.int64), values=rng.random(size))

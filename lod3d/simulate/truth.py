@@ -26,7 +26,7 @@ from affine import Affine
 from lod3d.cityjson.model import Building, BuildingPart, Solid, Surface
 from lod3d.errors import InputError
 from lod3d.kernels.scene import (FLAT, GABLE, HIP, PYRAMID, SHED, draw_parts, draw_trees,
-                                 noise_grid, road_grid, terrain_grid)
+                                 road_grid, surface_albedo, terrain_grid)
 from lod3d.simulate.scene import ROOF_NAMES, Scene
 from lod3d.simulate.surface import KIND_GROUND, KIND_ROAD, KIND_ROOF, KIND_TREE, SurfaceModel
 
@@ -89,7 +89,8 @@ def scene_surface(scene: Scene, res: float = 0.25, bounds=None) -> SurfaceModel:
     renderer: heights, top and facade albedo, surface class.
 
     Albedo carries fixed value-noise texture (a function of position, so every sampling
-    sees the same ground): mottled grass/soil, asphalt, tiles or roofing, leafy crowns.
+    sees the same ground): mottled grass/soil, asphalt, tiles or roofing, leafy crowns;
+    see ``kernels.scene.surface_albedo``.
     """
     xmin, ymin, xmax, ymax = scene.bounds if bounds is None else bounds
     if not res > 0:
@@ -97,34 +98,18 @@ def scene_surface(scene: Scene, res: float = 0.25, bounds=None) -> SurfaceModel:
     ncols, nrows = math.ceil((xmax - xmin) / res - 1e-9), math.ceil((ymax - ymin) / res - 1e-9)
     transform = Affine(res, 0.0, xmin, 0.0, -res, ymax)
     _, height, top = _zbuffer(scene, transform, (nrows, ncols))
-    args = (xmin, ymax, res, nrows, ncols)
-    perm, values = scene.noise.perm, scene.noise.values
-
-    def texture(scale):
-        return noise_grid(*args, scale, perm, values) - np.float32(0.5)
-
-    road = road_grid(*args, *scene.districts.kernel_args())
+    road = road_grid(xmin, ymax, res, nrows, ncols, *scene.districts.kernel_args())
     kind = np.full((nrows, ncols), KIND_GROUND, np.uint8)
     kind[road] = KIND_ROAD
     kind[top < 0] = KIND_TREE
     kind[top > 0] = KIND_ROOF
-
-    fine = texture(0.7)
-    albedo = (0.16 + 0.08 * texture(23.0) + 0.05 * texture(3.1) + 0.03 * fine).astype(np.float32)
-    albedo[road] = (0.10 + 0.025 * texture(1.3) + 0.01 * fine)[road]
-    parts, trees = scene.parts, scene.trees
-    roof = top > 0
-    albedo[roof] = (parts.albedo[top[roof] - 1] * (1.0 + 0.16 * fine[roof]))
-    crown = top < 0
-    leaf = trees.albedo[-top[crown] - 1] * (1.0 + 0.9 * texture(0.9)[crown])
-    albedo[crown] = leaf
-    wall = albedo.copy()
-    walls = np.array([b.wall_albedo for b in scene.buildings], np.float32)
-    wall[roof] = walls[parts.building[top[roof] - 1] - 1]
-    wall[crown] = 0.8 * leaf
+    parts = scene.parts
+    walls = np.array([b.wall_albedo for b in scene.buildings], np.float64)
+    albedo, wall = surface_albedo(xmin, ymax, res, top, road, parts.albedo,
+                                  walls[parts.building - 1], scene.trees.albedo,
+                                  scene.noise.perm, scene.noise.values)
     return SurfaceModel(transform=transform, crs=scene.crs, height=height.astype(np.float32),
-                        albedo=np.clip(albedo, 0.01, 1.0).astype(np.float32),
-                        wall_albedo=np.clip(wall, 0.01, 1.0).astype(np.float32), kind=kind)
+                        albedo=albedo, wall_albedo=wall, kind=kind)
 
 
 def _building_attributes(scene: Scene, b) -> dict:

@@ -67,7 +67,7 @@ def test_deterministic(scene):
 @pytest.mark.parametrize("make, message", [
     (lambda: _raster(np.full((50, 50), np.nan, np.float32)), "no valid cell"),
     (lambda: _raster(np.zeros((50, 50), np.float32), res=1e-5, crs="EPSG:4326"), "geographic"),
-    (lambda: Raster(np.zeros((50, 50), np.float32), Affine(0.5, 0, 0, 0, -0.7, 0), UTM), "not square"),
+    (lambda: Raster(np.zeros((50, 50), np.float32), Affine(0.5, 0.1, 0, 0.1, -0.5, 0), UTM), "rotated"),
 ])
 def test_bad_dsm_is_a_one_line_input_error(make, message):
     with pytest.raises(InputError, match=message):
@@ -170,3 +170,14 @@ def test_cli_points(tmp_path):
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dsm.tif", "dtm.tif", "ndsm.tif"]
     assert Raster.read(tmp_path / "out" / "dtm.tif").crs.to_epsg() == 32631
+
+
+def test_unequal_xy_resolution_is_resampled(scene):
+    """bulldozer refuses such grids; here the DTM is computed on square cells and back."""
+    dsm = scene.dsm[:, ::2][:, :300]  # 1.0 m x 0.5 m cells
+    r = Raster(dsm, Affine(1.0, 0, 0, 0, -0.5, 300), UTM, float("nan"))
+    dtm, ndsm = terrain_from_dsm(r, TerrainOptions(max_object_m=220))
+    assert dtm.shape == dsm.shape and np.isfinite(dtm.data).all()
+    truth = scene.dtm[:, ::2][:, :300]
+    open_ground = ~(scene.buildings | scene.trees)[:, ::2][:, :300]
+    assert np.sqrt(np.mean((dtm.data - truth)[open_ground] ** 2)) < 0.3

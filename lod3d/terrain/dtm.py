@@ -31,10 +31,11 @@ without the border test the `lod3d simulate --aoi toulouse --size-m 300 --seed 7
 keeps three cut buildings as ground (RMSE under buildings 1.65 m instead of 0.03 m).
 
 Behaviour at the limits (documented, not errors): holes in the DSM are interpolated in
-the DTM; a DSM wholly covered by one roof (or forest) wider than the grid cannot be told
+the DTM; non-square cells (bulldozer refuses them) are resampled to square cells of the
+finer size and back; a DSM wholly covered by one roof (or forest) wider than the grid cannot be told
 from ground: its lowest visible surface is taken as ground (nDSM ~ 0). Errors
 (:class:`InputError`, naming the input): no valid cell, a geographic (degree) CRS,
-non-square or rotated cells, fewer than ``min_ground_fraction`` of the valid cells near
+rotated cells, fewer than ``min_ground_fraction`` of the valid cells near
 the lowest surface (no ground visible).
 """
 
@@ -44,6 +45,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from affine import Affine
 from rasterio.crs import CRS
 
 from lod3d.errors import InputError
@@ -79,16 +81,15 @@ _NO_START = np.empty((0, 0))
 
 
 def check_dsm_grid(raster: Raster, name: str) -> None:
-    """Refuse grids the method cannot measure distances on, naming the input ``name``."""
+    """Refuse grids the method cannot measure distances on, naming the input ``name``.
+
+    Non-square cells are accepted (:func:`terrain_from_dsm` resamples them)."""
     t = raster.transform
     if raster.crs is not None and CRS.from_user_input(raster.crs).is_geographic:
         raise InputError(f"{name}: CRS is geographic (degrees); reproject the DSM to a "
                          "projected CRS in metres (e.g. UTM)")
     if t.b != 0 or t.d != 0:
         raise InputError(f"{name}: rotated grid; resample the DSM north-up")
-    if not math.isclose(abs(t.a), abs(t.e), rel_tol=1e-6):
-        raise InputError(f"{name}: cells are not square ({abs(t.a):g} x {abs(t.e):g}); "
-                         f"resample to equal x/y resolution (gdalwarp -tr R R)")
 
 
 def _valid(dsm: np.ndarray, nodata) -> np.ndarray:
@@ -218,6 +219,28 @@ def tiled_dtm(dsm: np.ndarray, res: float, valid: np.ndarray,
     return out
 
 
+def _dtm_on_square_cells(data, valid, transform, crs, options, tile_px, name) -> np.ndarray:
+    """DTM of a grid with unequal x/y cell sizes: computed on square cells of the finer
+    size (bilinear resampling, holes kept), then resampled back bilinearly (the DTM is
+    smooth, so this loses nothing a user would see)."""
+    from rasterio.warp import Resampling, reproject
+
+    res = min(abs(transform.a), abs(transform.e))
+    h, w = data.shape
+    sq_w = int(math.ceil(w * abs(transform.a) / res))
+    sq_h = int(math.ceil(h * abs(transform.e) / res))
+    square = Affine(res, 0, transform.c, 0, -res, transform.f)
+    src = np.where(valid, data, np.nan).astype(np.float32)
+    fine = np.full((sq_h, sq_w), np.nan, np.float32)
+    reproject(src, fine, src_transform=transform, src_crs=crs, src_nodata=np.nan,
+              dst_transform=square, dst_crs=crs, dst_nodata=np.nan, resampling=Resampling.bilinear)
+    dtm_sq = tiled_dtm(fine, res, np.isfinite(fine), options, tile_px, name)
+    out = np.full((h, w), np.nan, np.float32)
+    reproject(dtm_sq, out, src_transform=square, src_crs=crs, dst_transform=transform,
+              dst_crs=crs, dst_nodata=np.nan, resampling=Resampling.bilinear)
+    return out
+
+
 def terrain_from_dsm(dsm: Raster, options: TerrainOptions = TerrainOptions(),
                      name: str = "DSM", tile_px: int = 4096) -> tuple[Raster, Raster]:
     """``(dtm, ndsm)`` rasters on the DSM's grid; tags (vertical datum) are carried over.
@@ -230,7 +253,10 @@ def terrain_from_dsm(dsm: Raster, options: TerrainOptions = TerrainOptions(),
     valid = _valid(data, dsm.nodata)
     if not valid.any():
         raise InputError(f"{name}: DSM has no valid cell (all nodata)")
-    dtm = tiled_dtm(data, abs(dsm.transform.a), valid, options, tile_px, name)
+    if math.isclose(abs(dsm.transform.a), abs(dsm.transform.e), rel_tol=1e-6):
+        dtm = tiled_dtm(data, abs(dsm.transform.a), valid, options, tile_px, name)
+    else:
+        dtm = _dtm_on_square_cells(data, valid, dsm.transform, dsm.crs, options, tile_px, name)
     ndsm = np.where(valid, np.maximum(data - dtm, 0), np.nan).astype(np.float32)
     tags = dict(dsm.tags)
     return (Raster(dtm, dsm.transform, dsm.crs, None, dict(tags, PRODUCT="dtm")),

@@ -13,7 +13,7 @@ from lod3d.cityjson.rasterize import burn_buildings, burn_cityjson
 from lod3d.cityjson.validate import check_geometry, validate_file
 from lod3d.cli.main import cli
 from lod3d.lod import LOD, build_building, build_buildings
-from lod3d.lod.build import _cells_inside
+from lod3d.lod.metrics import dsm_volume, rebuild_metrics, truth_of
 from lod3d.lod.solid import envelope_solid
 from lod3d.pipeline import Pipeline
 from lod3d.raster import Raster
@@ -84,7 +84,7 @@ def test_stage_in_pipeline_and_lod_choice():
     bc = _rasters([gable_building()])
     out = Pipeline([LOD(lods=(0, 1))]).run({"dsm": bc.dsm, "dtm": bc.dtm, "footprints": bc.footprints})
     (b,) = out["buildings"]
-    assert [s.lod for p in b.parts for s in p.solids] == ["1.2"]
+    assert [s.lod for p in b.parts for s in p.solids] == ["1.2", "1.3"]
 
 
 def test_cli(tmp_path, cityjson_schema):
@@ -109,25 +109,97 @@ def test_cli(tmp_path, cityjson_schema):
     assert res.exit_code == 2 and "FeatureCollection" in res.output
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name,max_rmse", [("DH_01_subs.city.json", 0.6), ("delft.json", 0.05),
-                                           ("rotterdam_subset.json", 1.0)])
-def test_real_models_rebuilt(shared_data, name, max_rmse):
-    """Real city models burnt at 0.5 m, rebuilt: all present, all valid, volume within 5 %.
+def _sfcgal_errors(buildings):
+    """Solids SFCGAL finds invalid (skips when pysfcgal is absent).
 
-    The roof-RMSE bounds are the measured state (LoD2.2 here has no step edges inside a
-    footprint, so stepped real roofs exceed the 0.3 m goal), kept as regression guards."""
+    SFCGAL tests planarity in exact rational arithmetic, which no sloped face with more
+    than three float corners passes; so only solids whose faces are all horizontal or
+    vertical (prisms, flat roofs: exactly planar) are checked here, the others are left to
+    our own checks (1 cm planarity tolerance, as val3dity)."""
+    geometry = pytest.importorskip("pysfcgal.geometry")
+    bad = []
+    for b in buildings:
+        for p in b.parts:
+            for solid in p.solids:
+                if any(np.ptp(r[:, 2]) > 0 and np.ptp(r[:, 0]) * np.ptp(r[:, 1]) > 0
+                       for f in solid.surfaces for r in f.rings if f.semantic == "RoofSurface"):
+                    continue
+                faces = ",".join("(" + ",".join("(" + ",".join(" ".join(map(repr, map(float, q))) for q in np.vstack([r, r[:1]]))
+                                                + ")" for r in s.rings) + ")" for s in solid.surfaces)
+                g = geometry.Geometry.from_wkt(f"SOLID Z (({faces}))")
+                if not g.is_valid():
+                    bad.append((p.id, solid.lod, g.is_valid_detail()))
+    return bad
+
+
+def test_height_jump_splits_into_lod13_parts(cityjson_schema):
+    """An L of two flat blocks at 6 m and 12 m in one footprint: two parts sharing a wall,
+    LoD1.3 prisms and LoD2.2 roofs at their own heights, all valid (own checks, SFCGAL)."""
+    from lod3d.cityjson import Building, BuildingPart
+    low, high = shapely.box(1000, 2000, 1020, 2010), shapely.box(1000, 2010, 1012, 2022)
+    truth = [Building(n, fp, 5.0, [BuildingPart(n + "-0", [envelope_solid(fp, np.array([[0, 0, h]]), 5.0, "2.2")[0]])])
+             for n, fp, h in (("a", low, 11.0), ("b", high, 17.0))]
+    bc = _rasters(truth)
+    (b,) = build_buildings([("ab", shapely.union(low, high))], bc.dsm, bc.dtm)
+    lods = {p.id: [s.lod for s in p.solids] for p in b.parts}
+    assert lods == {"ab-0": ["1.2"], "ab-0-0": ["1.3", "2.2"], "ab-0-1": ["1.3", "2.2"]}
+    assert b.attributes["rmse_lod22"] < 0.05 and b.attributes["rmse_lod13"] < 0.05
+    assert b.attributes["volume_lod22"] == pytest.approx(200 * 6 + 144 * 12, rel=0.01)
+    doc = to_cityjson_dict([b], crs_epsg=2154)
+    assert check_geometry(doc) == [] and _sfcgal_errors([b]) == []
+
+
+def test_data_driven_roof_off_axis():
+    """A shed whose slope runs 30 degrees off the footprint's axes: no primitive fits, the
+    RANSAC planes do."""
+    fp = shapely.box(1000, 2000, 1024, 2014)
+    th = np.radians(30)
+    plane = np.array([[0.3 * np.cos(th), 0.3 * np.sin(th), 0.0]])
+    plane[0, 2] = 15 - plane[0, 0] * 1012 - plane[0, 1] * 2007
+    from lod3d.cityjson import Building, BuildingPart
+    truth = Building("t", fp, 5.0, [BuildingPart("t-0", [envelope_solid(fp, plane, 5.0, "2.2")[0]])])
+    bc = _rasters([truth])
+    (b,) = build_buildings(bc.footprints, bc.dsm, bc.dtm)
+    assert b.attributes["rmse_lod22"] < 0.1 and b.attributes["roof_type"] == "shed"
+
+
+ACCEPT = {"rotterdam_subset.json": 0.3, "DH_01_subs.city.json": 0.3}  # delft (160 LoD1): benchmark only, 80 s
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ACCEPT))
+def test_real_models_rebuilt(shared_data, cityjson_schema, name):
+    """Real city models burnt at 0.5 m, rebuilt: all present, valid (own checks, schema,
+    SFCGAL), volume within 5 % of the DSM's, roof RMSE within the 0.3 m goal."""
     bc = burn_cityjson(shared_data / "cityjson/real" / name, crs_epsg=28992)
     bs = build_buildings(bc.footprints, bc.dsm, bc.dtm)
     assert [b.id for b in bs] == [i for i, _ in bc.footprints]
-    assert check_geometry(to_cityjson_dict(bs, crs_epsg=28992)) == []
-    sq = n = 0
-    for b, (_, fp) in zip(bs, bc.footprints):
-        _, _, z = _cells_inside(fp, bc.dsm)
-        if "volume_lod22" not in b.attributes:
-            continue
-        vt = np.mean(z - b.ground_z) * fp.area  # exact area: cell counting is coarse on small buildings
-        assert abs(b.attributes["volume_lod22"] - vt) / vt < 0.05
-        sq += b.attributes["rmse_lod22"] ** 2 * len(z)
-        n += len(z)
-    assert np.sqrt(sq / n) < max_rmse
+    truth = {b.id: (dsm_volume(fp, bc.dsm, b.ground_z), None) for b, (_, fp) in zip(bc.buildings, bc.footprints)}
+    m = rebuild_metrics(bs, truth, 28992, cityjson_schema)
+    assert m["invalid"] == [] and m["schema_errors"] == 0
+    assert m["volume_err_max"] < 0.05 and m["roof_rmse"] <= ACCEPT[name]
+    assert _sfcgal_errors(bs) == []
+
+
+@pytest.mark.slow
+def test_simulated_toulouse_rebuilt(tmp_path, cityjson_schema):
+    """Simulated Toulouse rebuilt from its truth rasters and footprints. Bounds are the
+    measured state: every building present and valid; roof RMSE 0.34-0.46 m (goal 0.3:
+    gables meeting at an angle without a height jump, courtyards cut open, are not yet
+    split into parts), volume error 1.5-1.7 % mean, roof type right for 84-89 %."""
+    from lod3d.lod.io import read_footprints
+    from lod3d.raster import Raster
+    from lod3d.cityjson.reader import read_cityjson
+    res = CliRunner().invoke(cli, ["simulate", "--aoi", "toulouse", "--out", str(tmp_path), "--size-m", "300",
+                                   "--seed", "7"])
+    assert res.exit_code == 0, res.output
+    t = tmp_path / "truth"
+    dsm, dtm = Raster.read(t / "dsm.tif"), Raster.read(t / "dtm.tif")
+    fps = read_footprints(t / "footprints.geojson", dsm.crs)
+    truth = {str(b.attributes["truth_id"]): truth_of(b) for b in read_cityjson(t / "buildings.city.json").buildings()}
+    bs = build_buildings(fps, dsm, dtm)
+    m = rebuild_metrics(bs, truth, dsm.crs.to_epsg(), cityjson_schema)
+    assert m["present"] == len(fps) == len(truth) and m["lod22"] >= 0.95 * len(fps)
+    assert m["invalid"] == [] and m["schema_errors"] == 0
+    assert m["roof_rmse"] < 0.5 and m["volume_err_mean"] < 0.03 and m["roof_type_acc"] >= 0.8
+    assert _sfcgal_errors(bs) == []

@@ -1,4 +1,4 @@
-"""LOD0 / LoD1.2 / LoD2.2 building models from footprints, DSM and DTM (see :mod:`.build`)."""
+"""LOD0 / LoD1.2 / LoD1.3 / LoD2.2 building models from footprints, DSM and DTM (see :mod:`.build`)."""
 
 from .build import build_building, build_buildings
 from .roof import RoofFit, fit_roof

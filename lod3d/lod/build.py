@@ -1,19 +1,23 @@
-"""From footprints + DSM + DTM to LOD0/LoD1.2/LoD2.2 buildings with quality attributes.
+"""From footprints + DSM + DTM to LOD0/LoD1.2/LoD1.3/LoD2.2 buildings with quality attributes.
 
-Per footprint (each polygon of a multi-part footprint becomes its own BuildingPart):
+Per footprint polygon (each polygon of a multi-part footprint is handled on its own):
 
 * the DSM cells whose centres fall inside are the roof samples; the ground height is the
   10th percentile of the DTM within 1 m around the footprint (LOD0 sits there);
-* LoD1.2: a prism at the 70th percentile of the roof samples (3DBAG's choice);
-* LoD2.2: the best roof primitive (:mod:`lod3d.lod.roof`) as an envelope solid
-  (:mod:`lod3d.lod.solid`).
+* LoD1.2: a prism at the 70th percentile of the roof samples (3DBAG's choice), held by the
+  BuildingPart ``{id}-{k}``;
+* the roof is split into parts at height jumps (:mod:`lod3d.lod.partition`). Each part
+  gets a LoD1.3 prism at its own 70th percentile and a LoD2.2 roof
+  (:mod:`lod3d.lod.roof`, :mod:`lod3d.lod.solid`) fitted to the samples of its region.
+  An unsplit polygon keeps all three LoDs in ``{id}-{k}``; a split one has BuildingParts
+  ``{id}-{k}-{j}`` (largest first) holding LoD1.3 and LoD2.2, sharing walls.
 
-Every building is emitted. When LoD2.2 cannot be made (too few valid samples, no usable
-primitive, a solid that fails the geometric checks after quantization), the building keeps
-LoD1.2 and records why in ``lod_fallback_reason``; without valid samples at all, LoD1.2 is
-skipped too and only LOD0 remains. Attributes follow 3DBAG: ground and roof heights,
-roof type and plane count, per-LoD RMSE against the DSM, volume and validity, and the DSM
-nodata share inside the footprint.
+Every building is emitted. A part whose LoD2.2 cannot be made (too few valid samples, no
+usable roof, a solid failing the geometric checks after quantization) keeps LoD1.3 and
+the building records why in ``lod_fallback_reason``; without valid samples at all only
+LOD0 remains. Attributes follow 3DBAG: ground and roof heights, roof type (of the largest
+part) and plane count, per-LoD RMSE against the DSM (over all samples of the parts that
+have the LoD), volume and validity, and the DSM nodata share inside the footprint.
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from ..cityjson.model import Building, BuildingPart
+from ..cityjson.model import Building, BuildingPart, Solid
 from ..cityjson.validate import check_geometry
 from ..cityjson.writer import to_cityjson_dict
 from ..raster import Raster
+from .partition import partition, roof_cells
 from .roof import fit_roof
 from .solid import envelope_faces, envelope_solid, roof_height
 
 __all__ = ["build_building", "build_buildings", "MIN_SAMPLES"]
 
 MIN_SAMPLES = 8  # roof samples needed for any 3-D model
+LODS = ("12", "13", "22")
 
 
 def build_buildings(footprints, dsm: Raster, dtm: Raster, lods=(0, 1, 2), progress=None) -> list[Building]:
@@ -46,67 +52,125 @@ def build_building(bid: str, footprint, dsm: Raster, dtm: Raster, lods=(0, 1, 2)
     polys = sorted((p for p in shapely.get_parts(footprint) if p.geom_type == "Polygon" and p.area > 0.25),
                    key=lambda p: (-p.area, p.bounds))
     ground = _ground_height(footprint, dtm)
-    attrs: dict = {"h_ground": ground}
-    parts, reasons, counts = [], [], {"n": 0, "nodata": 0}
+    acc = {"z": [], "nodata": 0, "reasons": [], "roof_type": None, "roof_planes": 0,
+           **{f"sq{k}": 0.0 for k in LODS}, **{f"n{k}": 0 for k in LODS}, **{f"vol{k}": 0.0 for k in LODS}}
+    parts = []
     for k, poly in enumerate(polys):
-        part, reason = _build_part(f"{bid}-{k}", poly, dsm, ground, lods, counts)
-        if part.solids:
-            parts.append(part)
-        if reason:
-            reasons.append(reason)
-    total = counts["n"] + counts["nodata"]
-    attrs["nodata_share"] = counts["nodata"] / total if total else 1.0
-    attrs["lod_fallback_reason"] = "; ".join(sorted(set(reasons))) or None
-    if parts:
-        for key in ("h_roof_50p", "h_roof_70p", "h_roof_max"):
-            attrs[key] = max(p.attributes.get(key, -np.inf) for p in parts)
-        for key in ("volume_lod12", "volume_lod22"):
-            vals = [p.attributes[key] for p in parts if key in p.attributes]
-            if vals:
-                attrs[key] = float(np.sum(vals))
-        attrs["roof_type"] = parts[0].attributes.get("roof_type")
-        attrs["roof_planes"] = int(sum(p.attributes.get("roof_planes", 0) for p in parts))
-        for key in ("rmse_lod12", "rmse_lod22"):
-            vals = [p.attributes[key] for p in parts if key in p.attributes]
-            if vals:
-                attrs[key] = float(np.max(vals))
+        parts += _build_polygon(f"{bid}-{k}", poly, dsm, ground, lods, acc)
+    z = np.concatenate(acc["z"]) if acc["z"] else np.zeros(0)
+    total = len(z) + acc["nodata"]
+    attrs: dict = {"h_ground": ground, "nodata_share": acc["nodata"] / total if total else 1.0,
+                   "lod_fallback_reason": "; ".join(acc["reasons"]) or None}
+    if len(z):
+        attrs.update(zip(("h_roof_50p", "h_roof_70p", "h_roof_max"), map(float, np.percentile(z, [50, 70, 100]))))
+    for key in LODS:
+        if acc[f"n{key}"]:
+            attrs[f"rmse_lod{key}"] = float(np.sqrt(acc[f"sq{key}"] / acc[f"n{key}"]))
+            attrs[f"volume_lod{key}"] = acc[f"vol{key}"]
+    if acc["n22"]:
+        attrs["roof_samples_lod22"] = acc["n22"]
+    if acc["roof_type"]:
+        attrs.update(roof_type=acc["roof_type"], roof_planes=acc["roof_planes"])
     attrs["lod_max"] = max((s.lod for p in parts for s in p.solids), default="0")
     return Building(bid, shapely.MultiPolygon(polys) if len(polys) > 1 else polys[0], ground, parts, attrs)
 
 
-def _build_part(pid, poly, dsm, ground, lods, counts):
-    """One BuildingPart and the reason LoD2.2 was not made (None when it was)."""
-    x, y, z, nodata = _samples(poly, dsm)
-    counts["n"] += len(z)
-    counts["nodata"] += nodata
-    part = BuildingPart(pid, [], {})
+def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
+    """The BuildingParts of one footprint polygon; accumulates statistics into ``acc``."""
+    cells = roof_cells(poly, dsm)
+    acc["nodata"] += cells.nodata
+    z = cells.z
     if len(z) < MIN_SAMPLES:
-        return part, f"{pid}: {len(z)} valid DSM samples inside (need {MIN_SAMPLES})"
+        acc["reasons"].append(f"{pid}: {len(z)} valid DSM samples inside (need {MIN_SAMPLES})")
+        return []
+    acc["z"].append(z)
     h50, h70, hmax = np.percentile(z, [50, 70, 100])
-    part.attributes.update(h_roof_50p=h50, h_roof_70p=h70, h_roof_max=hmax)
+    main = BuildingPart(pid, [], {"h_roof_50p": h50, "h_roof_70p": h70, "h_roof_max": hmax})
     if h70 <= ground + 0.5:
-        return part, f"{pid}: roof not above ground (70th percentile {h70:.2f} m, ground {ground:.2f} m)"
+        acc["reasons"].append(f"{pid}: roof not above ground (70th percentile {h70:.2f} m, ground {ground:.2f} m)")
+        return []
     if 1 in lods:
-        prism = np.array([[0.0, 0.0, h70]])
-        solid, _ = envelope_solid(poly, prism, ground, "1.2")
-        if _valid(pid, poly, ground, solid):
-            part.solids.append(solid)
-            part.attributes.update(rmse_lod12=float(np.sqrt(np.mean((z - h70) ** 2))),
-                                   volume_lod12=_volume(poly, prism, ground), val_lod12=True)
-    if 2 not in lods:
-        return part, None
-    fit = fit_roof(poly, x, y, z, ground)
-    if fit is None:
-        return part, f"{pid}: no roof primitive fits the DSM"
-    solid, planes = envelope_solid(poly, fit.planes, ground, "2.2")
-    if not _valid(pid, poly, ground, solid):
-        return part, f"{pid}: LoD2.2 solid failed the geometric checks"
+        _add_prism(main, "1.2", poly, z, h70, ground, acc)
+    if 1 not in lods and 2 not in lods:
+        return []
+    pieces = partition(poly, cells)
+    split = len(pieces) > 1
+    parts = [main]
+    for j, (piece, label) in enumerate(pieces):
+        part = BuildingPart(f"{pid}-{j}", [], {}) if split else main
+        if split:
+            parts.append(part)
+        inside = shapely.contains_xy(piece, cells.x, cells.y)
+        x, y, zp = cells.x[inside], cells.y[inside], z[inside]
+        if len(zp) < MIN_SAMPLES:
+            acc["reasons"].append(f"{part.id}: {len(zp)} valid DSM samples inside (need {MIN_SAMPLES})")
+            continue
+        h70p = float(np.percentile(zp, 70))
+        if split:
+            part.attributes.update(zip(("h_roof_50p", "h_roof_70p", "h_roof_max"),
+                                       map(float, np.percentile(zp, [50, 70, 100]))))
+        if 1 in lods and not split:  # the LoD1.3 prism of an unsplit polygon is its LoD1.2 prism
+            _copy_prism(part, len(zp), acc)
+        elif 1 in lods:
+            _add_prism(part, "1.3", piece, zp, h70p, ground, acc)
+        if 2 in lods:
+            own = cells.label[inside] == label
+            fit_on = own if own.sum() >= max(MIN_SAMPLES, 0.5 * len(zp)) else np.ones(len(zp), bool)
+            reason = _add_roof(part, piece, x, y, zp, fit_on, ground, acc, first=not acc["roof_type"])
+            if reason:
+                acc["reasons"].append(reason)
+    return [p for p in parts if p.solids]
+
+
+def _add_prism(part, lod, poly, z, h, ground, acc) -> None:
+    """Append the LoD1.x prism at height ``h`` over ``poly`` when it is valid."""
+    prism = np.array([[0.0, 0.0, h]])
+    solid, _ = envelope_solid(poly, prism, ground, lod)
+    if not _valid(part.id, poly, ground, solid):
+        acc["reasons"].append(f"{part.id}: LoD{lod} solid failed the geometric checks")
+        return
+    key = lod.replace(".", "")
     part.solids.append(solid)
-    env = roof_height(planes, x, y)
+    vol = _volume(poly, prism, ground)
+    part.attributes.update({f"rmse_lod{key}": float(np.sqrt(np.mean((z - h) ** 2))),
+                            f"volume_lod{key}": vol, f"val_lod{key}": True})
+    acc[f"sq{key}"] += float(np.sum((z - h) ** 2))
+    acc[f"n{key}"] += len(z)
+    acc[f"vol{key}"] += vol
+
+
+def _copy_prism(part, n, acc) -> None:
+    """Give ``part`` a LoD1.3 solid equal to its LoD1.2 one over its ``n`` samples."""
+    if not part.solids:
+        return
+    part.solids.append(Solid("1.3", part.solids[0].surfaces))
+    a = part.attributes
+    a.update(rmse_lod13=a["rmse_lod12"], volume_lod13=a["volume_lod12"], val_lod13=True)
+    acc["sq13"] += a["rmse_lod12"] ** 2 * n
+    acc["n13"] += n
+    acc["vol13"] += a["volume_lod12"]
+
+
+def _add_roof(part, poly, x, y, z, fit_on, ground, acc, first) -> str | None:
+    """Append the LoD2.2 solid of ``part``; the reason it was not made otherwise."""
+    fit = fit_roof(poly, x[fit_on], y[fit_on], z[fit_on], ground)
+    if fit is None:
+        return f"{part.id}: no roof fits the DSM"
+    solid, planes = envelope_solid(poly, fit.planes, ground, "2.2")
+    if not _valid(part.id, poly, ground, solid):
+        return f"{part.id}: LoD2.2 solid failed the geometric checks"
+    part.solids.append(solid)
+    res = roof_height(planes, x, y) - z
+    vol = _volume(poly, planes, ground)
     part.attributes.update(roof_type=fit.roof_type, roof_planes=len(planes),
-                           rmse_lod22=float(np.sqrt(np.mean((env - z) ** 2))),
-                           volume_lod22=_volume(poly, planes, ground), val_lod22=True)
-    return part, None
+                           rmse_lod22=float(np.sqrt(np.mean(res**2))), volume_lod22=vol, val_lod22=True)
+    acc["sq22"] += float(np.sum(res**2))
+    acc["n22"] += len(z)
+    acc["vol22"] += vol
+    acc["roof_planes"] += len(planes)
+    if first:
+        acc["roof_type"] = fit.roof_type
+    return None
 
 
 def _valid(pid, poly, ground, solid) -> bool:
@@ -147,15 +211,6 @@ def _cells_inside(poly, raster: Raster, pad: float = 0.0):
     inside = shapely.contains_xy(target, x, y)
     data = raster.data[-2:][0] if raster.data.ndim == 3 else raster.data
     return x[inside], y[inside], data[rr.ravel()[inside], cc.ravel()[inside]].astype(float)
-
-
-def _samples(poly, dsm: Raster):
-    """Valid DSM samples (x, y, z) inside the polygon and the count of nodata cells."""
-    x, y, z = _cells_inside(poly, dsm)
-    ok = np.isfinite(z)
-    if dsm.nodata is not None and np.isfinite(dsm.nodata):
-        ok &= z != dsm.nodata
-    return x[ok], y[ok], z[ok], int((~ok).sum())
 
 
 def _ground_height(footprint, dtm: Raster) -> float:

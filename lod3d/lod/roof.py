@@ -14,11 +14,19 @@ gable     2       v < 0 | v >= 0 (ridge along the long axis) or the same across
 hip       4       nearest rectangle edge (or nearest after normalizing by the half sides)
 pyramid   4       as hip, on a squarish outline (long side < 1.25 x short side)
 mansard   5       a band along the outline split by nearest edge, plus the top
+hip       any     nearest outline edge, holes included (non-rectangular outlines only)
 ========  ======  ==============================================================
 
 Each region's plane is fitted by least squares, refitted once without outliers (residual
 over 3 robust sigmas), and the roof is the lower envelope of the planes
-(:mod:`lod3d.lod.solid`). Candidates are scored on the envelope's residuals with a BIC:
+(:mod:`lod3d.lod.solid`).
+
+When no primitive explains the heights to within ``2 * noise`` RMSE, a data-driven
+candidate joins them: planes found one after another by seeded RANSAC (fixed seed, so
+deterministic) on the samples not yet explained, each refitted on its inliers with its
+downhill direction snapped to the nearest footprint edge direction (within 15 degrees),
+so ridges and eaves between such planes run parallel to the outline. Its type is
+``flat``/``shed`` with one plane, ``complex`` otherwise. Candidates are scored on the envelope's residuals with a BIC:
 ``n log(mse + s0^2) + p log n`` (``s0`` = DSM noise floor, ``p`` = 3 per free plane), so
 a more complex roof wins only when it explains clearly more. Planes steeper than
 ``max_slope_deg`` or an envelope that dips near the ground disqualify a candidate.
@@ -83,28 +91,122 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
         "hip_normalized": (edge_norm, False),
         "mansard": (np.where(band, edge, 4), False),
     }
+    if len(polygon.interiors) or len(polygon.exterior.coords) > 5:
+        candidates["hip_edges"] = (_nearest_edge(polygon, x, y), False)
     fx, fy = np.asarray(polygon.exterior.coords).T
     best = None
     for name, (labels, horizontal) in candidates.items():
         planes = _fit_planes(u, v, z, labels, horizontal)
         if planes is None:
             continue
-        if np.degrees(np.arctan(np.hypot(planes[:, 0], planes[:, 1]).max())) > max_slope_deg:
-            continue
-        g = _to_global(planes, cx, cy, cos, sin)
-        env = np.min(g[:, 0:1] * x[None] + g[:, 1:2] * y[None] + g[:, 2:3], axis=0)
-        low = np.min(g[:, 0:1] * fx[None] + g[:, 1:2] * fy[None] + g[:, 2:3], axis=0).min()
-        if low < ground_z + 1.0:
-            continue
-        mse = float(np.mean((env - z) ** 2))
-        p = 1 if horizontal else 3 * len(planes)
-        score = n * np.log(mse + noise**2) + p * np.log(n)
-        if best is None or score < best.score:
-            kind = name.split("_")[0]
-            if kind == "hip" and hl < 1.25 * hw:
-                kind = "pyramid"  # four planes over a squarish outline: (near) no ridge
-            best = RoofFit(kind, g, float(np.sqrt(mse)), float(score))
+        best = _better(best, name, _to_global(planes, cx, cy, cos, sin), horizontal, x, y, z, fx, fy,
+                       ground_z, noise, max_slope_deg, hl < 1.25 * hw)
+    if best is None or best.rmse > 2 * noise:
+        planes = _ransac_planes(x, y, z, _edge_directions(polygon), noise)
+        if len(planes):
+            best = _better(best, "data", planes, False, x, y, z, fx, fy, ground_z, noise, max_slope_deg, False)
     return best
+
+
+def _better(best, name, g, horizontal, x, y, z, fx, fy, ground_z, noise, max_slope_deg, squarish):
+    """``best`` or the candidate with global planes ``g``, whichever scores lower; a
+    candidate with too steep a plane or an eave near the ground is skipped."""
+    if np.degrees(np.arctan(np.hypot(g[:, 0], g[:, 1]).max())) > max_slope_deg:
+        return best
+    n = len(z)
+    env = np.min(g[:, 0:1] * x[None] + g[:, 1:2] * y[None] + g[:, 2:3], axis=0)
+    low = np.min(g[:, 0:1] * fx[None] + g[:, 1:2] * fy[None] + g[:, 2:3], axis=0).min()
+    if low < ground_z + 1.0:
+        return best
+    mse = float(np.mean((env - z) ** 2))
+    p = 1 if horizontal else 3 * len(g)
+    score = n * np.log(mse + noise**2) + p * np.log(n)
+    if best is None or score < best.score:
+        kind = name.split("_")[0]
+        if kind == "hip" and squarish:
+            kind = "pyramid"  # four planes over a squarish outline: (near) no ridge
+        elif kind == "data":
+            slope = np.hypot(g[0, 0], g[0, 1])
+            kind = "complex" if len(g) > 1 else "flat" if slope < 0.05 else "shed"
+        best = RoofFit(kind, g, float(np.sqrt(mse)), float(score))
+    return best
+
+
+def _edge_directions(polygon) -> np.ndarray:
+    """Unit vectors along the footprint's edges longer than 2 m and their perpendiculars."""
+    xy = np.asarray(polygon.exterior.coords)
+    d = np.diff(xy, axis=0)
+    d = d[np.hypot(d[:, 0], d[:, 1]) > 2.0]
+    d = d / np.hypot(d[:, 0], d[:, 1])[:, None]
+    return np.vstack([d, np.column_stack([-d[:, 1], d[:, 0]])]) if len(d) else np.zeros((0, 2))
+
+
+def _ransac_planes(x, y, z, dirs, noise, max_planes=6, trials=128, seed=0):
+    """Planes (K, 3) found greedily by seeded RANSAC, each explaining at least 10 % of
+    the samples (and 12) within ``2 * noise``; gradients snapped to ``dirs``."""
+    rng = np.random.default_rng(seed)
+    n = len(z)
+    xc, yc = x - x.mean(), y - y.mean()
+    free = np.ones(n, bool)
+    planes = []
+    thr = 2 * noise
+    while len(planes) < max_planes:
+        idx = np.nonzero(free)[0]
+        if len(idx) < max(12, 0.1 * n):
+            break
+        tri = idx[rng.integers(0, len(idx), size=(trials, 3))]
+        A = np.stack([xc[tri], yc[tri], np.ones((trials, 3))], axis=2)
+        ok = np.abs(np.linalg.det(A)) > 1e-6
+        if not ok.any():
+            break
+        coef = np.linalg.solve(A[ok], z[tri[ok]][..., None])[..., 0]
+        res = np.abs(coef[:, 0:1] * xc[idx] + coef[:, 1:2] * yc[idx] + coef[:, 2:3] - z[idx])
+        count = (res <= thr).sum(axis=1)
+        k = int(np.argmax(count))
+        if count[k] < max(12, 0.1 * n):
+            break
+        inl = idx[res[k] <= thr]
+        plane = _snapped_plane(xc[inl], yc[inl], z[inl], dirs)
+        near = np.abs(plane[0] * xc + plane[1] * yc + plane[2] - z) <= thr
+        free &= ~near
+        planes.append(plane)
+    if not planes:
+        return np.zeros((0, 3))
+    p = np.asarray(planes)
+    p[:, 2] -= p[:, 0] * x.mean() + p[:, 1] * y.mean()
+    return p
+
+
+def _snapped_plane(x, y, z, dirs, tol_deg=15.0):
+    """Least-squares plane ``(a, b, c)``; a gradient within ``tol_deg`` of a direction in
+    ``dirs`` is rotated onto it (the offset refitted), a gradient under 2 % is zeroed."""
+    a, b, c = np.linalg.lstsq(np.column_stack([x, y, np.ones(len(z))]), z, rcond=None)[0]
+    g = np.hypot(a, b)
+    if g < 0.02:
+        return np.array([0.0, 0.0, float(np.median(z))])
+    if len(dirs):
+        cosang = (dirs @ np.array([a, b])) / g
+        k = int(np.argmax(cosang))
+        if cosang[k] >= np.cos(np.radians(tol_deg)):
+            s = float(dirs[k] @ np.array([a, b]))  # slope along the snapped direction
+            a, b = s * dirs[k]
+            c = float(np.median(z - a * x - b * y))
+    return np.array([a, b, c])
+
+
+def _nearest_edge(polygon, x, y) -> np.ndarray:
+    """Index of the outline edge (longer than 1 m; holes included) nearest to each point:
+    one roof plane per edge gives a hip roof over any outline, courtyards included."""
+    segs = []
+    for ring in [polygon.exterior, *polygon.interiors]:
+        xy = np.asarray(ring.coords)
+        segs += [(p, q) for p, q in zip(xy[:-1], xy[1:]) if np.hypot(*(q - p)) > 1.0]
+    p = np.array([s[0] for s in segs])
+    d = np.array([s[1] for s in segs]) - p
+    t = ((x[:, None] - p[:, 0]) * d[:, 0] + (y[:, None] - p[:, 1]) * d[:, 1]) / (d**2).sum(axis=1)
+    t = np.clip(t, 0.0, 1.0)
+    dist = np.hypot(x[:, None] - p[:, 0] - t * d[:, 0], y[:, None] - p[:, 1] - t * d[:, 1])
+    return np.unique(np.argmin(dist, axis=1), return_inverse=True)[1]
 
 
 def _fit_planes(u, v, z, labels, horizontal):

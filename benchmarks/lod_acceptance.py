@@ -1,0 +1,94 @@
+"""LoD acceptance: real city models burnt at 0.5 m and simulated Toulouse, rebuilt.
+
+Usage: python benchmarks/lod_acceptance.py [--sim DIR] [--repeat N]
+
+Real models (``shared/data/cityjson/real``): burnt into DSM/DTM with
+:func:`lod3d.cityjson.rasterize.burn_cityjson` and rebuilt from that DSM and their own
+footprints; truth volume = the volume under that DSM above the model's ground. Simulated Toulouse: ``DIR/truth`` from
+``lod3d simulate --aoi toulouse --out DIR --size-m 300 --seed 7`` (simulated into a
+temporary folder when ``--sim`` is not given); rebuilt from the truth DSM/DTM and
+footprints; truth = ``buildings.city.json``. Prints one row per data set: buildings
+present, LoD2.2 share, roof RMSE, volume error, invalid buildings, schema errors,
+roof-type accuracy and buildings per core-second (process CPU time, one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+from lod3d.cityjson.rasterize import burn_cityjson  # noqa: E402
+from lod3d.cityjson.reader import read_cityjson  # noqa: E402
+from lod3d.lod import build_buildings  # noqa: E402
+from lod3d.lod.io import read_footprints  # noqa: E402
+from lod3d.lod.metrics import dsm_volume, rebuild_metrics, truth_of  # noqa: E402
+from lod3d.raster import Raster  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared/data"
+REAL = ("rotterdam_subset.json", "DH_01_subs.city.json", "delft.json")
+
+
+def real_case(name):
+    """(footprints, dsm, dtm, truth by id, epsg) of a real model burnt at 0.5 m."""
+    bc = burn_cityjson(DATA / "cityjson/real" / name, crs_epsg=28992)
+    truth = {b.id: (dsm_volume(fp, bc.dsm, b.ground_z), None) for b, (_, fp) in zip(bc.buildings, bc.footprints)}
+    return bc.footprints, bc.dsm, bc.dtm, truth, 28992
+
+
+def sim_case(folder):
+    """(footprints, dsm, dtm, truth by footprint id, epsg) of a simulated scene's truth."""
+    t = Path(folder) / "truth"
+    dsm, dtm = Raster.read(t / "dsm.tif"), Raster.read(t / "dtm.tif")
+    fps = read_footprints(t / "footprints.geojson", dsm.crs)
+    truth = {str(b.attributes["truth_id"]): truth_of(b) for b in read_cityjson(t / "buildings.city.json").buildings()}
+    return fps, dsm, dtm, truth, dsm.crs.to_epsg()
+
+
+def simulate(folder):
+    subprocess.run([sys.executable, "-m", "lod3d.cli.main", "simulate", "--aoi", "toulouse", "--out", str(folder),
+                    "--size-m", "300", "--seed", "7"], check=True, capture_output=True)
+
+
+def measure(label, case, repeat, schema):
+    fps, dsm, dtm, truth, epsg = case
+    build_buildings(fps[:2], dsm, dtm)  # warm-up (Numba, imports)
+    times = []
+    for _ in range(repeat):
+        t = time.process_time()
+        built = build_buildings(fps, dsm, dtm)
+        times.append(time.process_time() - t)
+    m = rebuild_metrics(built, truth, epsg, schema)
+    acc = "-" if m["roof_type_acc"] is None else f"{m['roof_type_acc']:.0%}"
+    print(f"{label:<22} {m['present']:>4}/{len(fps):<4} {m['lod22'] / len(built):>6.0%} {m['roof_rmse']:>8.3f}"
+          f" {m['volume_err_mean']:>7.2%} {m['volume_err_max']:>7.2%} {len(m['invalid']):>7} {m['schema_errors']:>6}"
+          f" {acc:>6} {len(built) / min(times):>8.1f}")
+    return m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sim", help="folder of a simulated scene (with truth/); simulated if absent")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    schema = DATA / "cityjson/schema-2.0/cityjson.min.schema.json"
+    print(f"{'data set':<22} {'present':>9} {'LoD2.2':>6} {'RMSE m':>8} {'vol mean':>7} {'vol max':>7}"
+          f" {'invalid':>7} {'schema':>6} {'type':>6} {'bldg/cs':>8}")
+    for name in REAL:
+        measure(name, real_case(name), args.repeat, schema)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.sim or tmp
+        if not args.sim:
+            simulate(folder)
+        measure("toulouse (sim, truth)", sim_case(folder), args.repeat, schema)
+
+
+if __name__ == "__main__":
+    main()

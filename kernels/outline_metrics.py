@@ -1,12 +1,16 @@
-"""Max tangent angle error between polygon outlines (Numba; no lod3d imports).
+"""Max tangent angle error (MTA) between matched polygons (Numba; no lod3d imports).
 
-For each pair of outlines A, B (flat edge lists), points are sampled along A's edges every
-``spacing`` units, skipping ``margin`` at each end of an edge (corners are where the
-correspondence is ambiguous). A sample's partner on B is the nearest crossing of B by the
-normal of A through the sample (within ``max_dist``; samples without one are skipped),
-which pairs a wall with the facing wall, not with a nearby perpendicular one; the tangent
-angle difference there is undirected, 0-90 degrees. The pair's error is the maximum
-over samples in both directions (A→B and B→A).
+The definition of Frame Field Learning (Girard et al. 2021), used as-is by HiSup (Xu et
+al. 2023): every edge of the predicted polygon is split into pieces of about ``spacing``
+units (its vertices kept, so no piece cuts a corner); each point is projected onto the
+nearest point of the
+true polygon's boundary (all its rings). Each pair of consecutive samples is an edge of the
+resampled contour, each pair of consecutive projections the matching edge on the truth.
+Edges whose projection has zero length, or is stretched or shrunk by a factor of
+``max_stretch`` or more (the projection jumped across a corner), are left out. The
+polygon's error is the largest angle, over the remaining edges, between an edge and its
+projection (undirected, 0–90 degrees); a polygon without any remaining edge has none
+(NaN). The reference implementations use spacing 1–2 px and ``max_stretch`` 2.
 """
 
 import math
@@ -16,61 +20,92 @@ import numpy as np
 
 
 @numba.njit(cache=True)
-def _one_way(ea, eb, spacing, margin, max_dist):
-    worst = 0.0
-    for i in range(ea.shape[0]):
-        x0, y0, x1, y1 = ea[i, 0], ea[i, 1], ea[i, 2], ea[i, 3]
-        dx, dy = x1 - x0, y1 - y0
-        length = math.sqrt(dx * dx + dy * dy)
-        if length == 0.0:
+def _nearest_on_edges(px, py, edges):
+    """Nearest point to (px, py) on the segments ``edges`` (rows x0, y0, x1, y1)."""
+    best = np.inf
+    bx = px
+    by = py
+    for j in range(edges.shape[0]):
+        ax, ay = edges[j, 0], edges[j, 1]
+        vx, vy = edges[j, 2] - ax, edges[j, 3] - ay
+        vv = vx * vx + vy * vy
+        t = 0.0
+        if vv > 0.0:
+            t = min(max(((px - ax) * vx + (py - ay) * vy) / vv, 0.0), 1.0)
+        qx, qy = ax + t * vx, ay + t * vy
+        d = (qx - px) ** 2 + (qy - py) ** 2
+        if d < best:
+            best = d
+            bx = qx
+            by = qy
+    return bx, by
+
+
+@numba.njit(cache=True)
+def _ring_min_cos(ring, truth_edges, spacing, max_stretch):
+    """Smallest |cos| between the pieces of the closed ``ring`` (k+1, 2; last = first) and
+    their projections onto ``truth_edges``; 2.0 when no piece qualifies."""
+    k = ring.shape[0] - 1
+    n = 0
+    for i in range(k):
+        length = math.hypot(ring[i + 1, 0] - ring[i, 0], ring[i + 1, 1] - ring[i, 1])
+        n += max(1, int(round(length / spacing)))
+    sx = np.empty(n + 1)
+    sy = np.empty(n + 1)
+    s = 0
+    for i in range(k):
+        length = math.hypot(ring[i + 1, 0] - ring[i, 0], ring[i + 1, 1] - ring[i, 1])
+        pieces = max(1, int(round(length / spacing)))
+        for t in range(pieces):
+            sx[s] = ring[i, 0] + (ring[i + 1, 0] - ring[i, 0]) * t / pieces
+            sy[s] = ring[i, 1] + (ring[i + 1, 1] - ring[i, 1]) * t / pieces
+            s += 1
+    sx[n] = sx[0]
+    sy[n] = sy[0]
+    qx = np.empty(n + 1)
+    qy = np.empty(n + 1)
+    for s in range(n):
+        qx[s], qy[s] = _nearest_on_edges(sx[s], sy[s], truth_edges)
+    qx[n] = qx[0]
+    qy[n] = qy[0]
+    worst = 2.0
+    for s in range(n):
+        ex, ey = sx[s + 1] - sx[s], sy[s + 1] - sy[s]
+        fx, fy = qx[s + 1] - qx[s], qy[s + 1] - qy[s]
+        ne = math.hypot(ex, ey)
+        nf = math.hypot(fx, fy)
+        if ne * nf <= 0.0:
             continue
-        ux, uy = dx / length, dy / length
-        usable = length - 2.0 * margin
-        if usable <= 0.0:
-            n_s = 1
-            first = 0.5 * length
-            step = 0.0
-        else:
-            n_s = int(usable / spacing) + 1
-            step = usable / max(n_s - 1, 1)
-            first = margin if n_s > 1 else 0.5 * length
-        for s in range(n_s):
-            t = first + s * step
-            px, py = x0 + t * ux, y0 + t * uy
-            best = max_dist
-            bang = -1.0
-            for j in range(eb.shape[0]):
-                # where the normal through the sample crosses edge j: p + t*n = a + s*v
-                ax, ay, bx, by = eb[j, 0], eb[j, 1], eb[j, 2], eb[j, 3]
-                vx, vy = bx - ax, by - ay
-                den = -(vx * ux + vy * uy)        # cross(n, v) with n = (-uy, ux)
-                if den == 0.0:
-                    continue
-                wx, wy = ax - px, ay - py
-                t = (wx * vy - wy * vx) / den     # cross(w, v) / cross(n, v)
-                s_ = (wx * ux + wy * uy) / den    # cross(w, n) / cross(n, v)
-                if s_ < 0.0 or s_ > 1.0 or abs(t) >= best:
-                    continue
-                best = abs(t)
-                cosang = abs(ux * vx + uy * vy) / math.sqrt(vx * vx + vy * vy)
-                bang = math.degrees(math.acos(min(cosang, 1.0)))
-            if bang > worst:
-                worst = bang
+        stretch = ne / nf
+        if not (1.0 / max_stretch < stretch < max_stretch):
+            continue
+        c = abs(ex * fx + ey * fy) / (ne * nf)
+        if c < worst:
+            worst = c
     return worst
 
 
 @numba.njit(cache=True)
-def max_tangent_angle(edges_a, offsets_a, edges_b, offsets_b, spacing, margin, max_dist):
-    """Per pair k: max tangent angle error (degrees) between the outlines with edges
-    ``edges_a[offsets_a[k]:offsets_a[k+1]]`` and ``edges_b[offsets_b[k]:offsets_b[k+1]]``
-    (rows x0, y0, x1, y1)."""
-    n = offsets_a.shape[0] - 1
-    out = np.zeros(n)
+def max_tangent_angle(pred_xy, pred_rings, pred_polys, truth_edges, truth_offsets,
+                      spacing, max_stretch):
+    """Per matched pair k: MTA (degrees, NaN when undefined) of the predicted polygon k
+    against the truth polygon k.
+
+    Predicted rings are closed coordinate runs: ring r is ``pred_xy[pred_rings[r]:
+    pred_rings[r+1]]`` and polygon k owns rings ``pred_polys[k]:pred_polys[k+1]``. Truth
+    boundaries are edge lists (rows x0, y0, x1, y1), polygon k's are
+    ``truth_edges[truth_offsets[k]:truth_offsets[k+1]]``.
+    """
+    n = pred_polys.shape[0] - 1
+    out = np.full(n, np.nan)
     for k in range(n):
-        ea = edges_a[offsets_a[k]:offsets_a[k + 1]]
-        eb = edges_b[offsets_b[k]:offsets_b[k + 1]]
-        if ea.shape[0] == 0 or eb.shape[0] == 0:
-            out[k] = np.nan
+        edges = truth_edges[truth_offsets[k]:truth_offsets[k + 1]]
+        if edges.shape[0] == 0:
             continue
-        out[k] = max(_one_way(ea, eb, spacing, margin, max_dist), _one_way(eb, ea, spacing, margin, max_dist))
+        worst = 2.0
+        for r in range(pred_polys[k], pred_polys[k + 1]):
+            c = _ring_min_cos(pred_xy[pred_rings[r]:pred_rings[r + 1]], edges, spacing, max_stretch)
+            worst = min(worst, c)
+        if worst <= 1.0:
+            out[k] = math.degrees(math.acos(worst))
     return out

@@ -34,6 +34,12 @@ import math
 import numba
 import numpy as np
 
+ORIENT_EPS = 1.5   # Douglas–Peucker tolerance (pixels) of the spans that vote for the main axis
+SHARE_MIN = 0.6    # share of a wall's samples across from one neighbour that makes it shared
+SHARE_SIN = math.sin(math.radians(10.0))   # a shared wall and its neighbour's: this parallel
+SHARE_DIST = 1.0   # ... and this close (pixels)
+SHARE_THETA = math.radians(3.0)  # a touching neighbour's main axis this close is adopted
+
 
 @numba.njit(cache=True)
 def _dp_mark(px, py, i0, i1, eps, keep):
@@ -171,40 +177,50 @@ def _free_angle(cxx, cyy, cxy):
 
 
 @numba.njit(cache=True)
-def _rss_dir(cxx, cyy, cxy, ang):
-    """Sum of squared distances to the line of direction ``ang`` through the centroid."""
-    a = -math.sin(ang)
-    b = math.cos(ang)
-    return max(a * a * cxx + 2.0 * a * b * cxy + b * b * cyy, 0.0)
-
-
-@numba.njit(cache=True)
-def _nearest_dir(ang, base, step):
-    """The direction base + k*step (mod pi) closest to ``ang``."""
-    k = round((ang - base) / step)
-    return base + k * step
-
-
-@numba.njit(cache=True)
-def _best_line(p, a, b, theta, sigma2, angle_penalty, diag_penalty):
-    """Cheapest line for span [a, b): returns cost, angle, centroid x, centroid y."""
+def _span_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty):
+    """Cost of the cheapest wall over span [a, b) and its kind: 0–3 the fixed direction
+    ``dirs[k]`` (rows sin, cos of theta + k * 45 degrees; 0 and 2 along the main axes,
+    1 and 3 diagonal at ``diag_penalty``), 4 a free direction at ``angle_penalty``.
+    The residual of a line of direction (cos, sin) through the centroid is
+    ``s^2 cxx - 2 s c cxy + c^2 cyy``; no trigonometry in this inner loop."""
     cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
-    free = _free_angle(cxx, cyy, cxy)
-    ortho = _nearest_dir(free, theta, 0.5 * math.pi)
-    diag = _nearest_dir(free, theta + 0.25 * math.pi, 0.5 * math.pi)
-    best = _rss_dir(cxx, cyy, cxy, ortho) / sigma2
-    ang = ortho
-    c = _rss_dir(cxx, cyy, cxy, diag) / sigma2 + diag_penalty
-    if c < best:
-        best = c
-        ang = diag
+    best = np.inf
+    kind = 0
+    for k in range(4):
+        sn = dirs[k, 0]
+        cs = dirs[k, 1]
+        c = max(sn * sn * cxx - 2.0 * sn * cs * cxy + cs * cs * cyy, 0.0) / sigma2
+        if k % 2 == 1:
+            c += diag_penalty
+        if c < best:
+            best = c
+            kind = k
     if cnt >= 3:
         lam = 0.5 * (cxx + cyy) - math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy * cxy)
         c = max(lam, 0.0) / sigma2 + angle_penalty
         if c < best:
             best = c
-            ang = free
-    return best, ang, mx, my
+            kind = 4
+    return best, kind
+
+
+@numba.njit(cache=True)
+def _directions(theta):
+    """sin, cos of theta + k * 45 degrees, k = 0..3 (see ``_span_cost``)."""
+    dirs = np.empty((4, 2), dtype=np.float64)
+    for k in range(4):
+        dirs[k, 0] = math.sin(theta + 0.25 * math.pi * k)
+        dirs[k, 1] = math.cos(theta + 0.25 * math.pi * k)
+    return dirs
+
+
+@numba.njit(cache=True)
+def _best_line(p, a, b, theta, sigma2, angle_penalty, diag_penalty):
+    """Cheapest line for span [a, b): returns cost, angle, centroid x, centroid y."""
+    cost, kind = _span_cost(p, a, b, _directions(theta), sigma2, angle_penalty, diag_penalty)
+    cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
+    ang = _free_angle(cxx, cyy, cxy) if kind == 4 else theta + 0.25 * math.pi * kind
+    return cost, ang, mx, my
 
 
 @numba.njit(cache=True)
@@ -312,22 +328,41 @@ def _circle(sx, sy):
 @numba.njit(cache=True)
 def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_penalty):
     """Optimal partition of the ring at candidate sample indices ``bounds`` (ascending,
-    last = first + n). Returns total cost and the chosen boundary positions (into bounds)."""
+    last = first + n). Returns total cost and the chosen boundary positions (into bounds).
+
+    Exact dynamic programme with PELT pruning (Killick et al. 2012): a wall over a span
+    costs at least the walls over its two halves minus ``K`` (one direction penalty, and a
+    margin for the end samples a long span trims), so a start i whose cost to reach j
+    already exceeds the best cost of j by ``K`` can never start the last wall of an
+    optimal partition again and is dropped; the programme becomes about linear in the
+    number of candidates instead of quadratic."""
     m = bounds.shape[0] - 1
+    dirs = _directions(theta)
+    slack = max(angle_penalty, diag_penalty, 0.0) + 4.0
     best = np.full(m + 1, np.inf)
     prev = np.zeros(m + 1, dtype=np.int64)
+    alive = np.empty(m + 1, dtype=np.int64)
+    reach = np.empty(m + 1, dtype=np.float64)
     best[0] = 0.0
+    alive[0] = 0
+    n_alive = 1
     for j in range(1, m + 1):
-        for i in range(j):
-            if best[i] == np.inf:
-                continue
+        for a in range(n_alive):
+            i = alive[a]
+            c, _ = _span_cost(p, bounds[i], bounds[j], dirs, sigma2, angle_penalty, diag_penalty)
+            reach[a] = best[i] + c
             if i == 0 and j == m:
                 continue  # one wall cannot close a ring
-            c, _, _, _ = _best_line(p, bounds[i], bounds[j], theta, sigma2, angle_penalty, diag_penalty)
-            c += best[i] + corner_penalty
-            if c < best[j]:
-                best[j] = c
+            if reach[a] + corner_penalty < best[j]:
+                best[j] = reach[a] + corner_penalty
                 prev[j] = i
+        kept = 0
+        for a in range(n_alive):
+            if reach[a] < best[j] + slack:
+                alive[kept] = alive[a]
+                kept += 1
+        alive[kept] = j
+        n_alive = kept + 1
     chosen = np.empty(m + 1, dtype=np.int64)
     k = 0
     j = m
@@ -415,15 +450,125 @@ def _clean(out, start, no, min_turn):
 
 
 @numba.njit(cache=True)
-def regularize_buildings(xy, ring_offsets, building_offsets, sigma, corner_penalty,
-                         angle_penalty, diag_penalty, cand_eps, max_cand, circles):
+def _ring_setup(cx, cy, cand_eps, max_cand):
+    """Samples, moments and candidate boundaries of one ring, ready for ``_segment``:
+    ``(sx, sy, side_start, p, mx, my, bounds, corner_idx)``, the boundaries starting at
+    the sharpest candidate corner (a corner for sure, so the cyclic ring may be cut there)."""
+    cand = _candidates(cx, cy, cand_eps, max_cand)
+    sx, sy, side_start = _samples(cx, cy)
+    n = sx.shape[0]
+    p, mx, my = _moments(sx, sy)
+    m = cand.shape[0]
+    sharp = 0
+    sharp_turn = -1.0
+    for i in range(m):
+        a = cand[(i - 1) % m]
+        b = cand[i]
+        c = cand[(i + 1) % m]
+        ux, uy = cx[b] - cx[a], cy[b] - cy[a]
+        vx, vy = cx[c] - cx[b], cy[c] - cy[b]
+        turn = abs(math.atan2(ux * vy - uy * vx, ux * vx + uy * vy))
+        if turn > sharp_turn:
+            sharp_turn = turn
+            sharp = i
+    bounds = np.empty(m + 1, dtype=np.int64)
+    corner_idx = np.empty(m + 1, dtype=np.int64)
+    base = side_start[cand[sharp]]
+    for i in range(m + 1):
+        ci = cand[(sharp + i) % m]
+        s = side_start[ci]
+        if s < base or (i > 0 and s == base):
+            s += n
+        bounds[i] = s
+        corner_idx[i] = ci
+    return sx, sy, side_start, p, mx, my, bounds, corner_idx
+
+
+@numba.njit(cache=True)
+def _principal_axis(p, n):
+    """Direction (radians, mod pi/2) of the principal axis of a ring's samples."""
+    cnt, mx, my, cxx, cyy, cxy = _span(p, 0, n)
+    return _free_angle(cxx, cyy, cxy) % (0.5 * math.pi)
+
+
+@numba.njit(cache=True)
+def _outside(sx, sy, cx, cy, side_start, labels):
+    """Label of the pixel across each sample's crack edge (0: background or off the raster).
+
+    The owning pixel of a crack is on its right (see ``outline_trace``), so the pixel
+    across is half a pixel to the left of the edge direction."""
+    h, w = labels.shape
+    k = cx.shape[0]
+    nb = np.zeros(sx.shape[0], dtype=np.int64)
+    for i in range(k):
+        j = (i + 1) % k
+        length = side_start[i + 1] - side_start[i]
+        if length == 0:
+            continue
+        ux = (cx[j] - cx[i]) / length
+        uy = (cy[j] - cy[i]) / length
+        for t in range(side_start[i], side_start[i + 1]):
+            col = int(math.floor(sx[t] + 0.5 * uy))
+            row = int(math.floor(sy[t] - 0.5 * ux))
+            if 0 <= row < h and 0 <= col < w:
+                nb[t] = labels[row, col]
+    return nb
+
+
+@numba.njit(cache=True)
+def _main_neighbour(nb, a, b):
+    """The building label across most samples of span [a, b) (wrapping), and its share."""
+    n = nb.shape[0]
+    cand = 0
+    votes = 0
+    for t in range(a, b):   # Boyer–Moore majority vote
+        v = nb[t % n]
+        if votes == 0:
+            cand = v
+            votes = 1
+        elif v == cand:
+            votes += 1
+        else:
+            votes -= 1
+    count = 0
+    for t in range(a, b):
+        if nb[t % n] == cand:
+            count += 1
+    return cand, count / max(b - a, 1)
+
+
+@numba.njit(cache=True)
+def _shared_line(store, lines_store, next_store, key, ang, x, y):
+    """A wall already fitted by the neighbour that this wall lies on (parallel within
+    ``SHARE_SIN`` and through a point within ``SHARE_DIST`` pixels), or -1."""
+    if key not in store:
+        return -1
+    e = store[key]
+    while e >= 0:
+        sa = lines_store[e, 0]
+        if abs(math.sin(sa - ang)) < SHARE_SIN:
+            d = abs(-(math.sin(sa)) * (x - lines_store[e, 1]) + math.cos(sa) * (y - lines_store[e, 2]))
+            if d < SHARE_DIST:
+                return e
+        e = next_store[e]
+    return -1
+
+
+@numba.njit(cache=True)
+def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_label, sigma,
+                         corner_penalty, angle_penalty, diag_penalty, cand_eps, max_cand, circles):
     """Regularize every ring of every building.
 
     ``xy``/``ring_offsets``: crack rings as from ``trace_rings``; ``building_offsets``:
-    building b owns rings ``building_offsets[b]:building_offsets[b+1]``. Returns
-    ``(out_xy, out_ring_offsets, theta)``: one output ring per input ring (no closing
-    repeat; fewer than 3 vertices means the ring vanished) and each building's main
-    axis in radians, in [0, pi/2).
+    building b owns rings ``building_offsets[b]:building_offsets[b+1]``; ``labels``: the
+    label raster the rings were traced on, ``building_label[b]`` building b's label.
+    Touching buildings agree (buildings are done in order, a later one adopts what an
+    earlier neighbour chose): a main axis within ``SHARE_THETA`` of a touching neighbour's
+    becomes the neighbour's, and a wall that runs along a neighbour (``SHARE_MIN`` of its
+    samples) takes the neighbour's line for that wall when they nearly agree, so shared
+    walls coincide instead of overlapping. Returns ``(out_xy, out_ring_offsets, theta)``:
+    one output ring per input ring (no closing repeat; fewer than 3 vertices means the
+    ring vanished) and each building's main axis in radians, in [0, pi/2).
     """
     n_rings = ring_offsets.shape[0] - 1
     n_b = building_offsets.shape[0] - 1
@@ -431,71 +576,92 @@ def regularize_buildings(xy, ring_offsets, building_offsets, sigma, corner_penal
     out = np.empty((cap, 2), dtype=np.float64)
     out_off = np.zeros(n_rings + 1, dtype=np.int64)
     theta_out = np.zeros(n_b, dtype=np.float64)
+    n_lab = 0
+    for b in range(n_b):
+        n_lab = max(n_lab, building_label[b])
+    label_theta = np.full(n_lab + 1, -1.0)
+    store = numba.typed.Dict.empty(key_type=numba.types.int64, value_type=numba.types.int64)
+    lines_store = np.empty((xy.shape[0] + 1, 3), dtype=np.float64)
+    next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
+    n_store = 0
     sigma2 = sigma * sigma
     no = 0
     for bld in range(n_b):
         r0 = building_offsets[bld]
         r1 = building_offsets[bld + 1]
-        # pass 1: candidates and orientation histogram over all rings of the building
+        lab = building_label[bld]
+        # main axis: histogram of the directions of the spans of a coarse simplification
+        # (fine candidates cut a shallow staircase into its steps), over all rings, refined
+        # on the outer ring
         hist = np.zeros(90, dtype=np.float64)
         for r in range(r0, r1):
             cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
             cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
-            cand = _candidates(cx, cy, cand_eps, max_cand)
+            coarse = _candidates(cx, cy, ORIENT_EPS, max_cand)
             sx, sy, side_start = _samples(cx, cy)
-            _orientation_hist(cand, sx, sy, side_start, hist)
+            _orientation_hist(coarse, sx, sy, side_start, hist)
+            if r == r0:
+                outer_coarse, outer_sx, outer_sy, outer_ss = coarse, sx, sy, side_start
         theta = _dominant(hist)
-        # refine on the outer ring's candidate spans
-        cx = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 0]
-        cy = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 1]
-        cand = _candidates(cx, cy, cand_eps, max_cand)
-        sx, sy, side_start = _samples(cx, cy)
-        p, mx, my = _moments(sx, sy)
-        m = cand.shape[0]
+        p, mx, my = _moments(outer_sx, outer_sy)
+        m = outer_coarse.shape[0]
         st = np.empty(m, dtype=np.int64)
         en = np.empty(m, dtype=np.int64)
         for i in range(m):
-            st[i] = side_start[cand[i]]
-            en[i] = side_start[cand[(i + 1) % m]]
+            st[i] = outer_ss[outer_coarse[i]]
+            en[i] = outer_ss[outer_coarse[(i + 1) % m]]
             if en[i] <= st[i]:
-                en[i] += sx.shape[0]
+                en[i] += outer_sx.shape[0]
         theta = _refine_theta(p, st, en, theta) % (0.5 * math.pi)
+        cx = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 0]
+        cy = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 1]
+        sx, sy, side_start, p, mx, my, bounds, corner_idx = _ring_setup(cx, cy, cand_eps, max_cand)
+        n = sx.shape[0]
+        # the main axis is a model parameter too: the histogram peak competes with the
+        # axis 45 degrees off and the principal axis (small or noisy buildings mislead the
+        # histogram), and the cheapest segmentation of the outer ring wins
+        options = np.array([theta, (theta + 0.25 * math.pi) % (0.5 * math.pi), _principal_axis(p, n)])
+        outer_cost = np.inf
+        outer_chosen = np.empty(0, dtype=np.int64)
+        for t in range(3):
+            c, ch = _segment(p, n, bounds, options[t], sigma2, corner_penalty, angle_penalty, diag_penalty)
+            if c < outer_cost - 1e-9:
+                outer_cost = c
+                outer_chosen = ch
+                theta = options[t]
+        own_theta = theta
+        outer = (sx, sy, side_start, p, mx, my, bounds, corner_idx)
+        # adopt the axis of the touching neighbour sharing most boundary, if close
+        nb = _outside(sx, sy, cx, cy, side_start, labels)
+        shared = np.zeros(n_lab + 1, dtype=np.int64)
+        for t in range(nb.shape[0]):
+            if 0 < nb[t] <= n_lab and label_theta[nb[t]] >= 0.0:
+                shared[nb[t]] += 1
+        best_n = 0
+        for other in range(1, n_lab + 1):
+            if shared[other] > best_n:
+                d = (label_theta[other] - theta) % (0.5 * math.pi)
+                if min(d, 0.5 * math.pi - d) < SHARE_THETA:
+                    best_n = shared[other]
+                    theta = label_theta[other]
         theta_out[bld] = theta
-        # pass 2: segment and build each ring
+        label_theta[lab] = theta
+        # segment and build each ring
         for r in range(r0, r1):
             ring_start = no
             cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
             cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
-            cand = _candidates(cx, cy, cand_eps, max_cand)
-            sx, sy, side_start = _samples(cx, cy)
+            if r == r0:   # set up and, unless the axis was adopted, segmented above
+                sx, sy, side_start, p, mx, my, bounds, corner_idx = outer
+            else:
+                sx, sy, side_start, p, mx, my, bounds, corner_idx = _ring_setup(cx, cy, cand_eps, max_cand)
+            nb = _outside(sx, sy, cx, cy, side_start, labels)
             n = sx.shape[0]
-            p, mx, my = _moments(sx, sy)
-            m = cand.shape[0]
-            # start at the sharpest candidate corner
-            sharp = 0
-            sharp_turn = -1.0
-            for i in range(m):
-                a = cand[(i - 1) % m]
-                b = cand[i]
-                c = cand[(i + 1) % m]
-                ux, uy = cx[b] - cx[a], cy[b] - cy[a]
-                vx, vy = cx[c] - cx[b], cy[c] - cy[b]
-                turn = abs(math.atan2(ux * vy - uy * vx, ux * vx + uy * vy))
-                if turn > sharp_turn:
-                    sharp_turn = turn
-                    sharp = i
-            bounds = np.empty(m + 1, dtype=np.int64)
-            corner_idx = np.empty(m + 1, dtype=np.int64)
-            base = side_start[cand[sharp]]
-            for i in range(m + 1):
-                ci = cand[(sharp + i) % m]
-                s = side_start[ci]
-                if s < base or (i > 0 and s == base):
-                    s += n
-                bounds[i] = s
-                corner_idx[i] = ci
-            poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
-                                         angle_penalty, diag_penalty)
+            if r == r0 and theta == own_theta:
+                poly_cost, chosen = outer_cost, outer_chosen
+            else:
+                poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
+                                             angle_penalty, diag_penalty)
             use_circle = False
             if circles and n >= 24:
                 ccx, ccy, rad, crss = _circle(sx, sy)
@@ -521,6 +687,21 @@ def regularize_buildings(xy, ring_offsets, building_offsets, sigma, corner_penal
                     lines[i, 0] = ang
                     lines[i, 1] = lx + mx
                     lines[i, 2] = ly + my
+                    other, share = _main_neighbour(nb, a, b)
+                    if other > 0 and share >= SHARE_MIN:
+                        key = min(lab, other) * (n_lab + 1) + max(lab, other)
+                        e = _shared_line(store, lines_store, next_store, key, ang, lines[i, 1], lines[i, 2])
+                        if e >= 0:
+                            lines[i, 0] = lines_store[e, 0]
+                            lines[i, 1] = lines_store[e, 1]
+                            lines[i, 2] = lines_store[e, 2]
+                        else:
+                            lines_store[n_store, 0] = lines[i, 0]
+                            lines_store[n_store, 1] = lines[i, 1]
+                            lines_store[n_store, 2] = lines[i, 2]
+                            next_store[n_store] = store[key] if key in store else -1
+                            store[key] = n_store
+                            n_store += 1
                     ci = corner_idx[chosen[i]]
                     corners[i, 0] = cx[ci]
                     corners[i, 1] = cy[ci]

@@ -1,10 +1,12 @@
 """Building instances and their pixel-exact boundary rings, for a whole tile in two passes.
 
 ``label_instances`` splits a mask into 4-connected building instances with a union-find
-over the pixel grid. Two neighbouring pixels join only when their input ids are equal (a
-binary mask has one id; an instance raster keeps its instances apart) and, when an nDSM is
-given, when their heights differ by at most ``max_step``: a roof-height jump is a wall, so
-terraced houses of different heights come out as separate buildings.
+over horizontal runs (a run: consecutive pixels of one row joined left to right), so the
+union-find holds one entry per run, not per pixel. Two neighbouring pixels join only when
+their input ids are equal (a binary mask has one id; an instance raster keeps its
+instances apart) and, when an nDSM is given, when their heights differ by at most
+``max_step``: a roof-height jump is a wall, so terraced houses of different heights come
+out as separate buildings.
 
 ``trace_rings`` follows the cracks between pixels (the boundary edges of every label at
 once) and returns every ring as its corner vertices, in pixel-corner coordinates
@@ -45,43 +47,74 @@ def _union(parent, a, b):
 
 
 @numba.njit(cache=True)
+def _joins(ids, heights, use_h, max_step, r0, c0, r1, c1):
+    """Whether neighbouring pixels (r0, c0) and (r1, c1) belong to one instance."""
+    if ids[r0, c0] != ids[r1, c1]:
+        return False
+    return not use_h or not (abs(heights[r0, c0] - heights[r1, c1]) > max_step)
+
+
+@numba.njit(cache=True)
 def label_instances(ids, heights, max_step):
     """4-connected components of ``ids > 0`` that never join different ids or height jumps.
 
-    ``heights`` is an nDSM of the same shape, or an empty (0, 0) array for none; NaN
-    heights never block a join. Returns ``(labels, source_id)``: ``labels`` numbers the
-    components 1..n in raster order of their first pixel, ``source_id[k]`` is the input
-    id of component k (index 0 unused).
+    ``ids`` is any integer array; ``heights`` an nDSM of the same shape, or an empty (0, 0)
+    array for none; NaN heights never block a join. Returns ``(labels, source_id)``:
+    ``labels`` (int32) numbers the components 1..n in raster order of their first pixel,
+    ``source_id[k]`` is the input id of component k (index 0 unused).
     """
     h, w = ids.shape
     use_h = heights.shape[0] == h and heights.shape[1] == w
-    parent = np.arange(h * w)
+    run_id = np.zeros((h, w), dtype=np.int32)   # run index + 1 of each pixel, 0 background
+    cap = 1024
+    parent = np.empty(cap, dtype=np.int64)
+    run_source = np.empty(cap, dtype=np.int64)
+    n_runs = 0
     for r in range(h):
-        for c in range(w):
-            v = ids[r, c]
-            if v <= 0:
-                continue
-            i = r * w + c
-            if c + 1 < w and ids[r, c + 1] == v:
-                if not use_h or not (abs(heights[r, c] - heights[r, c + 1]) > max_step):
-                    _union(parent, i, i + 1)
-            if r + 1 < h and ids[r + 1, c] == v:
-                if not use_h or not (abs(heights[r, c] - heights[r + 1, c]) > max_step):
-                    _union(parent, i, i + w)
-    labels = np.zeros((h, w), dtype=np.int32)
-    root_label = np.zeros(h * w, dtype=np.int32)
-    source = np.zeros(h * w + 1, dtype=np.int64)
-    n = 0
-    for r in range(h):
-        for c in range(w):
+        c = 0
+        while c < w:
             if ids[r, c] <= 0:
+                c += 1
                 continue
-            root = _find(parent, r * w + c)
-            if root_label[root] == 0:
-                n += 1
-                root_label[root] = n
-                source[n] = ids[r, c]
-            labels[r, c] = root_label[root]
+            if n_runs == cap:
+                cap *= 2
+                grown = np.empty(cap, dtype=np.int64)
+                grown[:n_runs] = parent[:n_runs]
+                parent = grown
+                grown = np.empty(cap, dtype=np.int64)
+                grown[:n_runs] = run_source[:n_runs]
+                run_source = grown
+            run = n_runs
+            parent[run] = run
+            run_source[run] = ids[r, c]
+            n_runs += 1
+            joined = 0   # the run above last joined to this one (run index + 1)
+            while True:
+                run_id[r, c] = run + 1
+                above = run_id[r - 1, c] if r > 0 else 0
+                if above > 0 and above != joined and _joins(ids, heights, use_h, max_step, r, c, r - 1, c):
+                    _union(parent, run, above - 1)
+                    joined = above
+                c += 1
+                if c >= w or not _joins(ids, heights, use_h, max_step, r, c - 1, r, c):
+                    break
+    # runs come in raster order, so numbering roots at their first run numbers the
+    # components in raster order of their first pixel
+    run_label = np.zeros(n_runs + 1, dtype=np.int32)
+    root_label = np.zeros(n_runs, dtype=np.int32)
+    source = np.zeros(n_runs + 1, dtype=np.int64)
+    n = 0
+    for k in range(n_runs):
+        root = _find(parent, k)
+        if root_label[root] == 0:
+            n += 1
+            root_label[root] = n
+            source[n] = run_source[k]
+        run_label[k + 1] = root_label[root]
+    labels = np.empty((h, w), dtype=np.int32)
+    for r in range(h):
+        for c in range(w):
+            labels[r, c] = run_label[run_id[r, c]]
     return labels, source[: n + 1].copy()
 
 

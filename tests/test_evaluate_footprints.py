@@ -33,7 +33,22 @@ def test_complexity_and_angle_errors():
     assert m["n_ratio"] == pytest.approx(2.0)
     assert m["ciou"] == pytest.approx(m["iou"] * (1 - 4 / 12))
     rotated = affinity.rotate(square, 5.0)
-    assert mta([square], [rotated])[0] == pytest.approx(5.0, abs=0.01)
+    # short pieces: those that reach round a corner are stretched past 2x and left out
+    assert mta([square], [rotated], spacing=0.25)[0] == pytest.approx(5.0, abs=0.01)
+
+
+def test_mta_follows_the_frame_field_learning_definition():
+    square = shapely.box(0, 0, 20, 20)
+    # the predicted edges are split with their vertices kept: a chamfer is two corners
+    # whose 45-degree edge projects onto the truth's walls at 45 degrees
+    chamfered = shapely.Polygon([(0, 0), (20, 0), (20, 18), (18, 20), (0, 20)])
+    assert mta([square], [chamfered])[0] == pytest.approx(45.0, abs=0.01)
+    # a pair with no piece left (all stretched or collapsed) has no value
+    assert np.isnan(mta([square], [shapely.box(30, 30, 30.1, 30.1)])[0])
+    # holes count: a rotated courtyard is charged even when the outer ring is exact
+    court = square.difference(shapely.box(8, 8, 12, 12))
+    twisted = square.difference(affinity.rotate(shapely.box(8, 8, 12, 12), 10.0))
+    assert mta([court], [twisted], spacing=0.1)[0] == pytest.approx(10.0, abs=0.5)
 
 
 def test_unmatched_buildings_lower_matched_share():

@@ -34,21 +34,23 @@ class Rings:
     ids: np.ndarray          # output id of each building
     area_px: np.ndarray      # pixel area of each building (outer minus holes)
     cut: np.ndarray          # building touches the raster border (cut by the tile)
+    label: np.ndarray        # label of each building in ``labels``
+    labels: np.ndarray       # the label raster (int32) the rings were traced on
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
 def mask_ids(mask: np.ndarray, nodata=None, name: str = "mask") -> tuple[np.ndarray, bool]:
-    """Instance ids (int64, 0 = background) of a mask array, and whether it was binary."""
+    """Instance ids (an integer array, 0 = background) of a mask array, and whether it was
+    binary. Integer masks without nodata are used as they are, not copied."""
     data = np.asarray(mask)
     if data.ndim != 2:
         raise InputError(f"{name}: expected a single-band 2-D mask, got shape {data.shape}")
-    valid = np.ones(data.shape, dtype=bool)
-    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
-        valid &= data != nodata
+    if nodata is not None and isinstance(nodata, float) and np.isnan(nodata):
+        nodata = None
     if data.dtype.kind == "f":
-        valid &= np.isfinite(data)
+        valid = np.isfinite(data) if nodata is None else np.isfinite(data) & (data != nodata)
         values = data[valid]
         if values.size and (values.min() < 0 or (values.max() > 1 and np.any(values != np.round(values)))):
             raise InputError(f"{name}: float mask with values outside [0, 1] that are not integer ids "
@@ -60,7 +62,9 @@ def mask_ids(mask: np.ndarray, nodata=None, name: str = "mask") -> tuple[np.ndar
     elif data.dtype.kind == "b":
         ids = data.astype(np.int64)
     elif data.dtype.kind in "iu":
-        ids = np.where(valid, data, 0).astype(np.int64)
+        ids = data if nodata is None else np.where(data != nodata, data, 0)   # no copy when possible
+        if ids.dtype.kind == "u" and ids.dtype.itemsize == 8:
+            ids = ids.astype(np.int64)
         if ids.min(initial=0) < 0:
             raise InputError(f"{name}: negative values in an integer mask (min {ids.min()})")
     else:
@@ -110,4 +114,6 @@ def trace_buildings(ids: np.ndarray, *, binary: bool, heights: np.ndarray | None
         ids=np.asarray(ids_out, dtype=np.int64),
         area_px=kept_area[labels_kept],
         cut=np.isin(labels_kept, border),
+        label=labels_kept.astype(np.int64),
+        labels=labels,
     )

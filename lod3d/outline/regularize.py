@@ -7,8 +7,9 @@ the guarantees the kernel alone cannot: every polygon valid (invalid ones are re
 or replaced by the Douglas–Peucker simplification of the pixel outline when the repair
 would lose the building), holes that vanished dropped, and no two neighbours overlapping
 (the overlap goes to the building whose pixels cover more of it; slivers left by the cut
-are removed). Overlap checks use an STRtree over all polygons; only the few overlapping
-pairs are handled one by one.
+are removed). Overlap checks use an STRtree over all polygons and vectorized shapely over
+the overlapping pairs; a building that loses to several neighbours is cut in as many
+rounds, each round one vectorized difference.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def regularize(rings: Rings, transform: Affine, params: Params = Params()):
     if len(rings) == 0:
         return raw, raw, np.zeros(0), np.zeros(0, dtype=bool)
     out_xy, out_off, theta = regularize_buildings(
-        rings.xy, rings.ring_offsets, rings.building_offsets, params.sigma, params.corner_penalty,
+        rings.xy, rings.ring_offsets, rings.building_offsets, rings.labels, rings.label,
+        params.sigma, params.corner_penalty,
         params.angle_penalty, params.diag_penalty, params.cand_eps, params.max_cand, params.circles)
     # rings that collapsed below 3 vertices: holes are dropped, outers fall back
     n_vert = np.diff(out_off)
@@ -99,8 +101,9 @@ def regularize(rings: Rings, transform: Affine, params: Params = Params()):
     if collapsed.any():
         xy, r_off = _pad_collapsed(xy, r_off, kept_len)
     polys = rings_to_polygons(xy, r_off, b_off, transform)
-    polys, fallback = _enforce_valid(polys, raw, collapsed, transform)
-    polys = _remove_overlaps(polys, raw)
+    px_area = abs(transform.a * transform.e - transform.b * transform.d)
+    polys, fallback = _enforce_valid(polys, raw, rings.area_px * px_area, collapsed, transform)
+    polys = _remove_overlaps(polys, raw, rings.area_px, px_area)
     return polys, raw, theta, fallback
 
 
@@ -117,11 +120,10 @@ def _pad_collapsed(xy, r_off, lengths):
     return np.vstack(pieces), np.concatenate(([0], np.cumsum(new_len)))
 
 
-def _enforce_valid(polys, raw, collapsed, transform):
-    """Repair invalid or implausible polygons; returns (polygons, fallback flags)."""
+def _enforce_valid(polys, raw, raw_area, collapsed, transform):
+    """Repair invalid or implausible polygons; returns (polygons, fallback flags).
+    ``raw_area``: area of each building's pixels."""
     res = abs(transform.a * transform.e - transform.b * transform.d) ** 0.5
-    raw_valid = shapely.make_valid(raw)
-    raw_area = shapely.area(raw_valid)
     bad = collapsed | ~shapely.is_valid(polys)
     if bad.any():
         polys[bad] = _largest_part(shapely.make_valid(polys[bad]))
@@ -130,11 +132,11 @@ def _enforce_valid(polys, raw, collapsed, transform):
     area = shapely.area(polys)
     fallback = np.abs(area - raw_area) > 0.15 * raw_area
     if bad.any():
-        inter = shapely.area(shapely.intersection(polys[bad], raw_valid[bad]))
+        inter = shapely.area(shapely.intersection(polys[bad], shapely.make_valid(raw[bad])))
         union = area[bad] + raw_area[bad] - inter
         fallback[bad] |= inter < 0.85 * union
     if fallback.any():
-        simple = shapely.simplify(raw_valid[fallback], 0.5 * res, preserve_topology=True)
+        simple = shapely.simplify(shapely.make_valid(raw[fallback]), 0.5 * res, preserve_topology=True)
         polys[fallback] = _largest_part(shapely.make_valid(simple))
     return polys, fallback
 
@@ -154,23 +156,33 @@ def _largest_part(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _remove_overlaps(polys: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """Cut every overlap out of the neighbour whose pixels cover less of it."""
-    tree = shapely.STRtree(polys)
-    left, right = tree.query(polys, predicate="overlaps")
+def _remove_overlaps(polys: np.ndarray, raw: np.ndarray, raw_area: np.ndarray,
+                     px_area: float) -> np.ndarray:
+    """Cut every overlap out of one of the two neighbours: the one whose pixels do not hold
+    the overlap (tested at a point inside it); when both or neither do, the smaller one.
+    Shared walls are the same line in both neighbours (see the kernel), so they meet up to
+    rounding; overlaps below 1e-8 pixel areas are that rounding and are left alone."""
+    left, right = shapely.STRtree(polys).query(polys, predicate="intersects")
     pairs = left < right
     left, right = left[pairs], right[pairs]
+    overlap = shapely.intersection(polys[left], polys[right])
+    real = shapely.area(overlap) > 1e-8 * px_area    # not the rounding of a shared wall
+    left, right, overlap = left[real], right[real], overlap[real]
     if not len(left):
         return polys
-    raw_valid = shapely.make_valid(raw)
+    inside = shapely.point_on_surface(overlap)
+    x, y = shapely.get_x(inside), shapely.get_y(inside)
+    in_left = shapely.contains_xy(raw[left], x, y)
+    in_right = shapely.contains_xy(raw[right], x, y)
+    keep_left = np.where(in_left == in_right, raw_area[left] >= raw_area[right], in_left)
+    loser = np.where(keep_left, right, left)
+    winner = np.where(keep_left, left, right)
     polys = polys.copy()
-    for i, j in zip(left.tolist(), right.tolist()):
-        overlap = shapely.intersection(polys[i], polys[j])
-        if shapely.area(overlap) <= 0:
-            continue
-        keep_i = shapely.area(shapely.intersection(overlap, raw_valid[i])) >= \
-            shapely.area(shapely.intersection(overlap, raw_valid[j]))
-        loser, winner = (j, i) if keep_i else (i, j)
-        cut = shapely.difference(polys[loser], polys[winner])
-        polys[loser] = _largest_part(np.array([shapely.make_valid(cut)], dtype=object))[0]
+    while len(loser):   # one cut per loser and round; polygons only shrink, so order is free
+        first = np.unique(loser, return_index=True)[1]
+        cut = shapely.make_valid(shapely.difference(polys[loser[first]], polys[winner[first]]))
+        polys[loser[first]] = _largest_part(cut)
+        rest = np.ones(len(loser), dtype=bool)
+        rest[first] = False
+        loser, winner = loser[rest], winner[rest]
     return polys

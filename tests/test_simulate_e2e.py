@@ -65,7 +65,7 @@ def test_gdal_rpc_orthorectification_matches_truth_ortho(sim):
         grid, crs, shape = src.transform, src.crs, src.shape
     with rasterio.open(sim / "truth/dsm.tif") as src:
         dsm = src.read(1)
-    smooth = (ndimage.maximum_filter(dsm, 31) - ndimage.minimum_filter(dsm, 31)) < 0.5
+    smooth = (ndimage.maximum_filter(dsm, 21) - ndimage.minimum_filter(dsm, 21)) < 0.5
     for k in (1, 2, 3):
         with rasterio.open(sim / f"images/img_{k:02d}.tif") as src:
             img, rpcs = src.read(1).astype(np.float32), src.rpcs

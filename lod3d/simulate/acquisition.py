@@ -143,7 +143,7 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
             "seed": seed, "views": views, "gsd": gsd, "view_angle_deg": view_angle_deg,
             "sun": {"azimuth_deg": sun.azimuth_deg, "elevation_deg": sun.elevation_deg},
             "height_datum": HEIGHT_DATUM,
-            "scene": scene.statistics(),
+            "scene": scene.statistics(area.bounds),
             "rpc_fit": rpc_stats,
             "timings_s": timings,
         }

@@ -53,7 +53,7 @@ def sim_case(folder):
 
 
 def simulate(folder):
-    subprocess.run([sys.executable, "-m", "lod3d.cli.main", "simulate", "--aoi", "toulouse", "--out", str(folder),
+    subprocess.run([str(Path(sys.executable).with_name("lod3d")), "simulate", "--aoi", "toulouse", "--out", str(folder),
                     "--size-m", "300", "--seed", "7"], check=True, capture_output=True)
 
 

@@ -33,7 +33,11 @@ keeps three cut buildings as ground (RMSE under buildings 1.65 m instead of 0.03
 Behaviour at the limits (documented, not errors): holes in the DSM are interpolated in
 the DTM; non-square cells (bulldozer refuses them) are resampled to square cells of the
 finer size and back; a DSM wholly covered by one roof (or forest) wider than the grid cannot be told
-from ground: its lowest visible surface is taken as ground (nDSM ~ 0). Errors
+from ground: its lowest visible surface is taken as ground (nDSM ~ 0). Convex relief
+narrower than ``max_object_m`` that rises more than ``dh_max`` above its surroundings
+looks like a building and is cut: on the s2p DSM of the Marseille quarry (terraced
+benches round a spur) 13.6 % of the valid cells end above 2.5 m with the default 250 m,
+6.1 % with ``max_object_m=60``, 3.1 % with 30 -- in steep terraced terrain, lower it. Errors
 (:class:`InputError`, naming the input): no valid cell, a geographic (degree) CRS,
 rotated cells, fewer than ``min_ground_fraction`` of the valid cells near
 the lowest surface (no ground visible).

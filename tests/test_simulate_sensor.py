@@ -9,6 +9,7 @@ from rasterio.warp import Resampling, reproject
 from scipy import ndimage
 from scipy.ndimage import binary_erosion, maximum_filter, minimum_filter
 
+from lod3d.evaluate.registration import subpixel_shift
 from lod3d.geometry.rpcfit import fit_rpc
 from lod3d.io.raster import write_raster
 from lod3d.kernels.render import trace_ray
@@ -63,25 +64,6 @@ def flat_surface(bounds, res=0.25, height=150.0, albedo=0.3):
     return SurfaceModel(transform=Affine(res, 0, xmin, 0, -res, ymax), crs=CRS,
                         height=np.full(shape, height, np.float32), albedo=np.full(shape, albedo, np.float32),
                         wall_albedo=np.full(shape, 0.3, np.float32), kind=np.zeros(shape, np.uint8))
-
-
-def subpixel_shift(a, b, mask, iterations=20):
-    """Shift d (rows, cols) with ``a(x) ≈ gain * b(x - d) + offset`` over ``mask``.
-
-    Gauss–Newton on the linearized brightness constancy (Lucas–Kanade), re-shifting ``b``
-    by cubic interpolation each round; gain/offset absorb the views' radiometric gains.
-    """
-    d = np.zeros(2)
-    for _ in range(iterations):
-        bs = ndimage.shift(b, d, order=3, mode="nearest")
-        gy, gx = np.gradient(bs)
-        design = np.stack([bs[mask], np.ones(mask.sum()), -gy[mask], -gx[mask]], axis=1)
-        gain, _, p, q = np.linalg.lstsq(design, a[mask], rcond=None)[0]
-        step = np.array([p, q]) / gain
-        d += step
-        if np.hypot(*step) < 1e-4:
-            break
-    return d
 
 
 # ------------------------------------------------------------------ geometry

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from affine import Affine
 from rasterio.warp import Resampling, reproject
-from scipy import ndimage
 from scipy.ndimage import binary_erosion, maximum_filter, minimum_filter
 
 from lod3d.evaluate.registration import subpixel_shift

@@ -50,3 +50,5 @@ def command(aoi_name, bounds, crs, out, images, more_images, size_m, seed, gsd, 
         click.echo(f"{summary['n_buildings']} buildings over {area.width:g} m × {area.height:g} m "
                    f"in {summary['n_tiles']} tiles on {ranks} rank(s)")
         click.echo(f"city model: {Path(out) / 'city.city.json'}   run summary: {Path(out) / 'run.json'}")
+        if summary.get("report"):
+            click.echo(f"report: {summary['report']}")

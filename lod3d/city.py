@@ -54,6 +54,7 @@ from .parallel import TaskResult, run_tasks
 from .pipeline import Pipeline
 from .progress import progress
 from .raster import Raster
+from .report import build_report
 from .segment.stage import Segment
 from .stereo.dsm import DSM
 from .terrain.stage import Terrain
@@ -424,6 +425,8 @@ def _finish(plan: _Plan, failures: dict, allow_partial: bool) -> dict:
     }
     with atomic_path(out / "run.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
+    if products:
+        summary["report"] = str(build_report(out))
     if failed and not allow_partial:
         raise OutputError(f"{len(failed)} tile(s) failed ({', '.join(failed)}); see {out / 'run.json'}; "
                           "rerun with --resume, or --allow-partial to write what succeeded")

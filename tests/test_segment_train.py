@@ -54,3 +54,29 @@ def test_iou():
     a = np.array([1, 1, 0, 0], bool)
     assert iou(a, np.array([1, 0, 1, 0], bool)) == pytest.approx(1 / 3)
     assert iou(~a & a, ~a & a) == 1.0
+
+
+def test_masked_autoencoder_learns_on_a_tiny_vit():
+    from lod3d.segment.pretrain import MaskedAutoencoderViT
+    from lod3d.torch_compat import ensure_torchvision
+
+    ensure_torchvision()
+    import timm
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=64, in_chans=2, num_classes=0, depth=2,
+                            dynamic_img_size=True)
+    mae = MaskedAutoencoderViT(vit, in_chans=2, dim=32, depth=1)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    x = torch.stack([torch.sin(xx / 5), torch.cos(yy / 7)])[None].repeat(4, 1, 1, 1)
+    opt = torch.optim.AdamW(mae.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(60):
+        loss = mae(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.isfinite(losses).all()
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])

@@ -54,6 +54,7 @@ def test_missing_model_is_one_line_exit_2(scene):
     assert not (scene / "m.tif").exists()
 
 
+@pytest.mark.slow
 def test_pretrain_then_train_then_segment(scene):
     enc = scene / "enc.pt"
     r = run("pretrain", "--scene", str(scene / "scene"), "--out", str(enc), "--steps", "2", "--batch", "2",

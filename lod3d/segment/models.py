@@ -219,7 +219,8 @@ def load_encoder_file(model: nn.Module, path, channels: tuple[str, ...],
             value = value.sum(2)
         if key.endswith("pos_embed") and value.shape != want.shape:
             value = _resample_pos_embed(value, want, target)
-        if value.ndim == want.ndim and value.ndim >= 3 and value.shape[1] != want.shape[1] and value.shape[0] == want.shape[0]:
+        first_layer = value.ndim == want.ndim >= 3 and want.shape[1] == len(channels) and value.shape[0] == want.shape[0]
+        if first_layer and value.shape[1] != want.shape[1]:
             bands = src_bands or (PRITHVI_BANDS if value.shape[1] == 6 else IMAGENET_BANDS[: value.shape[1]])
             if len(bands) != value.shape[1]:
                 raise InputError(f"{path}: first layer has {value.shape[1]} input bands, "

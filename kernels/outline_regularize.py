@@ -8,20 +8,25 @@ Algorithm (per building, all rings of a building share its orientation):
 2. **Candidate corners.** Douglas–Peucker on the crack corners (tolerance ``cand_eps``
    pixels, raised when a ring is very noisy) gives the places where a wall may end. These
    are only candidates: step 4 decides which are corners.
-3. **Dominant orientation.** Each candidate span gets a least-squares line direction; a
-   length-weighted histogram of these directions modulo 90 degrees (1-degree bins, smoothed)
-   gives the building's main axis, refined by the weighted mean of the spans near the peak.
-4. **Fit-versus-complexity segmentation (MDL).** An exact dynamic programme over the
-   candidates picks the partition of the ring into straight walls that minimizes
+3. **Main axis and noise.** The spans of a coarser simplification (``ORIENT_EPS``) vote with
+   their least-squares directions, modulo 90 degrees and weighted by squared length, for
+   the main axis; the peak is refined by the spans near it. Their residuals give the
+   building's boundary noise ``sigma^2`` (floored at ``sigma``), so that the criterion below
+   counts misfit in units of the building's own noise. A touching neighbour's axis within
+   ``SHARE_THETA`` is adopted.
+4. **Fit-versus-complexity segmentation (MDL).** A dynamic programme over the candidates
+   picks the partition of the ring into straight walls that minimizes
    ``sum(residual^2) / sigma^2 + penalties``: ``corner_penalty`` per wall, nothing more for a
    wall parallel or perpendicular to the main axis (its direction is known, one parameter),
    ``diag_penalty`` for a wall at 45 degrees to it, ``angle_penalty`` for a free direction
    (a second parameter). Residuals come from prefix sums of the samples' moments, so any
-   span's best line costs O(1) and a ring with m candidates costs O(m^2). The number of
-   vertices and of right angles is the outcome of this criterion, not of a tolerance.
-   A circle (algebraic fit, 3 parameters) competes with the polygon under the same
-   criterion, so round buildings stay round.
-5. **Vertices.** Consecutive walls are intersected; nearly parallel walls (a step in a
+   span's best line costs O(1); PELT pruning keeps the programme near linear in the
+   candidates while staying exact. The number of vertices and of right angles is the
+   outcome of this criterion, not of a tolerance. A circle (algebraic fit, 3 parameters)
+   competes with the polygon under the same criterion, so round buildings stay round.
+5. **Shared walls.** A wall that runs along a touching neighbour done earlier takes the
+   neighbour's line for it when the two nearly agree, so party walls coincide.
+6. **Vertices.** Consecutive walls are intersected; nearly parallel walls (a step in a
    facade) get a connecting wall perpendicular to the first, through the candidate corner.
    Collinear neighbours are merged and duplicate vertices dropped.
 
@@ -294,6 +299,21 @@ def _refine_theta(p, starts, ends, theta0):
 
 
 @numba.njit(cache=True)
+def _noise_var(p, starts, ends):
+    """Boundary noise variance (pixels^2): residual of the free lines of the spans, per
+    degree of freedom (spans of 6 or more samples)."""
+    num = 0.0
+    den = 0.0
+    for i in range(starts.shape[0]):
+        cnt, mx, my, cxx, cyy, cxy = _span(p, starts[i], ends[i])
+        if cnt < 6:
+            continue
+        num += max(0.5 * (cxx + cyy) - math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy * cxy), 0.0)
+        den += cnt - 2.0
+    return num / den if den > 0.0 else 0.0
+
+
+@numba.njit(cache=True)
 def _circle(sx, sy):
     """Algebraic (Kasa) circle fit: centre x, centre y, radius, sum of squared residuals."""
     n = sx.shape[0]
@@ -331,14 +351,14 @@ def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_pe
     last = first + n). Returns total cost and the chosen boundary positions (into bounds).
 
     Exact dynamic programme with PELT pruning (Killick et al. 2012): a wall over a span
-    costs at least the walls over its two halves minus ``K`` (one direction penalty, and a
-    margin for the end samples a long span trims), so a start i whose cost to reach j
+    costs at least the walls over its two halves minus ``K`` (one direction penalty, and
+    one pixel^2 of residual for the end samples a long span trims), so a start i whose cost to reach j
     already exceeds the best cost of j by ``K`` can never start the last wall of an
     optimal partition again and is dropped; the programme becomes about linear in the
     number of candidates instead of quadratic."""
     m = bounds.shape[0] - 1
     dirs = _directions(theta)
-    slack = max(angle_penalty, diag_penalty, 0.0) + 4.0
+    slack = max(angle_penalty, diag_penalty, 0.0) + 1.0 / sigma2
     best = np.full(m + 1, np.inf)
     prev = np.zeros(m + 1, dtype=np.int64)
     alive = np.empty(m + 1, dtype=np.int64)
@@ -485,13 +505,6 @@ def _ring_setup(cx, cy, cand_eps, max_cand):
 
 
 @numba.njit(cache=True)
-def _principal_axis(p, n):
-    """Direction (radians, mod pi/2) of the principal axis of a ring's samples."""
-    cnt, mx, my, cxx, cyy, cxy = _span(p, 0, n)
-    return _free_angle(cxx, cyy, cxy) % (0.5 * math.pi)
-
-
-@numba.njit(cache=True)
 def _outside(sx, sy, cx, cy, side_start, labels):
     """Label of the pixel across each sample's crack edge (0: background or off the raster).
 
@@ -580,11 +593,11 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     for b in range(n_b):
         n_lab = max(n_lab, building_label[b])
     label_theta = np.full(n_lab + 1, -1.0)
+    shared = np.zeros(n_lab + 1, dtype=np.int64)
     store = numba.typed.Dict.empty(key_type=numba.types.int64, value_type=numba.types.int64)
     lines_store = np.empty((xy.shape[0] + 1, 3), dtype=np.float64)
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
-    sigma2 = sigma * sigma
     no = 0
     for bld in range(n_b):
         r0 = building_offsets[bld]
@@ -613,55 +626,44 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             if en[i] <= st[i]:
                 en[i] += outer_sx.shape[0]
         theta = _refine_theta(p, st, en, theta) % (0.5 * math.pi)
+        sigma2 = max(sigma * sigma, _noise_var(p, st, en))
         cx = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 0]
         cy = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 1]
         sx, sy, side_start, p, mx, my, bounds, corner_idx = _ring_setup(cx, cy, cand_eps, max_cand)
-        n = sx.shape[0]
-        # the main axis is a model parameter too: the histogram peak competes with the
-        # axis 45 degrees off and the principal axis (small or noisy buildings mislead the
-        # histogram), and the cheapest segmentation of the outer ring wins
-        options = np.array([theta, (theta + 0.25 * math.pi) % (0.5 * math.pi), _principal_axis(p, n)])
-        outer_cost = np.inf
-        outer_chosen = np.empty(0, dtype=np.int64)
-        for t in range(3):
-            c, ch = _segment(p, n, bounds, options[t], sigma2, corner_penalty, angle_penalty, diag_penalty)
-            if c < outer_cost - 1e-9:
-                outer_cost = c
-                outer_chosen = ch
-                theta = options[t]
-        own_theta = theta
-        outer = (sx, sy, side_start, p, mx, my, bounds, corner_idx)
         # adopt the axis of the touching neighbour sharing most boundary, if close
+        # (``shared`` counts samples per neighbour; touched entries only, reset after)
         nb = _outside(sx, sy, cx, cy, side_start, labels)
-        shared = np.zeros(n_lab + 1, dtype=np.int64)
         for t in range(nb.shape[0]):
             if 0 < nb[t] <= n_lab and label_theta[nb[t]] >= 0.0:
                 shared[nb[t]] += 1
         best_n = 0
-        for other in range(1, n_lab + 1):
-            if shared[other] > best_n:
-                d = (label_theta[other] - theta) % (0.5 * math.pi)
+        own = theta
+        for t in range(nb.shape[0]):
+            other = nb[t]
+            if 0 < other <= n_lab and shared[other] > best_n:
+                d = (label_theta[other] - own) % (0.5 * math.pi)
                 if min(d, 0.5 * math.pi - d) < SHARE_THETA:
                     best_n = shared[other]
                     theta = label_theta[other]
+        for t in range(nb.shape[0]):
+            if 0 < nb[t] <= n_lab:
+                shared[nb[t]] = 0
         theta_out[bld] = theta
         label_theta[lab] = theta
+        outer = (sx, sy, side_start, p, mx, my, bounds, corner_idx)
         # segment and build each ring
         for r in range(r0, r1):
             ring_start = no
             cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
             cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
-            if r == r0:   # set up and, unless the axis was adopted, segmented above
+            if r == r0:   # set up above
                 sx, sy, side_start, p, mx, my, bounds, corner_idx = outer
             else:
                 sx, sy, side_start, p, mx, my, bounds, corner_idx = _ring_setup(cx, cy, cand_eps, max_cand)
             nb = _outside(sx, sy, cx, cy, side_start, labels)
             n = sx.shape[0]
-            if r == r0 and theta == own_theta:
-                poly_cost, chosen = outer_cost, outer_chosen
-            else:
-                poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
-                                             angle_penalty, diag_penalty)
+            poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
+                                         angle_penalty, diag_penalty)
             use_circle = False
             if circles and n >= 24:
                 ccx, ccy, rad, crss = _circle(sx, sy)

@@ -55,6 +55,18 @@ def _joins(ids, heights, use_h, max_step, r0, c0, r1, c1):
 
 
 @numba.njit(cache=True)
+def _count_runs(ids, heights, use_h, max_step):
+    """Number of horizontal runs (see ``label_instances``)."""
+    h, w = ids.shape
+    n = 0
+    for r in range(h):
+        for c in range(w):
+            if ids[r, c] > 0 and (c == 0 or not _joins(ids, heights, use_h, max_step, r, c - 1, r, c)):
+                n += 1
+    return n
+
+
+@numba.njit(cache=True)
 def label_instances(ids, heights, max_step):
     """4-connected components of ``ids > 0`` that never join different ids or height jumps.
 
@@ -65,10 +77,12 @@ def label_instances(ids, heights, max_step):
     """
     h, w = ids.shape
     use_h = heights.shape[0] == h and heights.shape[1] == w
-    run_id = np.zeros((h, w), dtype=np.int32)   # run index + 1 of each pixel, 0 background
-    cap = 1024
+    labels = np.zeros((h, w), dtype=np.int32)   # first the run index + 1 of each pixel
+    # exact sizes up front: arrays regrown inside the scan would slow every iteration
+    cap = _count_runs(ids, heights, use_h, max_step)
     parent = np.empty(cap, dtype=np.int64)
     run_source = np.empty(cap, dtype=np.int64)
+    run_pos = np.empty((cap, 3), dtype=np.int64)   # row, first column, end column
     n_runs = 0
     for r in range(h):
         c = 0
@@ -76,31 +90,25 @@ def label_instances(ids, heights, max_step):
             if ids[r, c] <= 0:
                 c += 1
                 continue
-            if n_runs == cap:
-                cap *= 2
-                grown = np.empty(cap, dtype=np.int64)
-                grown[:n_runs] = parent[:n_runs]
-                parent = grown
-                grown = np.empty(cap, dtype=np.int64)
-                grown[:n_runs] = run_source[:n_runs]
-                run_source = grown
             run = n_runs
             parent[run] = run
             run_source[run] = ids[r, c]
+            run_pos[run, 0] = r
+            run_pos[run, 1] = c
             n_runs += 1
             joined = 0   # the run above last joined to this one (run index + 1)
             while True:
-                run_id[r, c] = run + 1
-                above = run_id[r - 1, c] if r > 0 else 0
+                labels[r, c] = run + 1
+                above = labels[r - 1, c] if r > 0 else 0
                 if above > 0 and above != joined and _joins(ids, heights, use_h, max_step, r, c, r - 1, c):
                     _union(parent, run, above - 1)
                     joined = above
                 c += 1
                 if c >= w or not _joins(ids, heights, use_h, max_step, r, c - 1, r, c):
                     break
+            run_pos[run, 2] = c
     # runs come in raster order, so numbering roots at their first run numbers the
-    # components in raster order of their first pixel
-    run_label = np.zeros(n_runs + 1, dtype=np.int32)
+    # components in raster order of their first pixel; only run pixels are rewritten
     root_label = np.zeros(n_runs, dtype=np.int32)
     source = np.zeros(n_runs + 1, dtype=np.int64)
     n = 0
@@ -110,11 +118,9 @@ def label_instances(ids, heights, max_step):
             n += 1
             root_label[root] = n
             source[n] = run_source[k]
-        run_label[k + 1] = root_label[root]
-    labels = np.empty((h, w), dtype=np.int32)
-    for r in range(h):
-        for c in range(w):
-            labels[r, c] = run_label[run_id[r, c]]
+        row = run_pos[k, 0]
+        for c in range(run_pos[k, 1], run_pos[k, 2]):
+            labels[row, c] = root_label[root]
     return labels, source[: n + 1].copy()
 
 

@@ -55,3 +55,16 @@ def test_unmatched_buildings_lower_matched_share():
     truth = [shapely.box(0, 0, 10, 10), shapely.box(50, 50, 60, 60)]
     m = footprint_metrics(truth, [shapely.box(0, 0, 10, 9)])
     assert m["matched_share"] == 0.5 and m["precision"] == 1.0
+
+
+def test_mask_reference_drops_only_what_a_mask_cannot_show():
+    from lod3d.evaluate import mask_reference
+
+    jogs = shapely.Polygon([(0, 0), (10, 0), (10, 5), (10, 10), (6, 10), (6, 10.06), (3, 10.06),
+                            (3, 10.6), (0, 10.6)])
+    ref = mask_reference([jogs], 0.5)[0]
+    # the collinear vertex (10, 5) and the 6 cm jog go; the 54 cm step (a pixel) stays
+    assert vertex_count([ref])[0] == 6
+    corners = shapely.get_coordinates(ref)
+    assert np.min(np.hypot(*(corners - (3, 10.6)).T)) < 1e-9
+    assert shapely.hausdorff_distance(ref, jogs) <= 0.1

@@ -82,3 +82,33 @@ def test_nodata_is_background():
     m[5:15, 5:15] = 1
     fp = outline_mask(raster(m, nodata=255))
     assert len(fp) == 1 and not fp.cut[0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_run_labelling_matches_pixel_connectivity(seed):
+    """The union-find over runs gives exactly the 4-connected, same-id, no-height-jump
+    components: every joinable neighbour pair shares a label, and no label spans two
+    scipy components of one id (or, with heights, crosses a jump without a path)."""
+    from scipy import ndimage
+
+    from lod3d.kernels.outline_trace import label_instances
+
+    rng = np.random.default_rng(seed)
+    ids = (rng.random((37, 53)) < 0.65) * rng.integers(1, 4, size=(37, 53))
+    heights = rng.random(ids.shape) * 6 if seed % 2 else np.zeros((0, 0))
+    labels, source = label_instances(ids, heights, 2.0)
+    assert np.array_equal(labels > 0, ids > 0)
+    assert np.array_equal(source[labels[ids > 0]], ids[ids > 0])
+    first = [np.flatnonzero(labels.ravel() == k)[0] for k in range(1, labels.max() + 1)]
+    assert np.all(np.diff(first) > 0)                     # numbered in raster order
+    for dr, dc in ((0, 1), (1, 0)):
+        a, b = labels[: 37 - dr, : 53 - dc], labels[dr:, dc:]
+        joins = (ids[: 37 - dr, : 53 - dc] > 0) & (ids[: 37 - dr, : 53 - dc] == ids[dr:, dc:])
+        if heights.size:
+            joins &= np.abs(heights[: 37 - dr, : 53 - dc] - heights[dr:, dc:]) <= 2.0
+        assert np.all(a[joins] == b[joins])
+    if not heights.size:   # no label larger than its scipy component
+        for v in (1, 2, 3):
+            comp, n = ndimage.label(ids == v)
+            pairs = {(int(x), int(y)) for x, y in zip(labels[ids == v], comp[ids == v])}
+            assert len(pairs) == n == len({x for x, _ in pairs})

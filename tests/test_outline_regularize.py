@@ -86,3 +86,47 @@ def test_every_kind_is_recovered(kind):
     poly = outline_of(truth).polygons[0]
     iou = poly.intersection(truth).area / poly.union(truth).area
     assert iou > 0.9
+
+
+def test_terraced_neighbours_share_their_party_wall():
+    """Two touching rotated houses: the shared wall is one line in both, so they meet
+    along it without overlapping and without the cut vertices an overlap repair adds."""
+    left = affinity.rotate(shapely.box(14, 20, 30, 34), 17.0, origin=(30, 27))
+    right = affinity.rotate(shapely.box(30, 21, 44, 36), 17.0, origin=(30, 27))
+    mask = rasterio.features.rasterize([(left, 1), (right, 2)], out_shape=(120, 120), transform=T,
+                                       dtype="uint8")
+    polys = outline_mask(Raster(mask, T, None)).polygons
+    assert vertex_count(polys).tolist() == [4, 4]
+    assert shapely.area(shapely.intersection(polys[0], polys[1])) < 1e-6
+    # the walls lie on one line (up to rounding): most of the 14 m party wall is common
+    shared = shapely.intersection(shapely.boundary(polys[0]), shapely.buffer(shapely.boundary(polys[1]), 1e-6))
+    assert shapely.length(shared) > 0.8 * 14.0
+
+
+@pytest.mark.parametrize("angle,half", [(12.0, (6.0, 4.0)), (45.0, (3.0, 2.0)), (8.0, (20.0, 8.0))])
+def test_shallow_and_small_rotations_find_their_axis(angle, half):
+    """A 12 x 8 m house 12 degrees off the grid: its fine candidate spans are the steps of
+    the staircase and vote for the pixel axes; the spans of the coarse simplification
+    find the walls, so it comes back a rectangle (as do a small shed and a long block)."""
+    w, h = half
+    truth = affinity.rotate(shapely.box(30 - w, 30 - h, 30 + w, 30 + h), angle)
+    poly = outline_of(truth).polygons[0]
+    assert vertex_count([poly])[0] == 4
+    assert poly.intersection(truth).area / poly.union(truth).area > 0.85
+
+
+def test_noise_is_measured_per_building():
+    """The same L-shape, clean and with a quarter of its boundary pixels flipped: the
+    criterion counts misfit in units of each building's own noise, so neither the noise
+    becomes corners nor the clean corners disappear."""
+    l_shape = affinity.rotate(shapely.Polygon([(10, 10), (50, 10), (50, 25), (28, 25), (28, 50), (10, 50)]),
+                              21.0, origin=(30, 30))
+    mask = rasterio.features.rasterize([(l_shape, 1)], out_shape=(120, 120), transform=T, dtype="uint8")
+    rng = np.random.default_rng(0)
+    pad = np.pad(mask, 1)
+    edge = (mask > 0) != (np.minimum.reduce([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:]]) > 0)
+    noisy = np.where(edge & (rng.random(mask.shape) < 0.25), 1 - mask, mask)
+    for m in (mask, noisy):
+        poly = outline_mask(Raster(m, T, None)).polygons[0]
+        assert vertex_count([poly])[0] == 6
+        assert poly.intersection(l_shape).area / poly.union(l_shape).area > 0.95

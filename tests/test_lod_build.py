@@ -112,24 +112,41 @@ def test_cli(tmp_path, cityjson_schema):
 def _sfcgal_errors(buildings):
     """Solids SFCGAL finds invalid (skips when pysfcgal is absent).
 
-    SFCGAL tests planarity in exact rational arithmetic, which no sloped face with more
-    than three float corners passes; so only solids whose faces are all horizontal or
-    vertical (prisms, flat roofs: exactly planar) are checked here, the others are left to
-    our own checks (1 cm planarity tolerance, as val3dity)."""
+    SFCGAL tests planarity in exact rational arithmetic, which a sloped face with more
+    than three float corners never passes (our own check allows 1 cm, as val3dity); so,
+    for this test only, sloped roof faces are triangulated (constrained Delaunay of their
+    plan view, corners unchanged); horizontal and vertical faces are exactly planar and go
+    as they are."""
     geometry = pytest.importorskip("pysfcgal.geometry")
     bad = []
     for b in buildings:
         for p in b.parts:
             for solid in p.solids:
-                if any(np.ptp(r[:, 2]) > 0 and np.ptp(r[:, 0]) * np.ptp(r[:, 1]) > 0
-                       for f in solid.surfaces for r in f.rings if f.semantic == "RoofSurface"):
-                    continue
-                faces = ",".join("(" + ",".join("(" + ",".join(" ".join(map(repr, map(float, q))) for q in np.vstack([r, r[:1]]))
-                                                + ")" for r in s.rings) + ")" for s in solid.surfaces)
-                g = geometry.Geometry.from_wkt(f"SOLID Z (({faces}))")
+                faces = []
+                for s in solid.surfaces:
+                    r = s.rings[0]
+                    if s.semantic == "RoofSurface" and np.ptp(r[:, 2]) > 0:
+                        faces += _triangles(s.rings)
+                    else:
+                        faces.append(s.rings)
+                wkt = ",".join("(" + ",".join("(" + ",".join(" ".join(map(repr, map(float, q)))
+                                                             for q in np.vstack([r, r[:1]])) + ")" for r in f) + ")"
+                               for f in faces)
+                g = geometry.Geometry.from_wkt(f"SOLID Z (({wkt}))")
                 if not g.is_valid():
                     bad.append((p.id, solid.lod, g.is_valid_detail()))
     return bad
+
+
+def _triangles(rings):
+    """A roof face (rings of 3-D corners, normal up) as triangles on its own corners."""
+    z = {(x, y): h for r in rings for x, y, h in r}
+    poly = shapely.Polygon(rings[0][:, :2], [r[:, :2] for r in rings[1:]])
+    out = []
+    for t in shapely.get_parts(shapely.constrained_delaunay_triangles(poly)):
+        xy = np.asarray(shapely.geometry.polygon.orient(t, 1.0).exterior.coords)[:-1]
+        out.append([np.array([(x, y, z[(x, y)]) for x, y in xy])])
+    return out
 
 
 def test_height_jump_splits_into_lod13_parts(cityjson_schema):
@@ -163,43 +180,62 @@ def test_data_driven_roof_off_axis():
     assert b.attributes["rmse_lod22"] < 0.1 and b.attributes["roof_type"] == "shed"
 
 
-ACCEPT = {"rotterdam_subset.json": 0.3, "DH_01_subs.city.json": 0.3}  # delft (160 LoD1): benchmark only, 80 s
+# data set -> (roof RMSE bound, volume error bound): the acceptance goals where met. Delft
+# (LoD1, low sheds) is rebuilt exactly (RMSE 0) but its model's ground sits at the median of
+# the terrain around each building, ours at the 10th percentile (the issue's rule): 0.17 m
+# lower under a 2.4 m shed is 7 % of its volume.
+ACCEPT = {"rotterdam_subset.json": (0.3, 0.05), "DH_01_subs.city.json": (0.3, 0.05), "delft.json": (0.01, 0.08)}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ACCEPT))
 def test_real_models_rebuilt(shared_data, cityjson_schema, name):
     """Real city models burnt at 0.5 m, rebuilt: all present, valid (own checks, schema,
-    SFCGAL), volume within 5 % of the DSM's, roof RMSE within the 0.3 m goal."""
+    SFCGAL), volume close to the DSM's, roof RMSE within the 0.3 m goal."""
     bc = burn_cityjson(shared_data / "cityjson/real" / name, crs_epsg=28992)
     bs = build_buildings(bc.footprints, bc.dsm, bc.dtm)
-    assert [b.id for b in bs] == [i for i, _ in bc.footprints]
+    assert [b.id for b in bs] == sorted(i for i, _ in bc.footprints)
     truth = {b.id: (dsm_volume(fp, bc.dsm, b.ground_z), None) for b, (_, fp) in zip(bc.buildings, bc.footprints)}
     m = rebuild_metrics(bs, truth, 28992, cityjson_schema)
-    assert m["invalid"] == [] and m["schema_errors"] == 0
-    assert m["volume_err_max"] < 0.05 and m["roof_rmse"] <= ACCEPT[name]
+    rmse, vol = ACCEPT[name]
+    assert m["invalid"] == [] and m["schema_errors"] == 0 and m["lod22"] >= 0.95 * len(bs)
+    assert m["volume_err_max"] < vol and m["volume_err_mean"] < 0.01 and m["roof_rmse"] <= rmse
     assert _sfcgal_errors(bs) == []
 
 
+@pytest.fixture(scope="module")
+def toulouse():
+    """Simulated Toulouse (300 m, seed 7: the benchmark's scene) from the simulator's stage
+    API, without rendering images: truth DSM/DTM rasters, footprints, truth buildings."""
+
+    from lod3d.aoi import aoi
+    from lod3d.simulate.acquisition import SCENE_MARGIN_M
+    from lod3d.simulate.scene import generate_scene
+    from lod3d.simulate.truth import rasterize_truth, truth_buildings
+    area = aoi("toulouse").crop(300)
+    x0, y0, x1, y1 = area.bounds
+    m = SCENE_MARGIN_M
+    scene = generate_scene((x0 - m, y0 - m, x1 + m, y1 + m), crs=area.crs, seed=7)
+    grid = Affine(0.5, 0.0, x0, 0.0, -0.5, y1)
+    t = rasterize_truth(scene, grid, (round((y1 - y0) / 0.5), round((x1 - x0) / 0.5)))
+    box = shapely.box(*area.bounds)
+    fps = [(str(b.id), b.footprint) for b in scene.buildings if b.footprint.intersects(box)]
+    truth = {str(b.attributes["truth_id"]): truth_of(b) for b in truth_buildings(scene)}
+    dsm, dtm = (Raster(a, grid, area.crs, nodata=float("nan")) for a in (t.dsm, t.dtm))
+    return fps, dsm, dtm, {i: truth[i] for i, _ in fps}, area.epsg
+
+
 @pytest.mark.slow
-def test_simulated_toulouse_rebuilt(tmp_path, cityjson_schema):
+def test_simulated_toulouse_rebuilt(toulouse, cityjson_schema):
     """Simulated Toulouse rebuilt from its truth rasters and footprints. Bounds are the
-    measured state: every building present and valid; roof RMSE 0.34-0.46 m (goal 0.3:
-    gables meeting at an angle without a height jump, courtyards cut open, are not yet
-    split into parts), volume error 1.5-1.7 % mean, roof type right for 84-89 %."""
-    from lod3d.lod.io import read_footprints
-    from lod3d.raster import Raster
-    from lod3d.cityjson.reader import read_cityjson
-    res = CliRunner().invoke(cli, ["simulate", "--aoi", "toulouse", "--out", str(tmp_path), "--size-m", "300",
-                                   "--seed", "7"])
-    assert res.exit_code == 0, res.output
-    t = tmp_path / "truth"
-    dsm, dtm = Raster.read(t / "dsm.tif"), Raster.read(t / "dtm.tif")
-    fps = read_footprints(t / "footprints.geojson", dsm.crs)
-    truth = {str(b.attributes["truth_id"]): truth_of(b) for b in read_cityjson(t / "buildings.city.json").buildings()}
+    measured state: every building present and valid; roof RMSE 0.345 m (goal 0.3: gables
+    meeting at an angle without a height jump, courtyards cut open, are not yet split into
+    parts), volume error 1.5 % mean over the buildings the DSM covers, roof type right for
+    84 %."""
+    fps, dsm, dtm, truth, epsg = toulouse
     bs = build_buildings(fps, dsm, dtm)
-    m = rebuild_metrics(bs, truth, dsm.crs.to_epsg(), cityjson_schema)
+    m = rebuild_metrics(bs, truth, epsg, cityjson_schema)
     assert m["present"] == len(fps) == len(truth) and m["lod22"] >= 0.95 * len(fps)
     assert m["invalid"] == [] and m["schema_errors"] == 0
-    assert m["roof_rmse"] < 0.5 and m["volume_err_mean"] < 0.03 and m["roof_type_acc"] >= 0.8
+    assert m["roof_rmse"] < 0.37 and m["volume_err_mean"] < 0.03 and m["roof_type_acc"] >= 0.8
     assert _sfcgal_errors(bs) == []

@@ -22,14 +22,16 @@ CityJSONSeq files (``.jsonl``) are checked feature by feature under their header
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ..errors import InputError
 
@@ -178,46 +180,6 @@ def check_schema(doc: dict, schema: str | Path | None = None) -> list[Validation
     return out
 
 
-def check_geometry(doc: dict, planar_tol: float = 0.01) -> list[ValidationError]:
-    """Geometric and dataset checks (see the module docstring); empty list when valid."""
-    errors: list[ValidationError] = []
-    tf = doc.get("transform") or {"scale": [1, 1, 1], "translate": [0, 0, 0]}
-    raw = np.asarray(doc.get("vertices", []), dtype=np.int64).reshape(-1, 3)
-    verts = raw * np.asarray(tf["scale"], float) + np.asarray(tf["translate"], float)
-    n = len(verts)
-    if n:
-        uniq = np.unique(raw, axis=0)
-        if len(uniq) != n:
-            errors.append(ValidationError("duplicate_vertices", "vertices", f"{n - len(uniq)} duplicate vertices"))
-    used = np.zeros(n, bool)
-    objects = doc.get("CityObjects", {})
-    for oid in sorted(objects):
-        obj = objects[oid]
-        errors += _check_links(oid, obj, objects)
-        for gi, geom in enumerate(obj.get("geometry", [])):
-            where = f"{oid} geometry {gi} (lod {geom.get('lod')})"
-            idx = _all_indices(geom.get("boundaries", []))
-            if idx.size and (idx.min() < 0 or idx.max() >= n):
-                errors.append(ValidationError("vertex_index", where, f"vertex index out of range 0..{n - 1}"))
-                continue
-            used[idx] = True
-            errors += _check_semantics(where, geom)
-            gtype = geom.get("type")
-            if gtype == "Solid":
-                for si, shell in enumerate(geom["boundaries"]):
-                    errors += _check_shell(f"{where} shell {si}", shell, verts, planar_tol, inner=si > 0)
-            elif gtype == "MultiSolid" or gtype == "CompositeSolid":
-                for k, solid in enumerate(geom["boundaries"]):
-                    for si, shell in enumerate(solid):
-                        errors += _check_shell(f"{where} solid {k} shell {si}", shell, verts, planar_tol, inner=si > 0)
-            elif gtype in ("MultiSurface", "CompositeSurface"):
-                for fi, surface in enumerate(geom["boundaries"]):
-                    errors += _check_polygon(f"{where} surface {fi}", surface, verts, planar_tol)
-    if n and not used.all():
-        errors.append(ValidationError("unused_vertices", "vertices", f"{int((~used).sum())} vertices not used"))
-    return errors
-
-
 # ------------------------------------------------------------------------------ pieces
 
 def _all_indices(boundaries) -> np.ndarray:
@@ -274,100 +236,211 @@ def _check_semantics(where, geom) -> list[ValidationError]:
     return []
 
 
-def _check_polygon(where, surface, verts, planar_tol) -> list[ValidationError]:
-    """Ring checks (101, 102, 104) and planarity (203) of one polygon (list of rings)."""
-    out = []
-    pts_all = []
-    for ri, ring in enumerate(surface):
-        rw = f"{where} ring {ri}"
-        if len(ring) < 3:
-            out.append(ValidationError(101, rw, f"{len(ring)} points"))
+def check_geometry(doc: dict, planar_tol: float = 0.01) -> list[ValidationError]:
+    """Geometric and dataset checks (see the module docstring); empty list when valid.
+
+    Every polygon and shell of the document is checked in one batch of array operations
+    (:func:`_check_polygons`, :func:`_check_shells`), so a city costs a few NumPy calls
+    per check, not a Python loop per face.
+    """
+    errors: list[ValidationError] = []
+    tf = doc.get("transform") or {"scale": [1, 1, 1], "translate": [0, 0, 0]}
+    raw = np.asarray(doc.get("vertices", []), dtype=np.int64).reshape(-1, 3)
+    verts = raw * np.asarray(tf["scale"], float) + np.asarray(tf["translate"], float)
+    n = len(verts)
+    if n:
+        uniq = np.unique(raw, axis=0)
+        if len(uniq) != n:
+            errors.append(ValidationError("duplicate_vertices", "vertices", f"{n - len(uniq)} duplicate vertices"))
+    used = np.zeros(n, bool)
+    owners = []  # (where, polygons, inner shell?) with None for a surface collection
+    objects = doc.get("CityObjects", {})
+    for oid in sorted(objects):
+        obj = objects[oid]
+        errors += _check_links(oid, obj, objects)
+        for gi, geom in enumerate(obj.get("geometry", [])):
+            where = f"{oid} geometry {gi} (lod {geom.get('lod')})"
+            idx = _all_indices(geom.get("boundaries", []))
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                errors.append(ValidationError("vertex_index", where, f"vertex index out of range 0..{n - 1}"))
+                continue
+            used[idx] = True
+            errors += _check_semantics(where, geom)
+            gtype = geom.get("type")
+            if gtype == "Solid":
+                owners += [(f"{where} shell {si}", shell, si > 0) for si, shell in enumerate(geom["boundaries"])]
+            elif gtype == "MultiSolid" or gtype == "CompositeSolid":
+                owners += [(f"{where} solid {k} shell {si}", shell, si > 0)
+                           for k, solid in enumerate(geom["boundaries"]) for si, shell in enumerate(solid)]
+            elif gtype in ("MultiSurface", "CompositeSurface"):
+                owners.append((where, geom["boundaries"], None))
+    errors += _check_owners(owners, verts, planar_tol)
+    if n and not used.all():
+        errors.append(ValidationError("unused_vertices", "vertices", f"{int((~used).sum())} vertices not used"))
+    return errors
+
+
+def _check_owners(owners, verts, planar_tol) -> list[ValidationError]:
+    """Polygon checks on every polygon of every owner (shell or surface collection); then
+    the shell checks on the shells whose polygons all passed."""
+    polys = [(o, fi, surface) for o, (_, surfaces, _) in enumerate(owners) for fi, surface in enumerate(surfaces)]
+    out: list[list[ValidationError]] = [[] for _ in owners]
+    for pi, code, ri, msg in _check_polygons([p for _, _, p in polys], verts, planar_tol):
+        o, fi, _ = polys[pi]
+        where, _, inner = owners[o]
+        ring = "" if ri is None else f" ring {ri}"
+        out[o].append(ValidationError(code, f"{where} {'surface' if inner is None else 'face'} {fi}{ring}", msg))
+    shells = []
+    for o, (where, shell, inner) in enumerate(owners):
+        if inner is None or out[o]:
             continue
-        if any(a == b for a, b in zip(ring, ring[1:] + ring[:1])):
-            out.append(ValidationError(102, rw, "two consecutive points are the same"))
-            continue
-        pts_all.append(verts[ring])
-    if out or not pts_all:
-        return out
-    pts = np.concatenate(pts_all)
-    normal = _newell(pts_all[0])
-    if np.linalg.norm(normal) == 0:
-        out.append(ValidationError(104, f"{where} ring 0", "ring has zero area (collapsed)"))
-        return out
-    centroid = pts.mean(axis=0)
-    # best-fit plane (smallest singular vector) for the distance test
-    _, _, vt = np.linalg.svd(pts - centroid, full_matrices=False)
-    dist = np.abs((pts - centroid) @ vt[-1])
-    if dist.max() > planar_tol:
-        out.append(ValidationError(203, where, f"a vertex is {dist.max():.4f} m from the plane (tolerance {planar_tol})"))
-    # self-intersection in the plane: drop the dominant normal axis
-    axis = int(np.argmax(np.abs(normal)))
-    keep = [i for i in range(3) if i != axis]
-    for ri, ring in enumerate(pts_all):
-        if not shapely.LinearRing(ring[:, keep]).is_simple:
-            out.append(ValidationError(104, f"{where} ring {ri}", "ring self-intersects"))
-    return out
+        if len(shell) < 4:
+            out[o].append(ValidationError(301, where, f"{len(shell)} polygons"))
+        else:
+            shells.append(o)
+    for o, found in zip(shells, _check_shells([owners[o][1] for o in shells], [owners[o][2] for o in shells], verts)):
+        out[o] += [ValidationError(code, owners[o][0], msg) for code, msg in found]
+    return [e for errs in out for e in errs]
 
 
-def _newell(ring: np.ndarray) -> np.ndarray:
-    nxt = np.roll(ring, -1, axis=0)
-    return np.array([
-        np.sum((ring[:, 1] - nxt[:, 1]) * (ring[:, 2] + nxt[:, 2])),
-        np.sum((ring[:, 2] - nxt[:, 2]) * (ring[:, 0] + nxt[:, 0])),
-        np.sum((ring[:, 0] - nxt[:, 0]) * (ring[:, 1] + nxt[:, 1])),
-    ])
+def _rings_flat(polys):
+    """Flattened rings of ``polys`` (lists of rings of vertex indices): vertex indices, the
+    ring of each vertex, each ring's polygon, index within its polygon, start and length,
+    and the position of each vertex's successor in its ring."""
+    poly, ridx, rings = [], [], []
+    for pi, surface in enumerate(polys):
+        for ri, ring in enumerate(surface):
+            poly.append(pi)
+            ridx.append(ri)
+            rings.append(ring)
+    lens = np.fromiter(map(len, rings), np.int64, len(rings))
+    idx = np.fromiter(chain.from_iterable(rings), np.int64, int(lens.sum()))
+    start = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    ring_of = np.repeat(np.arange(len(rings)), lens)
+    pos = np.arange(len(idx))
+    nxt = np.where(pos + 1 == (start + lens)[ring_of], start[ring_of], pos + 1) if len(idx) else pos
+    return idx, ring_of, np.asarray(poly, np.int64), np.asarray(ridx, np.int64), start, lens, nxt
 
 
-def _check_shell(where, shell, verts, planar_tol, inner=False) -> list[ValidationError]:
-    """Polygon checks on every face, then closure, manifoldness, connectivity, orientation."""
+def _check_polygons(polys, verts, planar_tol) -> list[tuple[int, int, int | None, str]]:
+    """Ring checks (101, 102, 104) and planarity (203) of all ``polys`` (lists of rings)
+    at once: ``(polygon, code, ring or None, message)`` per problem, by polygon.
+
+    A polygon with a ring under three points or with repeated consecutive points gets only
+    those errors; one whose outer ring has zero area only 104. Planarity is the largest
+    distance of its vertices to the least-squares plane (smallest eigenvector of the
+    covariance, as the SVD of the centred points); self-intersection is tested per ring in
+    the plane that drops the polygon's dominant normal axis.
+    """
+    idx, ring_of, face, ridx, _, lens, nxt = _rings_flat(polys)
+    nf, nr = len(polys), len(lens)
+    if not nr:
+        return []
+    short = lens < 3
+    same = np.bincount(ring_of, weights=idx == idx[nxt], minlength=nr) > 0
     out = []
-    for fi, surface in enumerate(shell):
-        out += _check_polygon(f"{where} face {fi}", surface, verts, planar_tol)
-    if out:
-        return out
-    if len(shell) < 4:
-        return [ValidationError(301, where, f"{len(shell)} polygons")]
-    directed = Counter()
-    face_of_edge: dict[tuple[int, int], list[int]] = {}
-    for fi, surface in enumerate(shell):
-        for ring in surface:
-            for a, b in zip(ring, ring[1:] + ring[:1]):
-                directed[(a, b)] += 1
-                face_of_edge.setdefault((min(a, b), max(a, b)), []).append(fi)
-    for (a, b), faces in sorted(face_of_edge.items()):
-        if len(faces) == 1:
-            out.append(ValidationError(302, where, f"edge {a}-{b} of face {faces[0]} has no neighbour (hole in the shell)"))
-        elif len(faces) > 2:
-            out.append(ValidationError(303, where, f"edge {a}-{b} is shared by {len(faces)} faces"))
-        elif directed[(a, b)] != 1 or directed[(b, a)] != 1:
-            out.append(ValidationError(307, where, f"faces {faces[0]} and {faces[1]} run edge {a}-{b} the same way"))
-    if out:
-        return out[:20]
-    # connected components over shared edges
-    parent = list(range(len(shell)))
+    for k in np.nonzero(short | same)[0]:
+        msg = (101, f"{lens[k]} points") if short[k] else (102, "two consecutive points are the same")
+        out.append((int(face[k]), msg[0], int(ridx[k]), msg[1]))
+    checked = np.ones(nf, bool)
+    checked[face[short | same]] = False
+    # Newell normal of each polygon's outer ring
+    p, q = verts[idx], verts[idx[nxt]]
+    terms = np.column_stack([(p[:, 1] - q[:, 1]) * (p[:, 2] + q[:, 2]), (p[:, 2] - q[:, 2]) * (p[:, 0] + q[:, 0]),
+                             (p[:, 0] - q[:, 0]) * (p[:, 1] + q[:, 1])])
+    ring_normal = np.zeros((nr, 3))
+    np.add.at(ring_normal, ring_of, terms)
+    normal = np.zeros((nf, 3))
+    normal[face[ridx == 0]] = ring_normal[ridx == 0]
+    collapsed = checked & ~np.any(normal != 0, axis=1)
+    out += [(int(fi), 104, 0, "ring has zero area (collapsed)") for fi in np.nonzero(collapsed)[0]]
+    checked &= ~collapsed
+    vf = face[ring_of]
+    use = checked[vf]
+    fu, pu = vf[use], p[use]
+    cnt = np.maximum(np.bincount(fu, minlength=nf), 1)
+    centroid = np.column_stack([np.bincount(fu, weights=pu[:, j], minlength=nf) for j in range(3)]) / cnt[:, None]
+    d = pu - centroid[fu]
+    cov = np.zeros((nf, 3, 3))
+    for i in range(3):
+        for j in range(i, 3):
+            cov[:, i, j] = cov[:, j, i] = np.bincount(fu, weights=d[:, i] * d[:, j], minlength=nf)
+    plane = np.zeros((nf, 3))
+    plane[checked] = np.linalg.eigh(cov[checked])[1][:, :, 0]
+    dist = np.zeros(nf)
+    np.maximum.at(dist, fu, np.abs(np.einsum("ij,ij->i", d, plane[fu])))
+    out += [(int(fi), 203, None, f"a vertex is {dist[fi]:.4f} m from the plane (tolerance {planar_tol})")
+            for fi in np.nonzero(checked & (dist > planar_tol))[0]]
+    rsel = np.nonzero(checked[face])[0]
+    if len(rsel):
+        vsel = use  # the vertices of the rings of checked polygons, in ring order
+        local = np.searchsorted(rsel, ring_of[vsel])
+        keep = np.array([[1, 2], [0, 2], [0, 1]])[np.argmax(np.abs(normal), axis=1)[face[rsel]]]
+        xy = np.take_along_axis(pu, keep[local], axis=1)
+        simple = shapely.is_simple(shapely.linearrings(xy, indices=local))
+        out += [(int(face[k]), 104, int(ridx[k]), "ring self-intersects") for k in rsel[~simple]]
+    return sorted(out, key=lambda e: e[0])
 
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    for faces in face_of_edge.values():
-        ra, rb = find(faces[0]), find(faces[1])
-        if ra != rb:
-            parent[ra] = rb
-    ncomp = len({find(i) for i in range(len(shell))})
-    if ncomp > 1:
-        return [ValidationError(305, where, f"{ncomp} separate components")]
+def _check_shells(shells, inner, verts) -> list[list[tuple[int, str]]]:
+    """Closure (302), manifoldness (303), orientation across edges and of the whole shell
+    (307) and connectivity (305) of ``shells`` whose polygons passed their own checks, all
+    at once: ``(code, message)`` lists per shell.
+
+    In a closed 2-manifold shell every undirected edge occurs exactly twice, once in each
+    direction; edges are grouped by ``(shell, lower vertex, higher vertex)``.
+    """
+    if not shells:
+        return []
+    polys = [surface for shell in shells for surface in shell]
+    shell_of_face = np.repeat(np.arange(len(shells)), [len(s) for s in shells])
+    face_start = np.concatenate([[0], np.cumsum([len(s) for s in shells])[:-1]])
+    a, ring_of, face, _, start, lens, nxt = _rings_flat(polys)
+    b = a[nxt]
+    face = face[ring_of]
+    shell = shell_of_face[face]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    pos = np.arange(len(a))
+    order = np.lexsort((pos, hi, lo, shell))  # by shell and undirected edge, then in shell order
+    s_o, lo_o, hi_o = shell[order], lo[order], hi[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (s_o[1:] != s_o[:-1]) | (lo_o[1:] != lo_o[:-1]) | (hi_o[1:] != hi_o[:-1])
+    group = np.cumsum(first) - 1
+    count = np.bincount(group)
+    forward = np.bincount(group, weights=a[order] < b[order])
+    gstart = np.nonzero(first)[0]
+    out: list[list[tuple[int, str]]] = [[] for _ in shells]
+    for g in np.nonzero((count != 2) | (forward != 1))[0]:
+        e = order[gstart[g]:gstart[g] + count[g]]
+        si = int(shell[e[0]])
+        if len(out[si]) >= 20:
+            continue
+        ea, eb, faces = lo[e[0]], hi[e[0]], face[e] - face_start[si]
+        if count[g] == 1:
+            out[si].append((302, f"edge {ea}-{eb} of face {faces[0]} has no neighbour (hole in the shell)"))
+        elif count[g] > 2:
+            out[si].append((303, f"edge {ea}-{eb} is shared by {count[g]} faces"))
+        else:
+            out[si].append((307, f"faces {faces[0]} and {faces[1]} run edge {ea}-{eb} the same way"))
+    good = np.array([not o for o in out])
+    # connected components over shared edges (pairs of consecutive edges in a group of two)
+    pair = first[:-1] & (count[group[:-1]] == 2)
+    fa, fb = face[order[:-1][pair]], face[order[1:][pair]]
+    graph = coo_matrix((np.ones(len(fa)), (fa, fb)), shape=(len(polys),) * 2)
+    comp = connected_components(graph, directed=False)[1]
+    ncomp = np.bincount(shell_of_face[np.unique(comp, return_index=True)[1]], minlength=len(shells))
     # outward orientation: signed volume (divergence theorem over fan triangles) > 0
-    vol = 0.0
-    for surface in shell:
-        for ring in surface:
-            p = verts[ring]
-            p = p - verts[shell[0][0][0]]
-            vol += float(np.sum(np.einsum("ij,ij->i", p[0][None, :].repeat(len(p) - 2, 0),
-                                          np.cross(p[1:-1], p[2:]))))
-    vol /= 6.0
-    if (vol <= 0) != inner:
-        return [ValidationError(307, where, f"normals point {'outwards' if inner else 'inwards'} (signed volume {vol:.3f} m3)")]
-    return []
+    origin = verts[[s[0][0][0] for s in shells]]
+    pts = verts[a] - origin[shell]
+    k = pos - start[ring_of]
+    fan = (k >= 1) & (k <= lens[ring_of] - 2)
+    p0, p1, p2 = pts[start[ring_of]][fan], pts[fan], pts[nxt][fan]
+    six = (p0[:, 0] * (p1[:, 1] * p2[:, 2] - p1[:, 2] * p2[:, 1]) + p0[:, 1] * (p1[:, 2] * p2[:, 0] - p1[:, 0] * p2[:, 2])
+           + p0[:, 2] * (p1[:, 0] * p2[:, 1] - p1[:, 1] * p2[:, 0]))
+    vol = np.bincount(shell[fan], weights=six, minlength=len(shells)) / 6.0
+    for si in np.nonzero(good)[0]:
+        if ncomp[si] > 1:
+            out[si].append((305, f"{ncomp[si]} separate components"))
+        elif (vol[si] <= 0) != inner[si]:
+            out[si].append((307, f"normals point {'outwards' if inner[si] else 'inwards'} (signed volume {vol[si]:.3f} m3)"))
+    return out

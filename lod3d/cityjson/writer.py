@@ -185,10 +185,12 @@ class _Rings:
     def ring(self, span) -> list[int]:
         """Indices of one ring, repeated corners (consecutive or closing) dropped."""
         idx = self.index[span[0]:span[1]]
-        keep = idx != np.roll(idx, 1)
+        keep = np.empty(len(idx), bool)
+        keep[0] = idx[0] != idx[-1]
+        keep[1:] = idx[1:] != idx[:-1]
         if not keep.any():
             keep[0] = True
-        return [int(i) for i in idx[keep]]
+        return idx[keep].tolist()
 
 
 def _encode(buildings, scale, translate):

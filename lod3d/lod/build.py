@@ -29,9 +29,10 @@ from ..cityjson.model import Building, BuildingPart, Solid
 from ..cityjson.validate import check_geometry
 from ..cityjson.writer import to_cityjson_dict
 from ..raster import Raster
+from .metrics import solid_volume
 from .partition import partition, roof_cells
 from .roof import fit_roof
-from .solid import envelope_faces, envelope_solid, roof_height
+from .solid import envelope_solid, roof_height
 
 __all__ = ["build_building", "build_buildings", "MIN_SAMPLES"]
 
@@ -51,32 +52,45 @@ def build_building(bid: str, footprint, dsm: Raster, dtm: Raster, lods=(0, 1, 2)
     footprint = shapely.make_valid(footprint) if not footprint.is_valid else footprint
     polys = sorted((p for p in shapely.get_parts(footprint) if p.geom_type == "Polygon" and p.area > 0.25),
                    key=lambda p: (-p.area, p.bounds))
+    footprint = shapely.MultiPolygon(polys) if len(polys) > 1 else polys[0] if polys else footprint
     ground = _ground_height(footprint, dtm)
-    acc = {"z": [], "nodata": 0, "reasons": [], "roof_type": None, "roof_planes": 0,
-           **{f"sq{k}": 0.0 for k in LODS}, **{f"n{k}": 0 for k in LODS}, **{f"vol{k}": 0.0 for k in LODS}}
+    acc = {"z": [], "nodata": 0, "reasons": [], "stats": {}}
     parts = []
     for k, poly in enumerate(polys):
         parts += _build_polygon(f"{bid}-{k}", poly, dsm, ground, lods, acc)
+    building = Building(bid, footprint, ground, parts)
+    _drop_invalid(building, acc)
+    building.parts = [p for p in parts if p.solids]
+    building.attributes = _attributes(building, acc)
+    return building
+
+
+def _attributes(building, acc) -> dict:
+    """Building attributes pooled over the solids that survived the checks."""
     z = np.concatenate(acc["z"]) if acc["z"] else np.zeros(0)
     total = len(z) + acc["nodata"]
-    attrs: dict = {"h_ground": ground, "nodata_share": acc["nodata"] / total if total else 1.0,
+    attrs: dict = {"h_ground": building.ground_z, "nodata_share": acc["nodata"] / total if total else 1.0,
                    "lod_fallback_reason": "; ".join(acc["reasons"]) or None}
     if len(z):
         attrs.update(zip(("h_roof_50p", "h_roof_70p", "h_roof_max"), map(float, np.percentile(z, [50, 70, 100]))))
     for key in LODS:
-        if acc[f"n{key}"]:
-            attrs[f"rmse_lod{key}"] = float(np.sqrt(acc[f"sq{key}"] / acc[f"n{key}"]))
-            attrs[f"volume_lod{key}"] = acc[f"vol{key}"]
-    if acc["n22"]:
-        attrs["roof_samples_lod22"] = acc["n22"]
-    if acc["roof_type"]:
-        attrs.update(roof_type=acc["roof_type"], roof_planes=acc["roof_planes"])
-    attrs["lod_max"] = max((s.lod for p in parts for s in p.solids), default="0")
-    return Building(bid, shapely.MultiPolygon(polys) if len(polys) > 1 else polys[0], ground, parts, attrs)
+        kept = [acc["stats"][(p.id, s.lod)] for p in building.parts for s in p.solids if s.lod.replace(".", "") == key]
+        if kept:
+            sq, n, vol = np.sum(kept, axis=0)
+            attrs[f"rmse_lod{key}"] = float(np.sqrt(sq / n))
+            attrs[f"volume_lod{key}"] = float(vol)
+            if key == "22":
+                attrs["roof_samples_lod22"] = int(n)
+    roofs = [p.attributes for p in building.parts if any(s.lod == "2.2" for s in p.solids)]
+    if roofs:  # the type of the largest part with a roof (parts come largest first)
+        attrs.update(roof_type=roofs[0]["roof_type"], roof_planes=sum(a["roof_planes"] for a in roofs))
+    attrs["lod_max"] = max((s.lod for p in building.parts for s in p.solids), default="0")
+    return attrs
 
 
 def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
-    """The BuildingParts of one footprint polygon; accumulates statistics into ``acc``."""
+    """The BuildingParts of one footprint polygon; collects samples, reasons and per-solid
+    statistics ``(sum of squared residuals, samples, volume)`` into ``acc``."""
     cells = roof_cells(poly, dsm)
     acc["nodata"] += cells.nodata
     z = cells.z
@@ -86,13 +100,16 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
     acc["z"].append(z)
     h50, h70, hmax = np.percentile(z, [50, 70, 100])
     main = BuildingPart(pid, [], {"h_roof_50p": h50, "h_roof_70p": h70, "h_roof_max": hmax})
+    if not np.isfinite(ground):
+        acc["reasons"].append(f"{pid}: no DTM height around the footprint")
+        return []
     if h70 <= ground + 0.5:
         acc["reasons"].append(f"{pid}: roof not above ground (70th percentile {h70:.2f} m, ground {ground:.2f} m)")
         return []
     if 1 in lods:
-        _add_prism(main, "1.2", poly, z, h70, ground, acc)
+        _add_solid(main, "1.2", poly, np.array([[0.0, 0.0, h70]]), cells.x, cells.y, z, ground, acc)
     if 1 not in lods and 2 not in lods:
-        return []
+        return [main]
     pieces = partition(poly, cells)
     split = len(pieces) > 1
     parts = [main]
@@ -105,88 +122,71 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
         if len(zp) < MIN_SAMPLES:
             acc["reasons"].append(f"{part.id}: {len(zp)} valid DSM samples inside (need {MIN_SAMPLES})")
             continue
-        h70p = float(np.percentile(zp, 70))
         if split:
             part.attributes.update(zip(("h_roof_50p", "h_roof_70p", "h_roof_max"),
                                        map(float, np.percentile(zp, [50, 70, 100]))))
         if 1 in lods and not split:  # the LoD1.3 prism of an unsplit polygon is its LoD1.2 prism
-            _copy_prism(part, len(zp), acc)
+            _copy_prism(part, acc)
         elif 1 in lods:
-            _add_prism(part, "1.3", piece, zp, h70p, ground, acc)
+            _add_solid(part, "1.3", piece, np.array([[0.0, 0.0, np.percentile(zp, 70)]]), x, y, zp, ground, acc)
         if 2 in lods:
             own = cells.label[inside] == label
             fit_on = own if own.sum() >= max(MIN_SAMPLES, 0.5 * len(zp)) else np.ones(len(zp), bool)
-            reason = _add_roof(part, piece, x, y, zp, fit_on, ground, acc, first=not acc["roof_type"])
-            if reason:
-                acc["reasons"].append(reason)
-    return [p for p in parts if p.solids]
+            fit = fit_roof(piece, x[fit_on], y[fit_on], zp[fit_on], ground)
+            if fit is None:
+                acc["reasons"].append(f"{part.id}: no roof fits the DSM")
+                continue
+            planes = _add_solid(part, "2.2", piece, fit.planes, x, y, zp, ground, acc)
+            part.attributes.update(roof_type=fit.roof_type, roof_planes=len(planes))
+    return parts
 
 
-def _add_prism(part, lod, poly, z, h, ground, acc) -> None:
-    """Append the LoD1.x prism at height ``h`` over ``poly`` when it is valid."""
-    prism = np.array([[0.0, 0.0, h]])
-    solid, _ = envelope_solid(poly, prism, ground, lod)
-    if not _valid(part.id, poly, ground, solid):
-        acc["reasons"].append(f"{part.id}: LoD{lod} solid failed the geometric checks")
-        return
+def _add_solid(part, lod, poly, planes, x, y, z, ground, acc) -> np.ndarray:
+    """Append the solid of the envelope of ``planes`` over ``poly``; record its RMSE
+    against the samples ``(x, y, z)``, volume and validity (True until the building's
+    check says otherwise). Returns the planes used (slivers dropped)."""
+    solid, used = envelope_solid(poly, planes, ground, lod)
     key = lod.replace(".", "")
+    sq, vol = float(np.sum((roof_height(used, x, y) - z) ** 2)), solid_volume(solid)
     part.solids.append(solid)
-    vol = _volume(poly, prism, ground)
-    part.attributes.update({f"rmse_lod{key}": float(np.sqrt(np.mean((z - h) ** 2))),
-                            f"volume_lod{key}": vol, f"val_lod{key}": True})
-    acc[f"sq{key}"] += float(np.sum((z - h) ** 2))
-    acc[f"n{key}"] += len(z)
-    acc[f"vol{key}"] += vol
+    part.attributes.update({f"rmse_lod{key}": float(np.sqrt(sq / len(z))), f"volume_lod{key}": vol,
+                            f"val_lod{key}": True})
+    acc["stats"][(part.id, lod)] = (sq, len(z), vol)
+    return used
 
 
-def _copy_prism(part, n, acc) -> None:
-    """Give ``part`` a LoD1.3 solid equal to its LoD1.2 one over its ``n`` samples."""
+def _copy_prism(part, acc) -> None:
+    """Give ``part`` a LoD1.3 solid equal to its LoD1.2 one."""
     if not part.solids:
         return
     part.solids.append(Solid("1.3", part.solids[0].surfaces))
     a = part.attributes
     a.update(rmse_lod13=a["rmse_lod12"], volume_lod13=a["volume_lod12"], val_lod13=True)
-    acc["sq13"] += a["rmse_lod12"] ** 2 * n
-    acc["n13"] += n
-    acc["vol13"] += a["volume_lod12"]
+    acc["stats"][(part.id, "1.3")] = acc["stats"][(part.id, "1.2")]
 
 
-def _add_roof(part, poly, x, y, z, fit_on, ground, acc, first) -> str | None:
-    """Append the LoD2.2 solid of ``part``; the reason it was not made otherwise."""
-    fit = fit_roof(poly, x[fit_on], y[fit_on], z[fit_on], ground)
-    if fit is None:
-        return f"{part.id}: no roof fits the DSM"
-    solid, planes = envelope_solid(poly, fit.planes, ground, "2.2")
-    if not _valid(part.id, poly, ground, solid):
-        return f"{part.id}: LoD2.2 solid failed the geometric checks"
-    part.solids.append(solid)
-    res = roof_height(planes, x, y) - z
-    vol = _volume(poly, planes, ground)
-    part.attributes.update(roof_type=fit.roof_type, roof_planes=len(planes),
-                           rmse_lod22=float(np.sqrt(np.mean(res**2))), volume_lod22=vol, val_lod22=True)
-    acc["sq22"] += float(np.sum(res**2))
-    acc["n22"] += len(z)
-    acc["vol22"] += vol
-    acc["roof_planes"] += len(planes)
-    if first:
-        acc["roof_type"] = fit.roof_type
-    return None
-
-
-def _valid(pid, poly, ground, solid) -> bool:
-    """The solid passes the geometric checks after CityJSON quantization."""
-    doc = to_cityjson_dict([Building("b", poly, ground, [BuildingPart(pid, [solid])])], crs_epsg=4978)
-    return not check_geometry(doc)
-
-
-def _volume(poly, planes, ground) -> float:
-    """Exact volume between the envelope roof and the ground (roof linear on each face)."""
-    faces, used = envelope_faces(poly, planes)
-    vol = 0.0
-    for face, k in faces:
-        c = face.centroid
-        vol += face.area * (used[k, 0] * c.x + used[k, 1] * c.y + used[k, 2] - ground)
-    return float(vol)
+def _drop_invalid(building, acc) -> None:
+    """Check all solids of ``building`` at once after CityJSON quantization; a solid that
+    fails is removed (its part keeps the lower LoDs) and the reason recorded."""
+    if not any(p.solids for p in building.parts):
+        return
+    errors = check_geometry(to_cityjson_dict([building], crs_epsg=4978))
+    bad = set()
+    for e in errors:
+        oid, _, rest = e.where.partition(" geometry ")
+        if "(lod " in rest:
+            bad.add((oid, rest.split("(lod ")[1].split(")")[0]))
+    for part in building.parts:
+        for solid in [s for s in part.solids if (part.id, s.lod) in bad]:
+            part.solids.remove(solid)
+            key = solid.lod.replace(".", "")
+            for k in (f"rmse_lod{key}", f"volume_lod{key}"):
+                part.attributes.pop(k, None)
+            part.attributes[f"val_lod{key}"] = False
+            if solid.lod == "2.2":
+                part.attributes.pop("roof_type", None)
+                part.attributes.pop("roof_planes", None)
+            acc["reasons"].append(f"{part.id}: LoD{solid.lod} solid failed the geometric checks")
 
 
 def _window(poly, raster: Raster, pad: float = 0.0):

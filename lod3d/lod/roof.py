@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from lod3d.kernels.lod_planes import fit_label_planes
+
 __all__ = ["RoofFit", "fit_roof", "frame"]
 
 
@@ -210,32 +212,11 @@ def _nearest_edge(polygon, x, y) -> np.ndarray:
 
 
 def _fit_planes(u, v, z, labels, horizontal):
-    """One plane per label (rows a_u, a_v, c in the local frame), or None if a region is
-    too small to fit."""
-    planes = []
-    for k in range(labels.max() + 1):
-        m = labels == k
-        if m.sum() < (3 if horizontal else 6):
-            return None
-        planes.append(_robust_plane(u[m], v[m], z[m], horizontal))
-    return np.asarray(planes)
-
-
-def _robust_plane(u, v, z, horizontal):
-    keep = np.ones(len(z), bool)
-    for _ in range(2):
-        if horizontal:
-            plane = np.array([0.0, 0.0, np.median(z[keep])])
-        else:
-            A = np.column_stack([u[keep], v[keep], np.ones(keep.sum())])
-            plane = np.linalg.lstsq(A, z[keep], rcond=None)[0]
-        res = z - (plane[0] * u + plane[1] * v + plane[2])
-        mad = 1.4826 * np.median(np.abs(res - np.median(res)))
-        new = np.abs(res) <= max(3 * mad, 0.05)
-        if new.sum() < 3 or np.array_equal(new, keep):
-            break
-        keep = new
-    return plane
+    """One robust plane per label (rows a_u, a_v, c in the local frame), or None if a
+    region is too small to fit."""
+    planes, ok = fit_label_planes(u, v, z, labels.astype(np.int64), int(labels.max()) + 1, horizontal,
+                                  3 if horizontal else 6)
+    return planes if ok else None
 
 
 def _to_global(planes, cx, cy, cos, sin):

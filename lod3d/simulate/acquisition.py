@@ -204,19 +204,17 @@ def _write_quicklooks(folder: Path, truth, ortho, views) -> None:
     from matplotlib.colors import LightSource
 
     folder.mkdir(parents=True, exist_ok=True)
+    ids = np.ma.masked_equal(truth.buildings, 0) % 20  # building ids, background left blank
     panels = [("truth DSM (hillshade)", LightSource(315, 45).shade(truth.dsm, plt.cm.terrain, vert_exag=2,
-                                                                  blend_mode="soft")),
-              ("truth ortho", ortho), ("truth buildings", truth.buildings)]
-    panels += [(f"view {k}", v) for k, v in enumerate(views, start=1)]
-    n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(4 * n, 4.4))
-    for ax, (title, img) in zip(axes, panels):
-        if img.ndim == 2:
-            lo, hi = np.percentile(img, [1, 99]) if img.dtype != np.int32 else (0, max(1, img.max()))
-            ax.imshow(img, cmap="gray" if img.dtype == np.uint16 else "tab20", vmin=lo, vmax=hi,
-                      interpolation="nearest")
-        else:
-            ax.imshow(img)
+                                                                  blend_mode="soft"), {}),
+              ("truth ortho", ortho, {"cmap": "gray"}),
+              ("truth buildings", ids, {"cmap": "tab20", "vmin": 0, "vmax": 19})]
+    panels += [(f"view {k}", v, {"cmap": "gray"}) for k, v in enumerate(views, start=1)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.4))
+    for ax, (title, img, style) in zip(axes, panels):
+        if style.get("cmap") == "gray":
+            style = dict(style, vmin=np.percentile(img, 1), vmax=np.percentile(img, 99))
+        ax.imshow(img, interpolation="nearest", **style)
         ax.set_title(title)
         ax.axis("off")
     fig.tight_layout()

@@ -6,8 +6,10 @@ Per footprint polygon (each polygon of a multi-part footprint is handled on its 
   10th percentile of the DTM within 1 m around the footprint (LOD0 sits there);
 * LoD1.2: a prism at the 70th percentile of the roof samples (3DBAG's choice), held by the
   BuildingPart ``{id}-{k}``;
-* the roof is split into parts at height jumps (:mod:`lod3d.lod.partition`). Each part
-  gets a LoD1.3 prism at its own 70th percentile and a LoD2.2 roof
+* the roof is split into parts at height jumps, and where no single roof fits a part, at
+  its inside corners (:func:`~lod3d.lod.partition.partition`,
+  :func:`~lod3d.lod.partition.split_roof`: the wings of L, T and courtyard buildings).
+  Each part gets a LoD1.3 prism at its own 70th percentile and a LoD2.2 roof
   (:mod:`lod3d.lod.roof`, :mod:`lod3d.lod.solid`) fitted to the samples of its region.
   An unsplit polygon keeps all three LoDs in ``{id}-{k}``; a split one has BuildingParts
   ``{id}-{k}-{j}`` (largest first) holding LoD1.3 and LoD2.2, sharing walls.
@@ -30,13 +32,14 @@ from ..cityjson.validate import check_geometry
 from ..cityjson.writer import to_cityjson_dict
 from ..raster import Raster
 from .metrics import solid_volume
-from .partition import partition, roof_cells
+from .partition import partition, roof_cells, split_roof
 from .roof import fit_roof
 from .solid import envelope_solid, roof_height
 
 __all__ = ["build_building", "build_buildings", "MIN_SAMPLES"]
 
 MIN_SAMPLES = 8  # roof samples needed for any 3-D model
+NOISE = 0.15  # metres: the DSM noise floor of the roof fits
 LODS = ("12", "13", "22")
 
 
@@ -110,10 +113,13 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
         _add_solid(main, "1.2", poly, np.array([[0.0, 0.0, h70]]), cells.x, cells.y, z, ground, acc)
     if 1 not in lods and 2 not in lods:
         return [main]
-    pieces = partition(poly, cells)
+    pieces = [(piece, None) for piece, _ in partition(poly, cells)]
+    if 2 in lods:  # wings meeting without a height jump: cut where one roof cannot fit
+        pieces = [out for piece, _ in pieces for out in split_roof(piece, *_fit_samples(piece, cells), ground)]
+        pieces.sort(key=lambda t: (-t[0].area, t[0].bounds))
     split = len(pieces) > 1
     parts = [main]
-    for j, (piece, label) in enumerate(pieces):
+    for j, (piece, fit) in enumerate(pieces):
         part = BuildingPart(f"{pid}-{j}", [], {}) if split else main
         if split:
             parts.append(part)
@@ -130,15 +136,28 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
         elif 1 in lods:
             _add_solid(part, "1.3", piece, np.array([[0.0, 0.0, np.percentile(zp, 70)]]), x, y, zp, ground, acc)
         if 2 in lods:
-            own = cells.label[inside] == label
-            fit_on = own if own.sum() >= max(MIN_SAMPLES, 0.5 * len(zp)) else np.ones(len(zp), bool)
-            fit = fit_roof(piece, x[fit_on], y[fit_on], zp[fit_on], ground)
+            if fit is None or fit.rmse > 2 * NOISE:  # the primitives do not explain it: data-driven too
+                fit = fit_roof(piece, *_fit_samples(piece, cells), ground, NOISE)
             if fit is None:
                 acc["reasons"].append(f"{part.id}: no roof fits the DSM")
                 continue
             planes = _add_solid(part, "2.2", piece, fit.planes, x, y, zp, ground, acc)
             part.attributes.update(roof_type=fit.roof_type, roof_planes=len(planes))
     return parts
+
+
+def _fit_samples(piece, cells):
+    """The roof samples ``(x, y, z)`` a roof over ``piece`` is fitted to: those of its
+    largest height-continuous region when that holds at least half of them (chimneys,
+    dormers and neighbours' overhangs left out), else all inside."""
+    m = shapely.contains_xy(piece, cells.x, cells.y)
+    labels = cells.label[m]
+    if labels.max(initial=0) > 0:
+        main = np.bincount(labels[labels > 0]).argmax()
+        own = labels == main
+        if own.sum() >= max(MIN_SAMPLES, 0.5 * m.sum()):
+            m[m] = own
+    return cells.x[m], cells.y[m], cells.z[m]
 
 
 def _add_solid(part, lod, poly, planes, x, y, z, ground, acc) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Roof samples of a footprint and its partition into parts at height jumps (LoD1.3).
+"""Roof samples of a footprint and its partition into parts: at height jumps (LoD1.3), and
+at inside corners where one roof cannot fit.
 
 The DSM cells whose centres fall inside the footprint are the roof samples. They are
 grouped into height-continuous regions (:func:`lod3d.kernels.lod_regions.label_regions`:
@@ -12,7 +13,9 @@ directions are rotated onto it (about their midpoint, before clipping), so part 
 parallel to the outline as on real buildings.
 
 Each part polygon can then carry its own prism (LoD1.3) and roof (LoD2.2); adjacent parts
-share a wall, and each part's solid is closed on its own.
+share a wall, and each part's solid is closed on its own. :func:`split_roof` cuts a part
+further at its inside corners where no single roof fits it (wings meeting at an angle at
+the same height).
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 import rasterio.features
 import shapely
+import shapely.ops
 from affine import Affine
 from scipy import ndimage
 
 from lod3d.kernels.lod_regions import label_regions
 
 from ..raster import Raster
+from .roof import fit_roof
 
-__all__ = ["RoofCells", "roof_cells", "partition"]
+__all__ = ["RoofCells", "roof_cells", "partition", "split_roof"]
 
 GRID = 1e-3  # metres: the node grid of the solids (equal to the CityJSON quantization)
 
@@ -182,3 +187,78 @@ def _merge_small(pieces, min_area):
         merged = max(shapely.get_parts(merged), key=lambda g: g.area) if merged.geom_type != "Polygon" else merged
         pieces[j][0] = merged
     return pieces
+
+
+def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 2, min_area: float = 12.0,
+               min_samples: int = 24, fit=None) -> list:
+    """``[(piece, RoofFit | None)]``: ``poly`` cut at its inside corners into pieces that
+    each carry a simpler roof, with the best primitive roof of each (``fit`` may give the
+    one of ``poly`` when known).
+
+    Wings of an L, T or courtyard building whose gables meet at an angle without a height
+    jump are one height-continuous region, but no single lower envelope of planes fits
+    them: one wing's plane, extended, cuts into the other. When the best primitive over
+    ``poly`` misses the samples ``(x, y, z)`` by more than ``2 * noise`` RMSE, each cut
+    from a reflex corner along one of its two edges (to the first boundary it meets) is
+    tried; the cut whose two pieces' roofs have the lowest summed BIC wins if it beats the
+    whole, and each piece is cut again (up to ``depth`` levels). Pieces keep exact common
+    edges on the solids' 1 mm grid.
+    """
+    if fit is None:
+        fit = fit_roof(poly, x, y, z, ground, noise, data_driven=False)
+    if depth == 0 or fit is None or fit.rmse <= 2 * noise:
+        return [(poly, fit)]
+    best, best_score = None, fit.score
+    for cut in _corner_cuts(poly):
+        pieces = [g for g in shapely.get_parts(shapely.ops.split(poly, cut)) if g.geom_type == "Polygon"]
+        if len(pieces) != 2 or min(g.area for g in pieces) < min_area:
+            continue
+        fits, score = [], 0.0
+        for g in pieces:
+            g = shapely.set_precision(g, GRID)
+            m = shapely.contains_xy(g, x, y)
+            f = fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples else None
+            if f is None:
+                break
+            fits.append((g, m, f))
+            score += f.score
+        if len(fits) == 2 and score < best_score:
+            best, best_score = fits, score
+    if best is None:
+        return [(poly, fit)]
+    return [out for g, m, f in best
+            for out in split_roof(g, x[m], y[m], z[m], ground, noise, depth - 1, min_area, min_samples, f)]
+
+
+def _corner_cuts(poly, min_edge: float = 2.0) -> list:
+    """Segments from each reflex corner of ``poly`` (holes included), continuing one of its
+    two edges longer than ``min_edge`` into the inside up to the first boundary hit;
+    duplicates (the same line from its two ends) removed."""
+    poly = shapely.geometry.polygon.orient(poly, 1.0)  # inside on the left of every ring
+    x0, y0, x1, y1 = poly.bounds
+    reach = 2.0 * np.hypot(x1 - x0, y1 - y0)
+    cuts, seen = [], set()
+    for ring in [poly.exterior, *poly.interiors]:
+        xy = np.asarray(ring.coords)[:-1]
+        prev, nxt = np.roll(xy, 1, axis=0), np.roll(xy, -1, axis=0)
+        d_in, d_out = xy - prev, nxt - xy
+        turn = d_in[:, 0] * d_out[:, 1] - d_in[:, 1] * d_out[:, 0]
+        for i in np.nonzero(turn < 0)[0]:
+            for d in (d_in[i], -d_out[i]):
+                length = np.hypot(*d)
+                if length < min_edge:
+                    continue
+                u = d / length
+                ray = shapely.LineString([xy[i] + 1e-6 * u, xy[i] + reach * u])
+                hits = shapely.intersection(ray, poly.boundary)
+                pts = np.asarray([c for g in shapely.get_parts(hits) for c in np.asarray(g.coords)]).reshape(-1, 2)
+                if not len(pts):
+                    continue
+                t = float(np.min((pts - xy[i]) @ u))
+                end = xy[i] + t * u
+                key = tuple(sorted([tuple(np.round(xy[i], 2)), tuple(np.round(end, 2))]))
+                if key in seen:
+                    continue
+                seen.add(key)
+                cuts.append(shapely.LineString([xy[i] - 1e-6 * u, end + 1e-6 * u]))
+    return cuts

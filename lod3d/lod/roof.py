@@ -29,7 +29,8 @@ so ridges and eaves between such planes run parallel to the outline. Its type is
 ``flat``/``shed`` with one plane, ``complex`` otherwise. Candidates are scored on the envelope's residuals with a BIC:
 ``n log(mse + s0^2) + p log n`` (``s0`` = DSM noise floor, ``p`` = 3 per free plane), so
 a more complex roof wins only when it explains clearly more. Planes steeper than
-``max_slope_deg`` or an envelope that dips near the ground disqualify a candidate.
+``max_slope_deg`` or an envelope that dips near the ground (its eaves under 1 m, or under half
+the roof height on lower structures) disqualify a candidate.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ def frame(polygon) -> tuple[float, float, float]:
 
 
 def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: float,
-             noise: float = 0.15, max_slope_deg: float = 70.0) -> RoofFit | None:
+             noise: float = 0.15, max_slope_deg: float = 70.0, data_driven: bool = True) -> RoofFit | None:
     """Best primitive for the heights ``z`` at ``(x, y)`` inside ``polygon``; None if no
-    candidate is usable (too few points, or all disqualified)."""
+    candidate is usable (too few points, or all disqualified). ``data_driven=False``
+    leaves out the RANSAC candidate (a quicker fit, to compare partitions)."""
     n = len(z)
     if n < 8:
         return None
@@ -103,7 +105,7 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
             continue
         best = _better(best, name, _to_global(planes, cx, cy, cos, sin), horizontal, x, y, z, fx, fy,
                        ground_z, noise, max_slope_deg, hl < 1.25 * hw)
-    if best is None or best.rmse > 2 * noise:
+    if data_driven and (best is None or best.rmse > 2 * noise):
         planes = _ransac_planes(x, y, z, _edge_directions(polygon), noise)
         if len(planes):
             best = _better(best, "data", planes, False, x, y, z, fx, fy, ground_z, noise, max_slope_deg, False)
@@ -112,13 +114,14 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
 
 def _better(best, name, g, horizontal, x, y, z, fx, fy, ground_z, noise, max_slope_deg, squarish):
     """``best`` or the candidate with global planes ``g``, whichever scores lower; a
-    candidate with too steep a plane or an eave near the ground is skipped."""
+    candidate with too steep a plane or an eave near the ground (under 1 m, or under half
+    the median roof height for structures lower than 2 m) is skipped."""
     if np.degrees(np.arctan(np.hypot(g[:, 0], g[:, 1]).max())) > max_slope_deg:
         return best
     n = len(z)
     env = np.min(g[:, 0:1] * x[None] + g[:, 1:2] * y[None] + g[:, 2:3], axis=0)
     low = np.min(g[:, 0:1] * fx[None] + g[:, 1:2] * fy[None] + g[:, 2:3], axis=0).min()
-    if low < ground_z + 1.0:
+    if low < ground_z + min(1.0, 0.5 * (np.median(z) - ground_z)):
         return best
     mse = float(np.mean((env - z) ** 2))
     p = 1 if horizontal else 3 * len(g)

@@ -90,6 +90,13 @@ class CityConfig:
     reference_date: str | None = None
     threads: int = 1
 
+    def __post_init__(self):
+        # Normalize types so that equal settings give equal fingerprints (40 == 40.0).
+        for name in ("gsd", "tile_m", "halo_m", "terrain_halo_m", "building_halo_m"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "lods", tuple(sorted(int(v) for v in self.lods)))
+        object.__setattr__(self, "images", tuple(Path(p) for p in self.images))
+
     def fingerprint(self) -> str:
         """A hash of the settings that decide the output, to refuse resuming another run."""
         keep = dataclasses.asdict(self)

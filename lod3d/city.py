@@ -145,7 +145,8 @@ def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: 
                             on_done=_progress_bar(phase, len(plan.tiles), rank))
         plan.timings[phase] = {"seconds": round(time.perf_counter() - start, 3),
                                "tiles": {plan.tiles[r.index].id: _tile_record(r) for r in results}}
-        failures[phase] = [{"tile": plan.tiles[r.index].id, "error": r.error, "attempts": r.attempts}
+        failures[phase] = [{"tile": plan.tiles[r.index].id, "error": r.error, "attempts": r.attempts,
+                            "traceback": r.log[-1] if r.log else None}
                            for r in results if not r.ok]
         if rank == 0 and phase in PHASE_BANDS:
             _mosaic(plan, phase)

@@ -158,7 +158,8 @@ def _vertex_extent(vertices, scale, translate) -> list[float]:
 
 
 class _Rings:
-    """Collects rings of float points; after :meth:`finish` maps them to shared indices."""
+    """Collects rings of float points; :meth:`finish` quantizes them all at once and maps
+    them to shared vertex indices."""
 
     def __init__(self, scale, translate):
         self.scale = scale
@@ -167,30 +168,32 @@ class _Rings:
         self.count = 0
 
     def add(self, ring) -> tuple[int, int]:
-        q = np.rint((np.asarray(ring, float)[:, :3] - self.translate) / self.scale).astype(np.int64)
+        ring = np.asarray(ring, float)[:, :3]
         start = self.count
-        self.chunks.append(q)
-        self.count += len(q)
+        self.chunks.append(ring)
+        self.count += len(ring)
         return start, self.count
 
     def finish(self):
         if not self.chunks:
-            self.index = np.zeros(0, np.int64)
+            self.index, self.keep = [], []
             return []
-        allq = np.concatenate(self.chunks)
-        unique, inverse = np.unique(allq, axis=0, return_inverse=True)
-        self.index = inverse.ravel()
+        q = np.rint((np.concatenate(self.chunks) - self.translate) / self.scale).astype(np.int64)
+        unique, inverse = np.unique(q, axis=0, return_inverse=True)
+        index = inverse.ravel()
+        # a corner equal to the one before it in its ring (cyclically) is dropped
+        lens = np.fromiter(map(len, self.chunks), np.int64, len(self.chunks))
+        start = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        before = np.roll(index, 1)
+        before[start] = index[start + lens - 1]
+        self.index, self.keep = index.tolist(), (index != before).tolist()
         return unique.tolist()
 
     def ring(self, span) -> list[int]:
         """Indices of one ring, repeated corners (consecutive or closing) dropped."""
-        idx = self.index[span[0]:span[1]]
-        keep = np.empty(len(idx), bool)
-        keep[0] = idx[0] != idx[-1]
-        keep[1:] = idx[1:] != idx[:-1]
-        if not keep.any():
-            keep[0] = True
-        return idx[keep].tolist()
+        s, e = span
+        out = [i for i, k in zip(self.index[s:e], self.keep[s:e]) if k]
+        return out or self.index[s:s + 1]
 
 
 def _encode(buildings, scale, translate):

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import rasterio.features
 import shapely
-import shapely.ops
 from affine import Affine
 from scipy import ndimage
 
@@ -189,8 +188,8 @@ def _merge_small(pieces, min_area):
     return pieces
 
 
-def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 2, min_area: float = 12.0,
-               min_samples: int = 24, fit=None) -> list:
+def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_area: float = 12.0,
+               min_samples: int = 24, max_eval: int = 500, fit=None) -> list:
     """``[(piece, RoofFit | None)]``: ``poly`` cut at its inside corners into pieces that
     each carry a simpler roof, with the best primitive roof of each (``fit`` may give the
     one of ``poly`` when known).
@@ -199,46 +198,63 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 2, min_a
     jump are one height-continuous region, but no single lower envelope of planes fits
     them: one wing's plane, extended, cuts into the other. When the best primitive over
     ``poly`` misses the samples ``(x, y, z)`` by more than ``2 * noise`` RMSE, each cut
-    from a reflex corner along one of its two edges (to the first boundary it meets) is
-    tried; the cut whose two pieces' roofs have the lowest summed BIC wins if it beats the
-    whole, and each piece is cut again (up to ``depth`` levels). Pieces keep exact common
-    edges on the solids' 1 mm grid.
+    at an inside corner along one of its edges (:func:`_corner_cuts`) is tried; the cut
+    whose pieces' roofs have the lowest summed BIC wins if it beats the whole, and each
+    piece is cut again (up to ``depth`` levels). The first cut whose pieces all fit to
+    within ``noise`` is taken without trying the rest. Cuts are compared on a regular subset
+    of at most ``max_eval`` samples. Pieces keep exact common edges on the solids' 1 mm
+    grid.
     """
     if fit is None:
         fit = fit_roof(poly, x, y, z, ground, noise, data_driven=False)
     if depth == 0 or fit is None or fit.rmse <= 2 * noise:
         return [(poly, fit)]
-    best, best_score = None, fit.score
+    # cuts are compared on at most ~max_eval samples (a regular subset), the winner refitted on all
+    step = -(-len(z) // max_eval)
+    xs, ys, zs = (np.ascontiguousarray(a[::step]) for a in (x, y, z))
+    whole = fit if step == 1 else fit_roof(poly, xs, ys, zs, ground, noise, data_driven=False)
+    best, best_score = None, whole.score if whole is not None else np.inf
     for cut in _corner_cuts(poly):
-        pieces = [g for g in shapely.get_parts(shapely.ops.split(poly, cut)) if g.geom_type == "Polygon"]
-        if len(pieces) != 2 or min(g.area for g in pieces) < min_area:
+        pieces = [shapely.set_precision(g, GRID) for g in _cut(poly, cut)]
+        if len(pieces) < 2 or min(g.area for g in pieces) < min_area:
             continue
         fits, score = [], 0.0
         for g in pieces:
-            g = shapely.set_precision(g, GRID)
-            m = shapely.contains_xy(g, x, y)
-            f = fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples else None
+            m = shapely.contains_xy(g, xs, ys)
+            f = fit_roof(g, xs[m], ys[m], zs[m], ground, noise, data_driven=False) if m.sum() >= min_samples // step else None
             if f is None:
                 break
-            fits.append((g, m, f))
+            fits.append(f)
             score += f.score
-        if len(fits) == 2 and score < best_score:
-            best, best_score = fits, score
+        if len(fits) == len(pieces) and score < best_score:
+            best, best_score = pieces, score
+            if all(f.rmse <= noise for f in fits):
+                break  # every piece explained to the noise: no better cut to look for
     if best is None:
         return [(poly, fit)]
-    return [out for g, m, f in best
-            for out in split_roof(g, x[m], y[m], z[m], ground, noise, depth - 1, min_area, min_samples, f)]
+    out = []
+    for g in best:
+        m = shapely.contains_xy(g, x, y)
+        out += split_roof(g, x[m], y[m], z[m], ground, noise, depth - 1, min_area, min_samples, max_eval,
+                          fit=fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples else None)
+    return out
 
 
-def _corner_cuts(poly, min_edge: float = 2.0) -> list:
-    """Segments from each reflex corner of ``poly`` (holes included), continuing one of its
-    two edges longer than ``min_edge`` into the inside up to the first boundary hit;
-    duplicates (the same line from its two ends) removed."""
+def _corner_cuts(poly, min_edge: float = 1.0) -> list:
+    """Cut lines at the inside corners of ``poly`` along their edges (longer than
+    ``min_edge``); duplicates (the same line from its two ends) removed.
+
+    At a reflex corner of the outline the cut continues one of its two edges into the
+    inside up to the first boundary it meets. A courtyard's corner cut is the whole line
+    of its edge across the outline with the courtyard filled (a wing on either side), as
+    one cut from a courtyard to the outside would only open the ring.
+    """
     poly = shapely.geometry.polygon.orient(poly, 1.0)  # inside on the left of every ring
+    filled = shapely.Polygon(poly.exterior)
     x0, y0, x1, y1 = poly.bounds
     reach = 2.0 * np.hypot(x1 - x0, y1 - y0)
     cuts, seen = [], set()
-    for ring in [poly.exterior, *poly.interiors]:
+    for k, ring in enumerate([poly.exterior, *poly.interiors]):
         xy = np.asarray(ring.coords)[:-1]
         prev, nxt = np.roll(xy, 1, axis=0), np.roll(xy, -1, axis=0)
         d_in, d_out = xy - prev, nxt - xy
@@ -249,16 +265,33 @@ def _corner_cuts(poly, min_edge: float = 2.0) -> list:
                 if length < min_edge:
                     continue
                 u = d / length
-                ray = shapely.LineString([xy[i] + 1e-6 * u, xy[i] + reach * u])
-                hits = shapely.intersection(ray, poly.boundary)
-                pts = np.asarray([c for g in shapely.get_parts(hits) for c in np.asarray(g.coords)]).reshape(-1, 2)
-                if not len(pts):
+                if k == 0:
+                    ray = shapely.LineString([xy[i] + 1e-6 * u, xy[i] + reach * u])
+                    hits = shapely.get_coordinates(shapely.intersection(ray, poly.boundary))
+                    if not len(hits):
+                        continue
+                    ends = [xy[i], xy[i] + float(np.min((hits - xy[i]) @ u)) * u]
+                    segs = [shapely.LineString([ends[0], ends[1] + 1e-6 * u])]
+                else:
+                    line = shapely.LineString([xy[i] - reach * u, xy[i] + reach * u])
+                    chunks = shapely.get_parts(shapely.intersection(line, filled))
+                    segs = [shapely.LineString(c[[0, -1]] + [[-1e-6 * s for s in u], [1e-6 * s for s in u]])
+                            for c in map(shapely.get_coordinates, chunks) if len(c) >= 2]
+                    ends = [c for s in segs for c in shapely.get_coordinates(s)]
+                if not segs:
                     continue
-                t = float(np.min((pts - xy[i]) @ u))
-                end = xy[i] + t * u
-                key = tuple(sorted([tuple(np.round(xy[i], 2)), tuple(np.round(end, 2))]))
+                key = tuple(sorted(tuple(np.round(e, 2)) for e in ends))
                 if key in seen:
                     continue
                 seen.add(key)
-                cuts.append(shapely.LineString([xy[i] - 1e-6 * u, end + 1e-6 * u]))
+                cuts.append(shapely.MultiLineString(segs) if len(segs) > 1 else segs[0])
     return cuts
+
+
+def _cut(poly, segment) -> list:
+    """The polygons ``segment`` (running from ``poly``'s boundary across its inside and a
+    hair beyond) cuts ``poly`` into: the faces of the noded boundary and segment that lie
+    inside."""
+    noded = shapely.union_all([poly.boundary, segment])
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    return [f for f in faces if f.area > 0 and poly.contains(f.point_on_surface())]

@@ -55,15 +55,15 @@ class RoofFit:
     score: float
 
 
-def frame(polygon) -> tuple[float, float, float]:
-    """``(cx, cy, theta)``: the minimum rotated rectangle's centre and long-axis angle."""
-    rect = shapely.minimum_rotated_rectangle(polygon)
-    xy = np.asarray(rect.exterior.coords)[:4]
+def frame(polygon) -> tuple[float, float, float, np.ndarray]:
+    """``(cx, cy, theta, corners)``: the minimum rotated rectangle's centre, long-axis
+    angle and four corners."""
+    xy = np.asarray(shapely.minimum_rotated_rectangle(polygon).exterior.coords)[:4]
     edges = np.diff(np.vstack([xy, xy[:1]]), axis=0)
     k = int(np.argmax(np.hypot(edges[:, 0], edges[:, 1])))
     theta = float(np.arctan2(edges[k, 1], edges[k, 0]))
     c = xy.mean(axis=0)
-    return float(c[0]), float(c[1]), theta
+    return float(c[0]), float(c[1]), theta, xy
 
 
 def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: float,
@@ -74,11 +74,10 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
     n = len(z)
     if n < 8:
         return None
-    cx, cy, th = frame(polygon)
+    cx, cy, th, corners = frame(polygon)
     cos, sin = np.cos(th), np.sin(th)
     u = (x - cx) * cos + (y - cy) * sin
     v = -(x - cx) * sin + (y - cy) * cos
-    corners = np.asarray(shapely.minimum_rotated_rectangle(polygon).exterior.coords)[:4]
     cu = (corners[:, 0] - cx) * cos + (corners[:, 1] - cy) * sin
     cv = -(corners[:, 0] - cx) * sin + (corners[:, 1] - cy) * cos
     hl, hw = max(np.abs(cu).max(), 1e-3), max(np.abs(cv).max(), 1e-3)
@@ -98,30 +97,31 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
     if len(polygon.interiors) or len(polygon.exterior.coords) > 5:
         candidates["hip_edges"] = (_nearest_edge(polygon, x, y), False)
     fx, fy = np.asarray(polygon.exterior.coords).T
+    floor = ground_z + min(1.0, 0.5 * (float(np.median(z)) - ground_z))  # lowest eave allowed
     best = None
     for name, (labels, horizontal) in candidates.items():
         planes = _fit_planes(u, v, z, labels, horizontal)
         if planes is None:
             continue
         best = _better(best, name, _to_global(planes, cx, cy, cos, sin), horizontal, x, y, z, fx, fy,
-                       ground_z, noise, max_slope_deg, hl < 1.25 * hw)
+                       floor, noise, max_slope_deg, hl < 1.25 * hw)
     if data_driven and (best is None or best.rmse > 2 * noise):
         planes = _ransac_planes(x, y, z, _edge_directions(polygon), noise)
         if len(planes):
-            best = _better(best, "data", planes, False, x, y, z, fx, fy, ground_z, noise, max_slope_deg, False)
+            best = _better(best, "data", planes, False, x, y, z, fx, fy, floor, noise, max_slope_deg, False)
     return best
 
 
-def _better(best, name, g, horizontal, x, y, z, fx, fy, ground_z, noise, max_slope_deg, squarish):
+def _better(best, name, g, horizontal, x, y, z, fx, fy, floor, noise, max_slope_deg, squarish):
     """``best`` or the candidate with global planes ``g``, whichever scores lower; a
-    candidate with too steep a plane or an eave near the ground (under 1 m, or under half
-    the median roof height for structures lower than 2 m) is skipped."""
+    candidate with too steep a plane or an eave under ``floor`` (1 m above the ground, or
+    half the median roof height for structures lower than 2 m) is skipped."""
     if np.degrees(np.arctan(np.hypot(g[:, 0], g[:, 1]).max())) > max_slope_deg:
         return best
     n = len(z)
     env = np.min(g[:, 0:1] * x[None] + g[:, 1:2] * y[None] + g[:, 2:3], axis=0)
     low = np.min(g[:, 0:1] * fx[None] + g[:, 1:2] * fy[None] + g[:, 2:3], axis=0).min()
-    if low < ground_z + min(1.0, 0.5 * (np.median(z) - ground_z)):
+    if low < floor:
         return best
     mse = float(np.mean((env - z) ** 2))
     p = 1 if horizontal else 3 * len(g)

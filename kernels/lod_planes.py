@@ -56,3 +56,52 @@ def fit_label_planes(u, v, z, labels, nlab, horizontal, min_count):
             a, b, c = _plane(uk, vk, zk, keep, horizontal)
         planes[k, 0], planes[k, 1], planes[k, 2] = a, b, c
     return planes, True
+
+
+@numba.njit(cache=True)
+def _envelope(planes, k, u, v):
+    """Lowest of the first ``k`` planes at ``(u, v)``."""
+    e = np.inf
+    for j in range(k):
+        e = min(e, planes[j, 0] * u + planes[j, 1] * v + planes[j, 2])
+    return e
+
+
+@numba.njit(cache=True)
+def score_candidates(u, v, z, labels, nlab, horizontal, fu, fv, floor, noise, max_grad):
+    """Fit and score roof candidates in one pass.
+
+    Candidate ``c`` labels the points ``labels[c]`` into ``nlab[c]`` regions, one robust
+    plane each (horizontal ones when ``horizontal[c]``); the roof is the lower envelope of
+    its planes. A candidate is usable when every region has enough points, no plane is
+    steeper than ``max_grad`` (rise per metre) and the envelope at the outline vertices
+    ``(fu, fv)`` stays at or above ``floor``. Its score is the BIC
+    ``n log(mse + noise^2) + p log n`` with ``p`` = 1 for a horizontal plane, else 3 per
+    plane. Returns ``(planes (C, max nlab, 3), usable, mse, score)``.
+    """
+    nc, n = labels.shape
+    planes = np.zeros((nc, nlab.max(), 3))
+    usable = np.zeros(nc, np.bool_)
+    mse = np.full(nc, np.inf)
+    score = np.full(nc, np.inf)
+    for c in range(nc):
+        k = nlab[c]
+        p, ok = fit_label_planes(u, v, z, labels[c], k, horizontal[c], 3 if horizontal[c] else 6)
+        if not ok:
+            continue
+        for j in range(k):
+            if np.hypot(p[j, 0], p[j, 1]) > max_grad:
+                ok = False
+        for i in range(len(fu)):
+            if _envelope(p, k, fu[i], fv[i]) < floor:
+                ok = False
+        if not ok:
+            continue
+        s = 0.0
+        for i in range(n):
+            s += (_envelope(p, k, u[i], v[i]) - z[i]) ** 2
+        planes[c, :k] = p
+        usable[c] = True
+        mse[c] = s / n
+        score[c] = n * np.log(mse[c] + noise * noise) + (1 if horizontal[c] else 3 * k) * np.log(n)
+    return planes, usable, mse, score

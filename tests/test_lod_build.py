@@ -109,8 +109,8 @@ def test_cli(tmp_path, cityjson_schema):
     assert res.exit_code == 2 and "FeatureCollection" in res.output
 
 
-def _sfcgal_errors(buildings):
-    """Solids SFCGAL finds invalid (skips when pysfcgal is absent).
+def _sfcgal_errors(buildings, lods=("1.2", "1.3", "2.2")):
+    """Solids at ``lods`` SFCGAL finds invalid (skips when pysfcgal is absent).
 
     SFCGAL tests planarity in exact rational arithmetic, which a sloped face with more
     than three float corners never passes (our own check allows 1 cm, as val3dity); so,
@@ -118,10 +118,13 @@ def _sfcgal_errors(buildings):
     plan view, corners unchanged); horizontal and vertical faces are exactly planar and go
     as they are."""
     geometry = pytest.importorskip("pysfcgal.geometry")
-    bad = []
+    bad, seen = [], set()
     for b in buildings:
         for p in b.parts:
             for solid in p.solids:
+                if solid.lod not in lods or id(solid.surfaces) in seen:  # LoD1.3 may be the LoD1.2 solid
+                    continue
+                seen.add(id(solid.surfaces))
                 faces = []
                 for s in solid.surfaces:
                     r = s.rings[0]
@@ -200,7 +203,8 @@ def test_real_models_rebuilt(shared_data, cityjson_schema, name):
     rmse, vol = ACCEPT[name]
     assert m["invalid"] == [] and m["schema_errors"] == 0 and m["lod22"] >= 0.95 * len(bs)
     assert m["volume_err_max"] < vol and m["volume_err_mean"] < 0.01 and m["roof_rmse"] <= rmse
-    assert _sfcgal_errors(bs) == []
+    # SFCGAL takes ~12 ms a solid: on Delft's 160 flat-roofed buildings, the LoD2.2 ones only
+    assert _sfcgal_errors(bs, ("2.2",) if name == "delft.json" else ("1.2", "1.3", "2.2")) == []
 
 
 @pytest.fixture(scope="module")
@@ -228,13 +232,13 @@ def toulouse():
 @pytest.mark.slow
 def test_simulated_toulouse_rebuilt(toulouse, cityjson_schema):
     """Simulated Toulouse rebuilt from its truth rasters and footprints, past the acceptance
-    goals: every building present and valid, roof RMSE within 0.1 m (goal 0.3, measured
-    0.062), volume error within 5 % over the buildings the DSM covers (measured 0.3 % mean,
+    goals: every building present and valid, roof RMSE within 0.05 m (goal 0.3, measured
+    0.025), volume error within 5 % over the buildings the DSM covers (measured 0.3 % mean,
     1.3 % max); roof type right for 89 %."""
     fps, dsm, dtm, truth, epsg = toulouse
     bs = build_buildings(fps, dsm, dtm)
     m = rebuild_metrics(bs, truth, epsg, cityjson_schema)
     assert m["present"] == len(fps) == len(truth) and m["lod22"] >= 0.95 * len(fps)
     assert m["invalid"] == [] and m["schema_errors"] == 0
-    assert m["roof_rmse"] <= 0.1 and m["volume_err_max"] < 0.05 and m["roof_type_acc"] >= 0.87
+    assert m["roof_rmse"] <= 0.05 and m["volume_err_max"] < 0.05 and m["roof_type_acc"] >= 0.87
     assert _sfcgal_errors(bs) == []

@@ -8,7 +8,9 @@ Per footprint polygon (each polygon of a multi-part footprint is handled on its 
   BuildingPart ``{id}-{k}``;
 * the roof is split into parts at height jumps, and where no single roof fits a part, at
   its inside corners (:func:`~lod3d.lod.partition.partition`,
-  :func:`~lod3d.lod.partition.split_roof`: the wings of L, T and courtyard buildings).
+  :func:`~lod3d.lod.partition.split_roof`: the wings of L, T and courtyard buildings);
+  where cuts at the inside corners alone explain a roof with height jumps better (walls
+  continuing the outline's edges, as on most annexes), they replace the raster partition.
   Each part gets a LoD1.3 prism at its own 70th percentile and a LoD2.2 roof
   (:mod:`lod3d.lod.roof`, :mod:`lod3d.lod.solid`) fitted to the samples of its region.
   An unsplit polygon keeps all three LoDs in ``{id}-{k}``; a split one has BuildingParts
@@ -115,7 +117,14 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
         return [main]
     pieces = [(piece, None) for piece, _ in partition(poly, cells)]
     if 2 in lods:  # wings meeting without a height jump: cut where one roof cannot fit
-        pieces = [out for piece, _ in pieces for out in split_roof(piece, *_fit_samples(piece, cells), ground)]
+        jumps = len(pieces) > 1
+        pieces = _final_fits([out for piece, _ in pieces
+                              for out in split_roof(piece, *_fit_samples(piece, cells), ground, NOISE)], cells, ground)
+        score, worst = _score(pieces, cells)
+        if jumps and worst > 2 * NOISE:  # walls at height jumps often continue the outline's edges
+            corners = _final_fits(split_roof(poly, cells.x, cells.y, cells.z, ground, NOISE), cells, ground)
+            if _score(corners, cells)[0] < score:
+                pieces = corners
         pieces.sort(key=lambda t: (-t[0].area, t[0].bounds))
     split = len(pieces) > 1
     parts = [main]
@@ -136,14 +145,35 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
         elif 1 in lods:
             _add_solid(part, "1.3", piece, np.array([[0.0, 0.0, np.percentile(zp, 70)]]), x, y, zp, ground, acc)
         if 2 in lods:
-            if fit is None or fit.rmse > 2 * NOISE:  # the primitives do not explain it: data-driven too
-                fit = fit_roof(piece, *_fit_samples(piece, cells), ground, NOISE)
             if fit is None:
                 acc["reasons"].append(f"{part.id}: no roof fits the DSM")
                 continue
             planes = _add_solid(part, "2.2", piece, fit.planes, x, y, zp, ground, acc)
             part.attributes.update(roof_type=fit.roof_type, roof_planes=len(planes))
     return parts
+
+
+def _final_fits(pieces, cells, ground) -> list:
+    """``[(piece, RoofFit)]`` with the data-driven candidate joining where the primitives
+    do not explain a piece's roof (RMSE over ``2 * NOISE``)."""
+    return [(piece, fit if fit is not None and fit.rmse <= 2 * NOISE
+             else fit_roof(piece, *_fit_samples(piece, cells), ground, NOISE)) for piece, fit in pieces]
+
+
+def _score(pieces, cells) -> tuple[float, float]:
+    """BIC of roofs ``[(piece, RoofFit)]`` over all roof samples of each piece (as
+    :func:`lod3d.lod.roof.fit_roof` scores one roof; infinite if a piece has none) and
+    the largest RMSE of a piece."""
+    total, worst = 0.0, 0.0
+    for piece, fit in pieces:
+        m = shapely.contains_xy(piece, cells.x, cells.y)
+        n = int(m.sum())
+        if fit is None or n == 0:
+            return np.inf, np.inf
+        mse = float(np.mean((roof_height(fit.planes, cells.x[m], cells.y[m]) - cells.z[m]) ** 2))
+        total += n * np.log(mse + NOISE**2) + 3 * len(fit.planes) * np.log(n)
+        worst = max(worst, np.sqrt(mse))
+    return total, worst
 
 
 def _fit_samples(piece, cells):

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from lod3d.kernels.lod_planes import fit_label_planes
+from lod3d.kernels.lod_planes import score_candidates
 
 __all__ = ["RoofFit", "fit_roof", "frame"]
 
@@ -86,10 +86,10 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
     edge_norm = np.where(du / hl < dv / hw, np.where(u > 0, 0, 1), np.where(v > 0, 2, 3))
     band = np.minimum(du, dv) < 0.35 * hw
     candidates = {
-        "flat": (np.zeros(n, int), True),
-        "shed": (np.zeros(n, int), False),
-        "gable": ((v >= 0).astype(int), False),
-        "gable_across": ((u >= 0).astype(int), False),
+        "flat": (np.zeros(n, np.int64), True),
+        "shed": (np.zeros(n, np.int64), False),
+        "gable": ((v >= 0).astype(np.int64), False),
+        "gable_across": ((u >= 0).astype(np.int64), False),
         "hip": (edge, False),
         "hip_normalized": (edge_norm, False),
         "mansard": (np.where(band, edge, 4), False),
@@ -98,41 +98,43 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
         candidates["hip_edges"] = (_nearest_edge(polygon, x, y), False)
     fx, fy = np.asarray(polygon.exterior.coords).T
     floor = ground_z + min(1.0, 0.5 * (float(np.median(z)) - ground_z))  # lowest eave allowed
+    names = list(candidates)
+    labels = np.stack([candidates[k][0] for k in names]).astype(np.int64)
+    flat = np.array([candidates[k][1] for k in names])
+    planes, usable, mse, score = score_candidates(
+        u, v, z, labels, labels.max(axis=1) + 1, flat, (fx - cx) * cos + (fy - cy) * sin,
+        -(fx - cx) * sin + (fy - cy) * cos, floor, noise, np.tan(np.radians(max_slope_deg)))
     best = None
-    for name, (labels, horizontal) in candidates.items():
-        planes = _fit_planes(u, v, z, labels, horizontal)
-        if planes is None:
-            continue
-        best = _better(best, name, _to_global(planes, cx, cy, cos, sin), horizontal, x, y, z, fx, fy,
-                       floor, noise, max_slope_deg, hl < 1.25 * hw)
+    if usable.any():
+        c = int(np.argmin(np.where(usable, score, np.inf)))
+        kind = names[c].split("_")[0]
+        if kind == "hip" and hl < 1.25 * hw:
+            kind = "pyramid"  # four planes over a squarish outline: (near) no ridge
+        best = RoofFit(kind, _to_global(planes[c, :labels[c].max() + 1], cx, cy, cos, sin),
+                       float(np.sqrt(mse[c])), float(score[c]))
     if data_driven and (best is None or best.rmse > 2 * noise):
         planes = _ransac_planes(x, y, z, _edge_directions(polygon), noise)
         if len(planes):
-            best = _better(best, "data", planes, False, x, y, z, fx, fy, floor, noise, max_slope_deg, False)
+            best = _better(best, planes, x, y, z, fx, fy, floor, noise, max_slope_deg)
     return best
 
 
-def _better(best, name, g, horizontal, x, y, z, fx, fy, floor, noise, max_slope_deg, squarish):
-    """``best`` or the candidate with global planes ``g``, whichever scores lower; a
-    candidate with too steep a plane or an eave under ``floor`` (1 m above the ground, or
-    half the median roof height for structures lower than 2 m) is skipped."""
+def _better(best, g, x, y, z, fx, fy, floor, noise, max_slope_deg):
+    """``best`` or the data-driven roof with global planes ``g``, whichever scores lower
+    (scored as :func:`lod3d.kernels.lod_planes.score_candidates` scores the primitives);
+    skipped with too steep a plane or an eave under ``floor``."""
     if np.degrees(np.arctan(np.hypot(g[:, 0], g[:, 1]).max())) > max_slope_deg:
         return best
-    n = len(z)
     env = np.min(g[:, 0:1] * x[None] + g[:, 1:2] * y[None] + g[:, 2:3], axis=0)
     low = np.min(g[:, 0:1] * fx[None] + g[:, 1:2] * fy[None] + g[:, 2:3], axis=0).min()
     if low < floor:
         return best
+    n = len(z)
     mse = float(np.mean((env - z) ** 2))
-    p = 1 if horizontal else 3 * len(g)
-    score = n * np.log(mse + noise**2) + p * np.log(n)
+    score = n * np.log(mse + noise**2) + 3 * len(g) * np.log(n)
     if best is None or score < best.score:
-        kind = name.split("_")[0]
-        if kind == "hip" and squarish:
-            kind = "pyramid"  # four planes over a squarish outline: (near) no ridge
-        elif kind == "data":
-            slope = np.hypot(g[0, 0], g[0, 1])
-            kind = "complex" if len(g) > 1 else "flat" if slope < 0.05 else "shed"
+        slope = np.hypot(g[0, 0], g[0, 1])
+        kind = "complex" if len(g) > 1 else "flat" if slope < 0.05 else "shed"
         best = RoofFit(kind, g, float(np.sqrt(mse)), float(score))
     return best
 
@@ -212,14 +214,6 @@ def _nearest_edge(polygon, x, y) -> np.ndarray:
     t = np.clip(t, 0.0, 1.0)
     dist = np.hypot(x[:, None] - p[:, 0] - t * d[:, 0], y[:, None] - p[:, 1] - t * d[:, 1])
     return np.unique(np.argmin(dist, axis=1), return_inverse=True)[1]
-
-
-def _fit_planes(u, v, z, labels, horizontal):
-    """One robust plane per label (rows a_u, a_v, c in the local frame), or None if a
-    region is too small to fit."""
-    planes, ok = fit_label_planes(u, v, z, labels.astype(np.int64), int(labels.max()) + 1, horizontal,
-                                  3 if horizontal else 6)
-    return planes if ok else None
 
 
 def _to_global(planes, cx, cy, cos, sin):

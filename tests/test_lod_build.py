@@ -234,11 +234,11 @@ def test_simulated_toulouse_rebuilt(toulouse, cityjson_schema):
     """Simulated Toulouse rebuilt from its truth rasters and footprints, past the acceptance
     goals: every building present and valid, roof RMSE within 0.05 m (goal 0.3, measured
     0.025), volume error within 5 % over the buildings the DSM covers (measured 0.3 % mean,
-    1.3 % max); roof type right for 89 %."""
+    1.3 % max); roof type right for 93 % (most misses: buildings cut by the scene edge)."""
     fps, dsm, dtm, truth, epsg = toulouse
     bs = build_buildings(fps, dsm, dtm)
     m = rebuild_metrics(bs, truth, epsg, cityjson_schema)
     assert m["present"] == len(fps) == len(truth) and m["lod22"] >= 0.95 * len(fps)
     assert m["invalid"] == [] and m["schema_errors"] == 0
-    assert m["roof_rmse"] <= 0.05 and m["volume_err_max"] < 0.05 and m["roof_type_acc"] >= 0.87
+    assert m["roof_rmse"] <= 0.05 and m["volume_err_max"] < 0.05 and m["roof_type_acc"] >= 0.9
     assert _sfcgal_errors(bs) == []

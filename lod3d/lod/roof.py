@@ -12,7 +12,7 @@ flat      1       all (horizontal)
 shed      1       all
 gable     2       v < 0 | v >= 0 (ridge along the long axis) or the same across
 hip       4       nearest rectangle edge (or nearest after normalizing by the half sides)
-pyramid   4       as hip, on a squarish outline (long side < 1.25 x short side)
+pyramid   4       as hip, when the planes meet in a point (ridge under 1 m / 10 %)
 mansard   5       a band along the outline split by nearest edge, plus the top
 hip       any     nearest outline edge, holes included (non-rectangular outlines only)
 ========  ======  ==============================================================
@@ -108,8 +108,8 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
     if usable.any():
         c = int(np.argmin(np.where(usable, score, np.inf)))
         kind = names[c].split("_")[0]
-        if kind == "hip" and hl < 1.25 * hw:
-            kind = "pyramid"  # four planes over a squarish outline: (near) no ridge
+        if names[c] in ("hip", "hip_normalized") and _ridge_length(planes[c, :4], hl, hw) < max(1.0, 0.1 * hl):
+            kind = "pyramid"  # four planes meeting (nearly) in one point
         best = RoofFit(kind, _to_global(planes[c, :labels[c].max() + 1], cx, cy, cos, sin),
                        float(np.sqrt(mse[c])), float(score[c]))
     if data_driven and (best is None or best.rmse > 2 * noise):
@@ -117,6 +117,16 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
         if len(planes):
             best = _better(best, planes, x, y, z, fx, fy, floor, noise, max_slope_deg)
     return best
+
+
+def _ridge_length(planes, hl, hw, tol=0.05, steps=61) -> float:
+    """Length of the top of the envelope of local-frame ``planes`` over the rectangle
+    ``|u| <= hl, |v| <= hw``: the extent of the grid points within ``tol`` of the highest
+    (a hip roof's ridge; about one grid step for a pyramid's apex)."""
+    u, v = np.meshgrid(np.linspace(-hl, hl, steps), np.linspace(-hw, hw, steps))
+    env = np.min(planes[:, 0:1] * u.ravel() + planes[:, 1:2] * v.ravel() + planes[:, 2:3], axis=0)
+    top = env >= env.max() - tol
+    return float(max(np.ptp(u.ravel()[top]), np.ptp(v.ravel()[top])))
 
 
 def _better(best, g, x, y, z, fx, fy, floor, noise, max_slope_deg):

@@ -62,7 +62,7 @@ def build_building(bid: str, footprint, dsm: Raster, dtm: Raster, lods=(0, 1, 2)
     acc = {"z": [], "nodata": 0, "reasons": [], "stats": {}}
     parts = []
     for k, poly in enumerate(polys):
-        parts += _build_polygon(f"{bid}-{k}", poly, dsm, ground, lods, acc)
+        parts += _build_degrading(f"{bid}-{k}", poly, dsm, ground, lods, acc)
     building = Building(bid, footprint, ground, parts)
     _drop_invalid(building, acc)
     building.parts = [p for p in parts if p.solids]
@@ -91,6 +91,24 @@ def _attributes(building, acc) -> dict:
         attrs.update(roof_type=roofs[0]["roof_type"], roof_planes=sum(a["roof_planes"] for a in roofs))
     attrs["lod_max"] = max((s.lod for p in building.parts for s in p.solids), default="0")
     return attrs
+
+
+def _build_degrading(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
+    """:func:`_build_polygon`, retried at LoD1 then LoD0 when a model cannot be built.
+
+    One odd footprint must not sink a city: the failure is recorded as the fallback
+    reason and the building keeps the levels that could be built.
+    """
+    levels = [tuple(lods), tuple(v for v in lods if v < 2), (0,)]
+    for level in dict.fromkeys(levels):  # distinct, in order
+        saved = (len(acc["z"]), acc["nodata"], dict(acc["stats"]), len(acc["reasons"]))
+        try:
+            return _build_polygon(pid, poly, dsm, ground, level, acc)
+        except Exception as exc:  # any failure degrades this building, never the run
+            del acc["z"][saved[0]:], acc["reasons"][saved[3]:]
+            acc["nodata"], acc["stats"] = saved[1], saved[2]
+            acc["reasons"].append(f"{pid}: LoD{max(level)} model failed ({type(exc).__name__}: {exc})")
+    return []
 
 
 def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:

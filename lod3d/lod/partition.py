@@ -7,7 +7,8 @@ a jump of more than ``step`` metres between neighbours that does not continue th
 slope separates two regions); regions smaller than ``min_area`` (chimneys, dormers,
 noise) are not parts of their own. Every cell of the window then takes the label of the
 nearest kept region, so the labels tile the whole footprint; the tiles are polygonized,
-simplified as one coverage (neighbouring parts keep an exact common boundary) and clipped
+simplified as one coverage within half a cell (neighbouring parts keep an exact common
+boundary; a wider tolerance moves walls onto the neighbouring cells) and clipped
 by the footprint. Boundary segments within ``snap_deg`` of one of the footprint's own edge
 directions are rotated onto it (about their midpoint, before clipping), so part walls run
 parallel to the outline as on real buildings.
@@ -108,7 +109,7 @@ def partition(poly, cells: RoofCells, snap_deg: float = 15.0, min_area: float = 
     shapes = [(shapely.geometry.shape(g), int(v)) for g, v in
               rasterio.features.shapes(filled, transform=cells.transform, connectivity=4)]
     res = abs(cells.transform.a)
-    simple = shapely.coverage_simplify([g for g, _ in shapes], res)
+    simple = shapely.coverage_simplify([g for g, _ in shapes], 0.5 * res)  # half a cell: walls stay between cells
     dirs = _edge_directions(poly)
     regions = sorted(((_snap(g, dirs, np.radians(snap_deg)), v) for g, (_, v) in zip(simple, shapes)),
                      key=lambda t: (-t[0].area, t[0].bounds))

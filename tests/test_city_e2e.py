@@ -1,0 +1,93 @@
+"""``lod3d city`` end to end: rank-count independence, resume after a kill, ownership."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from lod3d.cli.main import cli
+from lod3d.cityjson.reader import read_cityjson
+
+BIN = Path(sys.executable).parent
+AOI = ["--aoi", "toulouse", "--size-m", "120"]
+OPTS = ["--tile-m", "40"]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    sim = tmp_path_factory.mktemp("sim") / "acq"
+    result = CliRunner().invoke(cli, ["-q", "simulate", *AOI, "--seed", "5", "--out", str(sim)])
+    assert result.exit_code == 0, result.output
+    return sorted(str(p) for p in (sim / "images").glob("*.tif"))
+
+
+def _city(out, images, *extra, ranks=1, wait=True):
+    cmd = [str(BIN / "lod3d"), "-q", "city", *AOI, *OPTS, "--out", str(out), "--images", *images, *extra]
+    if ranks > 1:
+        cmd = [str(BIN / "mpiexec"), "-n", str(ranks), *cmd]
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    if not wait:
+        return subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def one_rank(images, tmp_path_factory):
+    out = tmp_path_factory.mktemp("city") / "one"
+    run = _city(out, images)
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_products_and_each_building_once(one_rank):
+    for name in ("city.city.json", "city.city.jsonl", "footprints.gpkg", "run.json", "dsm.tif", "dtm.tif",
+                 "ndsm.tif", "ortho.tif", "mask.tif"):
+        assert (one_rank / name).exists(), name
+    buildings = read_cityjson(one_rank / "city.city.json").buildings()
+    assert len(buildings) > 0
+    feet = [b.footprint for b in buildings]
+    # Buildings that cross tile borders appear once: no two footprints overlap.
+    tree = shapely.STRtree(feet)
+    left, right = tree.query(feet, predicate="intersects")
+    pairs = left < right
+    overlap = shapely.area(shapely.intersection(np.take(feet, left[pairs]), np.take(feet, right[pairs])))
+    assert (overlap < 1.0).all()
+    run = CliRunner().invoke(cli, ["validate", str(one_rank / "city.city.json")])
+    assert run.exit_code == 0, run.output
+
+
+@pytest.mark.slow
+def test_two_ranks_write_identical_city(one_rank, images, tmp_path):
+    if not (BIN / "mpiexec").exists():
+        pytest.skip("no mpiexec")
+    run = _city(tmp_path / "two", images, ranks=2)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "two/city.city.json").read_bytes() == (one_rank / "city.city.json").read_bytes()
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_output(one_rank, images, tmp_path):
+    out = tmp_path / "killed"
+    proc = _city(out, images, wait=False)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((out / "tiles/dsm").glob("*.tif"))) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "city.city.json").exists()
+    run = _city(out, images, "--resume")
+    assert run.returncode == 0, run.stderr
+    assert (out / "city.city.json").read_bytes() == (one_rank / "city.city.json").read_bytes()
+    # Resuming with another configuration is refused, and nothing is overwritten.
+    run = _city(out, images, "--resume", "--lod", "0,1")
+    assert run.returncode == 2 and "different configuration" in run.stderr
+    assert run.stderr.count("\n") == 1

@@ -229,6 +229,28 @@ def toulouse():
     return fps, dsm, dtm, {i: truth[i] for i, _ in fps}, area.epsg
 
 
+def test_dsm_noise_estimate():
+    """The noise of a roof DSM is told apart from its slopes and ridge."""
+    from lod3d.lod.partition import dsm_noise
+    rr, cc = np.mgrid[0:40, 0:60] * 0.5
+    roof = 20 - 0.6 * np.abs(rr - 10)  # a gable
+    assert dsm_noise(roof) < 0.01
+    noisy = roof + np.random.default_rng(1).normal(0, 0.4, roof.shape)
+    assert dsm_noise(noisy) == pytest.approx(0.4, rel=0.1)
+
+
+@pytest.mark.slow
+def test_simulated_toulouse_noisy_dsm(toulouse):
+    """The same scene with 0.5 m of noise on the DSM: every building still valid, roofs
+    explained down to the noise (measured RMSE 0.50 m), volumes within 1 % on average
+    (0.3 %), roof type right for 91 %."""
+    fps, dsm, dtm, truth, epsg = toulouse
+    noisy = dsm.with_data((dsm.data + np.random.default_rng(0).normal(0, 0.5, dsm.shape)).astype(np.float32))
+    m = rebuild_metrics(build_buildings(fps, noisy, dtm), truth, epsg)
+    assert m["present"] == len(fps) and m["invalid"] == [] and m["lod22"] >= 0.95 * len(fps)
+    assert m["roof_rmse"] < 0.55 and m["volume_err_mean"] < 0.01 and m["roof_type_acc"] >= 0.85
+
+
 @pytest.mark.slow
 def test_simulated_toulouse_rebuilt(toulouse, cityjson_schema):
     """Simulated Toulouse rebuilt from its truth rasters and footprints, past the acceptance

@@ -41,7 +41,7 @@ from .solid import envelope_solid, roof_height
 __all__ = ["build_building", "build_buildings", "MIN_SAMPLES"]
 
 MIN_SAMPLES = 8  # roof samples needed for any 3-D model
-NOISE = 0.15  # metres: the DSM noise floor of the roof fits
+NOISE = 0.15  # metres: the least DSM noise the roof fits assume (the measured noise when larger)
 LODS = ("12", "13", "22")
 
 
@@ -134,14 +134,18 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
     if 1 not in lods and 2 not in lods:
         return [main]
     pieces = [(piece, None) for piece, _ in partition(poly, cells)]
+    noise = max(NOISE, cells.noise)
+    tol = max(2 * NOISE, 1.25 * noise)  # roof RMSE above which cuts are looked for
     if 2 in lods:  # wings meeting without a height jump: cut where one roof cannot fit
         jumps = len(pieces) > 1
         pieces = _final_fits([out for piece, _ in pieces
-                              for out in split_roof(piece, *_fit_samples(piece, cells), ground, NOISE)], cells, ground)
-        score, worst = _score(pieces, cells)
-        if jumps and worst > 2 * NOISE:  # walls at height jumps often continue the outline's edges
-            corners = _final_fits(split_roof(poly, cells.x, cells.y, cells.z, ground, NOISE), cells, ground)
-            if _score(corners, cells)[0] < score:
+                              for out in split_roof(piece, *_fit_samples(piece, cells), ground, noise, tol=tol)],
+                             cells, ground, noise)
+        score, worst = _score(pieces, cells, noise)
+        if jumps and worst > tol:  # walls at height jumps often continue the outline's edges
+            corners = _final_fits(split_roof(poly, cells.x, cells.y, cells.z, ground, noise, tol=tol), cells, ground,
+                                  noise)
+            if _score(corners, cells, noise)[0] < score:
                 pieces = corners
         pieces.sort(key=lambda t: (-t[0].area, t[0].bounds))
     split = len(pieces) > 1
@@ -171,14 +175,14 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
     return parts
 
 
-def _final_fits(pieces, cells, ground) -> list:
+def _final_fits(pieces, cells, ground, noise) -> list:
     """``[(piece, RoofFit)]`` with the data-driven candidate joining where the primitives
-    do not explain a piece's roof (RMSE over ``2 * NOISE``)."""
-    return [(piece, fit if fit is not None and fit.rmse <= 2 * NOISE
-             else fit_roof(piece, *_fit_samples(piece, cells), ground, NOISE)) for piece, fit in pieces]
+    do not explain a piece's roof (RMSE over ``2 * noise``)."""
+    return [(piece, fit if fit is not None and fit.rmse <= 2 * noise
+             else fit_roof(piece, *_fit_samples(piece, cells), ground, noise)) for piece, fit in pieces]
 
 
-def _score(pieces, cells) -> tuple[float, float]:
+def _score(pieces, cells, noise) -> tuple[float, float]:
     """BIC of roofs ``[(piece, RoofFit)]`` over all roof samples of each piece (as
     :func:`lod3d.lod.roof.fit_roof` scores one roof; infinite if a piece has none) and
     the largest RMSE of a piece."""
@@ -189,7 +193,7 @@ def _score(pieces, cells) -> tuple[float, float]:
         if fit is None or n == 0:
             return np.inf, np.inf
         mse = float(np.mean((roof_height(fit.planes, cells.x[m], cells.y[m]) - cells.z[m]) ** 2))
-        total += n * np.log(mse + NOISE**2) + 3 * len(fit.planes) * np.log(n)
+        total += n * np.log(mse + noise**2) + 3 * len(fit.planes) * np.log(n)
         worst = max(worst, np.sqrt(mse))
     return total, worst
 

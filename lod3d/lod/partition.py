@@ -34,7 +34,7 @@ from lod3d.kernels.lod_regions import label_regions
 from ..raster import Raster
 from .roof import fit_roof
 
-__all__ = ["RoofCells", "roof_cells", "partition", "split_roof"]
+__all__ = ["RoofCells", "roof_cells", "dsm_noise", "partition", "split_roof"]
 
 GRID = 1e-3  # metres: the node grid of the solids (equal to the CityJSON quantization)
 
@@ -46,7 +46,8 @@ class RoofCells:
     ``x, y, z`` are cell centres and heights; ``label`` the region of each (0 = in no kept
     region); ``grid`` the region labels on the raster window (0 outside the footprint) and
     ``transform`` that window's transform; ``nodata`` counts cells inside without a height,
-    those beyond the raster's edge included.
+    those beyond the raster's edge included; ``noise`` is the DSM's noise inside
+    (:func:`dsm_noise`).
     """
 
     x: np.ndarray
@@ -56,6 +57,7 @@ class RoofCells:
     grid: np.ndarray
     transform: Affine
     nodata: int
+    noise: float = 0.0
 
 
 def roof_cells(poly, dsm: Raster, step: float = 1.0, min_area: float = 4.0) -> RoofCells:
@@ -93,7 +95,16 @@ def roof_cells(poly, dsm: Raster, step: float = 1.0, min_area: float = 4.0) -> R
         small[0] = True
         grid[small[grid]] = 0
     m = np.isfinite(z)
-    return RoofCells(xs[m], ys[m], z[m], grid[m], grid, win, nodata)
+    return RoofCells(xs[m], ys[m], z[m], grid[m], grid, win, nodata, dsm_noise(z))
+
+
+def dsm_noise(z) -> float:
+    """Robust standard deviation of the DSM noise in the grid ``z`` (NaN outside): from the
+    second differences along rows and columns (zero on a plane; ``6 sigma^2`` variance for
+    independent noise), by their median absolute value, so ridges and walls do not count."""
+    d2 = np.concatenate([(z[:, :-2] - 2 * z[:, 1:-1] + z[:, 2:]).ravel(), (z[:-2] - 2 * z[1:-1] + z[2:]).ravel()])
+    d2 = d2[np.isfinite(d2)]
+    return float(1.4826 * np.median(np.abs(d2)) / np.sqrt(6.0)) if len(d2) >= 8 else 0.0
 
 
 def partition(poly, cells: RoofCells, snap_deg: float = 15.0, min_area: float = 4.0) -> list[tuple[object, int]]:
@@ -190,7 +201,7 @@ def _merge_small(pieces, min_area):
 
 
 def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_area: float = 12.0,
-               min_samples: int = 24, max_eval: int = 500, fit=None) -> list:
+               min_samples: int = 24, max_eval: int = 500, fit=None, tol: float | None = None) -> list:
     """``[(piece, RoofFit | None)]``: ``poly`` cut at its inside corners into pieces that
     each carry a simpler roof, with the best primitive roof of each (``fit`` may give the
     one of ``poly`` when known).
@@ -198,7 +209,8 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     Wings of an L, T or courtyard building whose gables meet at an angle without a height
     jump are one height-continuous region, but no single lower envelope of planes fits
     them: one wing's plane, extended, cuts into the other. When the best primitive over
-    ``poly`` misses the samples ``(x, y, z)`` by more than ``2 * noise`` RMSE, each cut
+    ``poly`` misses the samples ``(x, y, z)`` by more than ``tol`` RMSE (default
+    ``2 * noise``), each cut
     at an inside corner along one of its edges (:func:`_corner_cuts`) is tried; the cut
     whose pieces' roofs have the lowest summed BIC wins if it beats the whole, and each
     piece is cut again (up to ``depth`` levels). The first cut whose pieces all fit to
@@ -208,7 +220,8 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     """
     if fit is None:
         fit = fit_roof(poly, x, y, z, ground, noise, data_driven=False)
-    if depth == 0 or fit is None or fit.rmse <= 2 * noise:
+    tol = 2 * noise if tol is None else tol
+    if depth == 0 or fit is None or fit.rmse <= tol:
         return [(poly, fit)]
     # cuts are compared on at most ~max_eval samples (a regular subset), the winner refitted on all
     step = -(-len(z) // max_eval)
@@ -237,7 +250,8 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     for g in best:
         m = shapely.contains_xy(g, x, y)
         out += split_roof(g, x[m], y[m], z[m], ground, noise, depth - 1, min_area, min_samples, max_eval,
-                          fit=fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples else None)
+                          fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples
+                          else None, tol)
     return out
 
 

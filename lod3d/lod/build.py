@@ -12,7 +12,8 @@ Per footprint polygon (each polygon of a multi-part footprint is handled on its 
   where cuts at the inside corners alone explain a roof with height jumps better (walls
   continuing the outline's edges, as on most annexes), they replace the raster partition.
   Each part gets a LoD1.3 prism at its own 70th percentile and a LoD2.2 roof
-  (:mod:`lod3d.lod.roof`, :mod:`lod3d.lod.solid`) fitted to the samples of its region.
+  (:mod:`lod3d.lod.roof`, :mod:`lod3d.lod.solid`) fitted to the samples of its largest
+  height-continuous region, with the DSM noise measured inside as the noise floor.
   An unsplit polygon keeps all three LoDs in ``{id}-{k}``; a split one has BuildingParts
   ``{id}-{k}-{j}`` (largest first) holding LoD1.3 and LoD2.2, sharing walls.
 
@@ -134,20 +135,8 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
     if 1 not in lods and 2 not in lods:
         return [main]
     pieces = [(piece, None) for piece, _ in partition(poly, cells)]
-    noise = max(NOISE, cells.noise)
-    tol = max(2 * NOISE, 1.25 * noise)  # roof RMSE above which cuts are looked for
-    if 2 in lods:  # wings meeting without a height jump: cut where one roof cannot fit
-        jumps = len(pieces) > 1
-        pieces = _final_fits([out for piece, _ in pieces
-                              for out in split_roof(piece, *_fit_samples(piece, cells), ground, noise, tol=tol)],
-                             cells, ground, noise)
-        score, worst = _score(pieces, cells, noise)
-        if jumps and worst > tol:  # walls at height jumps often continue the outline's edges
-            corners = _final_fits(split_roof(poly, cells.x, cells.y, cells.z, ground, noise, tol=tol), cells, ground,
-                                  noise)
-            if _score(corners, cells, noise)[0] < score:
-                pieces = corners
-        pieces.sort(key=lambda t: (-t[0].area, t[0].bounds))
+    if 2 in lods:
+        pieces = _roof_pieces(poly, [piece for piece, _ in pieces], cells, ground)
     split = len(pieces) > 1
     parts = [main]
     for j, (piece, fit) in enumerate(pieces):
@@ -173,6 +162,27 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
             planes = _add_solid(part, "2.2", piece, fit.planes, x, y, zp, ground, acc)
             part.attributes.update(roof_type=fit.roof_type, roof_planes=len(planes))
     return parts
+
+
+def _roof_pieces(poly, pieces, cells, ground) -> list:
+    """``[(piece, RoofFit | None)]``, largest first: the height-jump ``pieces`` of ``poly``
+    cut further at their inside corners where one roof cannot fit them, each with its roof;
+    or, when cuts at the inside corners of ``poly`` alone explain a roof with height jumps
+    better (walls continuing the outline's edges, as on most annexes), those instead.
+
+    The fits assume the DSM noise measured inside (at least ``NOISE``); corners are cut
+    where a roof misses its samples by more than 1.25 times that noise (at least
+    ``2 * NOISE``)."""
+    noise = max(NOISE, cells.noise)
+    tol = max(2 * NOISE, 1.25 * noise)
+    out = _final_fits([cut for piece in pieces for cut in split_roof(piece, *_fit_samples(piece, cells), ground,
+                                                                     noise, tol=tol)], cells, ground, noise)
+    score, worst = _score(out, cells, noise)
+    if len(pieces) > 1 and worst > tol:
+        corners = _final_fits(split_roof(poly, cells.x, cells.y, cells.z, ground, noise, tol=tol), cells, ground, noise)
+        if _score(corners, cells, noise)[0] < score:
+            out = corners
+    return sorted(out, key=lambda t: (-t[0].area, t[0].bounds))
 
 
 def _final_fits(pieces, cells, ground, noise) -> list:

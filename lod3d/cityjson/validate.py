@@ -147,9 +147,74 @@ class _SchemaValidator:
         for oid, obj in objects.items():
             kind = obj.get("type") if isinstance(obj, dict) else None
             validator = self.by_type.get(kind, self.any_object) if isinstance(kind, str) else self.any_object
-            for err in validator.iter_errors(obj):
+            for err in _boundary_errors(obj):
                 err.path.extendleft(reversed(["CityObjects", oid]))
                 yield err
+            for err in validator.iter_errors(_with_short_arrays(obj)):
+                err.path.extendleft(reversed(["CityObjects", oid]))
+                yield err
+
+
+# Nesting depth of ``boundaries`` per geometry type (CityJSON 2.0 §3.3).
+_DEPTH = {"MultiPoint": 1, "MultiLineString": 2, "MultiSurface": 3, "CompositeSurface": 3, "Solid": 4,
+          "MultiSolid": 5, "CompositeSolid": 5, "GeometryInstance": 1}
+
+
+def _with_short_arrays(obj):
+    """``obj`` with every geometry's ``boundaries`` and semantic ``values`` cut to their first
+    element at each nesting level.
+
+    The schema checks these arrays' nesting and leaf types with ``oneOf`` over geometry
+    types, which makes it re-walk every vertex index several times; the structure is checked
+    on the first element here and every leaf by :func:`_boundary_errors`, exactly.
+    """
+    if not isinstance(obj, dict) or not isinstance(obj.get("geometry"), list):
+        return obj
+    geoms = []
+    for g in obj["geometry"]:
+        if isinstance(g, dict):
+            g = dict(g)
+            if "boundaries" in g:
+                g["boundaries"] = _first_only(g["boundaries"])
+            if isinstance(g.get("semantics"), dict) and "values" in g["semantics"]:
+                g["semantics"] = dict(g["semantics"], values=_first_only(g["semantics"]["values"]))
+        geoms.append(g)
+    return dict(obj, geometry=geoms)
+
+
+def _first_only(x):
+    return [_first_only(x[0])] if isinstance(x, list) and x else x
+
+
+def _boundary_errors(obj):
+    """Schema errors of the arrays :func:`_with_short_arrays` cut: every leaf of a geometry's
+    ``boundaries`` must be a vertex index (integer ≥ 0) at its type's nesting depth."""
+    import jsonschema
+
+    if not isinstance(obj, dict) or not isinstance(obj.get("geometry"), list):
+        return
+    for k, g in enumerate(obj["geometry"]):
+        depth = _DEPTH.get(g.get("type")) if isinstance(g, dict) else None
+        if depth is None or "boundaries" not in g:
+            continue  # the schema reports unknown types and missing members
+        bad = _bad_leaf(g["boundaries"], depth)
+        if bad is not None:
+            yield jsonschema.ValidationError(f"boundaries: {bad!r} is not a vertex index at nesting depth {depth}",
+                                             path=["geometry", k, "boundaries"])
+
+
+def _bad_leaf(x, depth: int):
+    """The first element of ``x`` that is not a list down to ``depth`` levels of non-negative ints."""
+    stack = [(x, 0)]
+    while stack:
+        node, level = stack.pop()
+        if level < depth:
+            if not isinstance(node, list):
+                return node
+            stack.extend((child, level + 1) for child in node)
+        elif isinstance(node, bool) or not isinstance(node, int) or node < 0:
+            return node
+    return None
 
 
 def _type_const(branch) -> str | None:

@@ -4,7 +4,8 @@ STAMP   := .venv/.installed
 OUT     ?= runs/toulouse
 AOI     ?= toulouse
 SIZE_M  ?= 300
-SEED    ?= 7
+SEED    ?= 5
+RANKS   ?= 2
 # One compute thread per process: ranks and tests share 2 cores.
 export OMP_NUM_THREADS ?= 1
 export NUMBA_NUM_THREADS ?= 1
@@ -22,7 +23,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 city: $(STAMP)
-	.venv/bin/lod3d simulate --aoi $(AOI) --out $(OUT) --size-m $(SIZE_M) --seed $(SEED) --overwrite
+	.venv/bin/mpiexec -n $(RANKS) .venv/bin/lod3d city --aoi $(AOI) --size-m $(SIZE_M) --seed $(SEED) \
+		--out $(OUT) --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -88,7 +88,7 @@ def main() -> None:
         report["cars"] = {"wall_s": round(wall, 1), "peak_rss_mb_max_child": round(peak)}
 
     if "cars" in report:
-        report["speedup_vs_cars"] = round(report["cars"]["wall_s"] / wall, 1)
+        report["speedup_vs_cars"] = round(report["cars"]["wall_s"] / report["lod3d"]["wall_s"], 1)
 
     ours_path = work / "lod3d" / "dsm.tif"
     ours = on_grid(ours_path, ours_path)

@@ -81,3 +81,36 @@ def visible(rows, cols, heights, img_shape, tolerance):
             if 0 <= r < img_shape[0] and 0 <= c < img_shape[1]:
                 out[i, j] = h >= hbuf[r, c] - tolerance
     return out
+
+
+@numba.njit(cache=True)
+def smooth_heights(dsm, radius, tol):
+    """Edge-preserving smoothing: per cell, the mean of the window's heights within ``tol``
+    of the window median ((2·radius+1)² window, NaN ignored, NaN cells stay NaN).
+
+    Matching noise is independent from cell to cell while surfaces are smooth, so an
+    average removes it; taking only the heights near the median keeps roof edges and
+    walls sharp (the window's majority surface wins, the other side is left out).
+    """
+    ny, nx = dsm.shape
+    out = np.full((ny, nx), np.nan, np.float32)
+    buf = np.empty((2 * radius + 1) ** 2, np.float64)
+    for i in range(ny):
+        for j in range(nx):
+            if np.isnan(dsm[i, j]):
+                continue
+            n = 0
+            for a in range(max(i - radius, 0), min(i + radius + 1, ny)):
+                for b in range(max(j - radius, 0), min(j + radius + 1, nx)):
+                    if not np.isnan(dsm[a, b]):
+                        buf[n] = dsm[a, b]
+                        n += 1
+            med = np.median(buf[:n])
+            total = 0.0
+            m = 0
+            for k in range(n):
+                if abs(buf[k] - med) <= tol:
+                    total += buf[k]
+                    m += 1
+            out[i, j] = total / m if m else med
+    return out

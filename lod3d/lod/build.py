@@ -56,8 +56,8 @@ def build_buildings(footprints, dsm: Raster, dtm: Raster, lods=(0, 1, 2), progre
 def build_building(bid: str, footprint, dsm: Raster, dtm: Raster, lods=(0, 1, 2)) -> Building:
     """One building with all requested LoDs (LOD0 always) and its quality attributes."""
     footprint = shapely.make_valid(footprint) if not footprint.is_valid else footprint
-    polys = sorted((p for p in shapely.get_parts(footprint) if p.geom_type == "Polygon" and p.area > 0.25),
-                   key=lambda p: (-p.area, p.bounds))
+    polys = sorted((_separate_courtyards(p) for p in shapely.get_parts(footprint)
+                    if p.geom_type == "Polygon" and p.area > 0.25), key=lambda p: (-p.area, p.bounds))
     footprint = shapely.MultiPolygon(polys) if len(polys) > 1 else polys[0] if polys else footprint
     ground = _ground_height(footprint, dtm)
     acc = {"z": [], "nodata": 0, "reasons": [], "stats": {}}
@@ -69,6 +69,23 @@ def build_building(bid: str, footprint, dsm: Raster, dtm: Raster, lods=(0, 1, 2)
     building.parts = [p for p in parts if p.solids]
     building.attributes = _attributes(building, acc)
     return building
+
+
+def _separate_courtyards(poly, gap: float = 0.02):
+    """``poly`` with each courtyard that touches the outline or another courtyard shrunk
+    by ``gap`` metres (mitred corners): a polygon pinched at a point is valid, but its
+    extrusion is not (four walls meet on the vertical edge there, a non-manifold shell)."""
+    rings = [poly.exterior, *poly.interiors]
+    if len(rings) == 1:
+        return poly
+    holes = []
+    for i, ring in enumerate(rings[1:], start=1):
+        hole = shapely.Polygon(ring)
+        if any(ring.intersects(other) for j, other in enumerate(rings) if j != i):
+            hole = hole.buffer(-gap, join_style="mitre")
+        holes += [h.exterior for h in shapely.get_parts(hole) if h.geom_type == "Polygon" and h.area > 0]
+    out = shapely.Polygon(poly.exterior, holes)
+    return out if out.is_valid else poly
 
 
 def _attributes(building, acc) -> dict:

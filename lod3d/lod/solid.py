@@ -121,7 +121,7 @@ def envelope_solid(polygon, planes: np.ndarray, ground_z: float, lod: str, min_f
     for (p, q) in outer.values():
         wall = np.array([[p[0], p[1], ground_z], [q[0], q[1], ground_z], q, p])
         surfaces.append(Surface([wall], "WallSurface"))
-    surfaces.append(Surface(_ground_rings(outer, ground_z), "GroundSurface"))
+    surfaces.append(Surface(_ground_rings(outer, shapely.set_precision(polygon, GRID), ground_z), "GroundSurface"))
     return Solid(lod, surfaces), planes
 
 
@@ -129,23 +129,34 @@ def _key(p):
     return (round(p[0] / GRID), round(p[1] / GRID))
 
 
-def _ground_rings(outer: dict, ground_z: float) -> list[np.ndarray]:
-    """Chain the boundary edges into rings, reversed (normal down), exterior first."""
-    nxt = {e[0]: (e[1], pq[0]) for e, pq in outer.items()}
-    rings, seen = [], set()
-    for start in sorted(nxt):
-        if start in seen:
-            continue
-        ring, k = [], start
-        while k not in seen:
-            seen.add(k)
-            k2, p = nxt[k]
-            ring.append(p[:2])
-            k = k2
-        xy = np.asarray(ring)[::-1]
-        rings.append(np.column_stack([xy, np.full(len(xy), ground_z)]))
+def _ground_rings(outer: dict, polygon, ground_z: float) -> list[np.ndarray]:
+    """Chain the boundary edges into rings, reversed (normal down), exterior first.
+
+    Each edge is chained within the ring of ``polygon`` it lies on, so a courtyard that
+    touches the outline at one corner (a valid polygon) gives two rings through that
+    corner, not one that jumps between them."""
+    rings_2d = [polygon.exterior, *polygon.interiors]
+    edges = list(outer.items())
+    mid = np.array([0.5 * (pq[0][:2] + pq[1][:2]) for _, pq in edges])
+    dist = np.stack([shapely.distance(r, shapely.points(mid)) for r in rings_2d])
+    owner = np.argmin(dist, axis=0)
+    rings = []
+    for k in range(len(rings_2d)):
+        nxt = {e[0]: (e[1], pq[0]) for (e, pq), o in zip(edges, owner) if o == k}
+        seen = set()
+        for start in sorted(nxt):
+            if start in seen:
+                continue
+            ring, key = [], start
+            while key not in seen and key in nxt:
+                seen.add(key)
+                key2, p = nxt[key]
+                ring.append(p[:2])
+                key = key2
+            xy = np.asarray(ring)[::-1]
+            rings.append(np.column_stack([xy, np.full(len(xy), ground_z)]))
     # the exterior (largest absolute area) first
-    rings.sort(key=lambda r: -abs(shapely.Polygon(r[:, :2]).area))
+    rings.sort(key=lambda r: -abs(shapely.Polygon(r[:, :2]).area) if len(r) >= 3 else 0.0)
     return rings
 
 

@@ -255,9 +255,11 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     return out
 
 
-def _corner_cuts(poly, min_edge: float = 1.0) -> list:
+def _corner_cuts(poly, min_edge: float = 1.0, max_cuts: int = 12) -> list:
     """Cut lines at the inside corners of ``poly`` along their edges (longer than
-    ``min_edge``); duplicates (the same line from its two ends) removed.
+    ``min_edge``); duplicates (the same line from its two ends) removed; at most
+    ``max_cuts``, those continuing the longest edges (real walls, not the steps of a
+    ragged outline) first.
 
     At a reflex corner of the outline the cut continues one of its two edges into the
     inside up to the first boundary it meets. A courtyard's corner cut is the whole line
@@ -299,8 +301,8 @@ def _corner_cuts(poly, min_edge: float = 1.0) -> list:
                 if key in seen:
                     continue
                 seen.add(key)
-                cuts.append(shapely.MultiLineString(segs) if len(segs) > 1 else segs[0])
-    return cuts
+                cuts.append((-length, key, shapely.MultiLineString(segs) if len(segs) > 1 else segs[0]))
+    return [cut for _, _, cut in sorted(cuts, key=lambda t: t[:2])[:max_cuts]]
 
 
 def _cut(poly, segment) -> list:

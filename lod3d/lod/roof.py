@@ -95,7 +95,7 @@ def fit_roof(polygon, x: np.ndarray, y: np.ndarray, z: np.ndarray, ground_z: flo
         "mansard": (np.where(band, edge, 4), False),
     }
     if len(polygon.interiors) or len(polygon.exterior.coords) > 5:
-        candidates["hip_edges"] = (_nearest_edge(polygon, x, y), False)
+        candidates["hip_edges"] = (_nearest_edge(polygon.simplify(0.5), x, y), False)  # not per raster step
     fx, fy = np.asarray(polygon.exterior.coords).T
     floor = ground_z + min(1.0, 0.5 * (float(np.median(z)) - ground_z))  # lowest eave allowed
     names = list(candidates)
@@ -218,6 +218,8 @@ def _nearest_edge(polygon, x, y) -> np.ndarray:
     for ring in [polygon.exterior, *polygon.interiors]:
         xy = np.asarray(ring.coords)
         segs += [(p, q) for p, q in zip(xy[:-1], xy[1:]) if np.hypot(*(q - p)) > 1.0]
+    if not segs:
+        return np.zeros(len(x), np.int64)
     p = np.array([s[0] for s in segs])
     d = np.array([s[1] for s in segs]) - p
     t = ((x[:, None] - p[:, 0]) * d[:, 0] + (y[:, None] - p[:, 1]) * d[:, 1]) / (d**2).sum(axis=1)

@@ -90,20 +90,24 @@ def popcount64(x):
 
 @numba.njit(cache=True, inline="always")
 def census_at(warped, v, i, j, radius):
-    """Census bits of view ``v`` at tile cell (i, j): bit k set where the k-th neighbour of
-    the (2·radius+1)² window is darker than the centre; ``ok`` False if any sample is NaN.
+    """Census bits of view ``v`` at tile cell (i, j): bit k set where the k-th sample of
+    the (2·radius+1)² window is darker than the centre (the centre's own bit is always 0);
+    ``ok`` False if any sample is NaN. Rows are packed separately, then joined, so the
+    comparisons do not wait on one long shift chain.
 
     (A sparse census — every other sample of the window, 3× fewer comparisons — was
     measured: ~0.05 m worse NMAD on Giza and on simulated Toulouse.)"""
     cen = warped[v, i, j]
     bits = np.uint64(0)
-    nan = np.isnan(cen)
+    nan = False
+    width = np.uint64(2 * radius + 1)
     for di in range(-radius, radius + 1):
+        row = np.uint64(0)
         for dj in range(-radius, radius + 1):
             val = warped[v, i + di, j + dj]
             nan |= np.isnan(val)
-            if di != 0 or dj != 0:
-                bits = (bits << np.uint64(1)) | np.uint64(val < cen)
+            row = (row << np.uint64(1)) | np.uint64(val < cen)
+        bits = (bits << width) | row
     return bits, not nan
 
 

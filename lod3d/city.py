@@ -1,7 +1,7 @@
 """``lod3d city``: every stage over an AOI's tile grid, on one rank or many.
 
 The AOI grid (``gsd`` cells) is cut into tiles (:class:`lod3d.tiling.TileGrid`). The work
-runs in four phases; in each, the tiles are scattered over the MPI ranks by a dynamic
+runs in five phases; in each, the tiles are scattered over the MPI ranks by a dynamic
 queue (:func:`lod3d.parallel.run_tasks`), each tile computes on its halo window and keeps
 its core, and rank 0 mosaics the cores into seamless rasters that the next phase reads
 windows of:
@@ -9,7 +9,9 @@ windows of:
 1. ``dsm``      images → DSM, confidence, true ortho        (small halo: matching context)
 2. ``terrain``  DSM mosaic → DTM, nDSM                       (wide halo: the largest building)
 3. ``segment``  ortho + nDSM mosaics → building probability, mask (small halo: receptive field)
-4. ``buildings`` mask → footprints → LOD0/1/2 buildings       (halo grown until each building fits)
+4. ``outline``  mask → footprints of the buildings the tile owns (halo grown until each fits);
+                rank 0 then gives each sliver where neighbours from two tiles overlap to one
+5. ``lod``      footprints + DSM + DTM → LOD0/1/2 buildings
 
 A building belongs to the tile whose core holds its anchor (the centroid of its
 pixel-exact outline, which is the same in every window that holds the whole building),
@@ -64,7 +66,7 @@ __all__ = ["CityConfig", "run_city", "PHASES"]
 
 log = logging.getLogger(__name__)
 
-PHASES = ("dsm", "terrain", "segment", "buildings")
+PHASES = ("dsm", "terrain", "segment", "outline", "lod")
 # Bands of each phase's tile product, in order.
 PHASE_BANDS = {"dsm": ("dsm", "confidence", "ortho"), "terrain": ("dtm", "ndsm"),
                "segment": ("building_probability", "mask")}
@@ -150,6 +152,8 @@ def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: 
                            for r in results if not r.ok]
         if rank == 0 and phase in PHASE_BANDS:
             _mosaic(plan, phase)
+        if rank == 0 and phase == "outline":
+            _merge_footprints(plan)
         if comm is not None:
             comm.Barrier()
 
@@ -230,7 +234,7 @@ def _check_coverage(pairs, aoi: AOI) -> None:
 
 # ------------------------------------------------------------------ tiles
 def _tile_path(plan: _Plan, phase: str, tile: Tile) -> Path:
-    suffix = ".pkl" if phase == "buildings" else ".tif"
+    suffix = ".tif" if phase in PHASE_BANDS else ".pkl"
     return plan.work / phase / f"{tile.id}{suffix}"
 
 
@@ -272,8 +276,10 @@ def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
         stage = Segment(method=cfg.segment_method, model=cfg.model, threads=cfg.threads)
         products = Pipeline([stage]).run({"ortho": _read(plan, "ortho", window),
                                           "ndsm": _read(plan, "ndsm", window)})
+    elif phase == "outline":
+        return _outline_tile(plan, tile)
     else:
-        return _building_tile(plan, tile)
+        return _lod_tile(plan, tile)
     rs, cs = _core_of(window, tile)
     bands = np.stack([np.asarray(products[b].data, np.float32)[rs, cs] for b in PHASE_BANDS[phase]])
     write_raster(_tile_path(plan, phase, tile), bands,
@@ -281,12 +287,10 @@ def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
     return {"stages": products.timings}
 
 
-def _building_tile(plan: _Plan, tile: Tile) -> dict:
-    """Footprints whose anchor lies in this tile's core, and their LOD models."""
-    start = time.perf_counter()
-    owned = []  # (anchor_y, anchor_x, polygon, cut)
-    window = _halo(plan, tile, plan.config.building_halo_m)
-    fp = _outline(plan, window)
+def _outline_tile(plan: _Plan, tile: Tile) -> dict:
+    """Footprints whose anchor lies in this tile's core: ``[(id, polygon, cut), ...]``."""
+    owned = []  # (-anchor_y, anchor_x, polygon, cut)
+    fp = _outline(plan, _halo(plan, tile, plan.config.building_halo_m))
     for k in range(len(fp)):
         poly, raw, cut = fp.polygons[k], fp.raw[k], bool(fp.cut[k])
         if cut and not _reaches_grid_edge(plan, raw):
@@ -298,23 +302,62 @@ def _building_tile(plan: _Plan, tile: Tile) -> dict:
         if (int(tr), int(tc)) == (tile.row, tile.col):
             owned.append((-anchor.y, anchor.x, poly, cut))
     owned.sort(key=lambda o: (round(o[0], 6), round(o[1], 6)))
-    footprints = [(f"{tile.id}-{k:04d}", o[2]) for k, o in enumerate(owned)]
-    cut = {bid: o[3] for (bid, _), o in zip(footprints, owned)}
-    outline_s = time.perf_counter() - start
+    footprints = [(f"{tile.id}-{k:04d}", o[2], o[3]) for k, o in enumerate(owned)]
+    with atomic_path(_tile_path(plan, "outline", tile)) as tmp:
+        tmp.write_bytes(pickle.dumps(footprints, protocol=pickle.HIGHEST_PROTOCOL))
+    return {"footprints": len(footprints)}
+
+
+def _merge_footprints(plan: _Plan) -> None:
+    """Give each overlap between footprints of different tiles to the earlier one (rank 0).
+
+    Each tile regularizes its buildings in its own window, so two neighbours owned by
+    different tiles may disagree on their shared wall by a sliver; the later footprint (in
+    tile order) gives the overlap up, which keeps the result independent of the ranks.
+    """
+    rows = []
+    for tile in plan.tiles:
+        path = _tile_path(plan, "outline", tile)
+        if path.exists():
+            rows += [(tile.id, *fp) for fp in pickle.loads(path.read_bytes())]
+    polys = np.array([r[2] for r in rows], dtype=object)
+    tiles = np.array([r[0] for r in rows])
+    if len(rows):
+        left, right = shapely.STRtree(polys).query(polys, predicate="intersects")
+        keep = (left < right) & (tiles[left] != tiles[right])
+        for j in np.unique(right[keep]):
+            earlier = shapely.union_all(polys[left[keep & (right == j)]])
+            polys[j] = _largest_polygon(shapely.difference(polys[j], earlier))
+    merged: dict[str, list] = {}
+    for (tile_id, bid, _, cut), poly in zip(rows, polys):
+        if poly is not None and poly.area > 1.0:
+            merged.setdefault(tile_id, []).append((bid, poly, cut))
+    with atomic_path(plan.work / "footprints.pkl") as tmp:
+        tmp.write_bytes(pickle.dumps(merged, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _largest_polygon(geom):
+    parts = [g for g in shapely.get_parts(shapely.make_valid(geom)) if g.geom_type == "Polygon"]
+    return max(parts, key=lambda g: g.area) if parts else None
+
+
+def _lod_tile(plan: _Plan, tile: Tile) -> dict:
+    """LOD0/1/2 models of the tile's merged footprints."""
+    merged = pickle.loads((plan.work / "footprints.pkl").read_bytes()).get(tile.id, [])
     buildings = []
-    if footprints:
+    if merged:
+        footprints = [(bid, poly) for bid, poly, _ in merged]
         box = shapely.bounds(shapely.union_all([p for _, p in footprints]))
-        lod_window = _window_around(plan, box, margin_m=3.0)
+        window = _window_around(plan, box, margin_m=3.0)
         products = Pipeline([LOD(lods=plan.config.lods)]).run(
-            {"dsm": _read(plan, "dsm", lod_window), "dtm": _read(plan, "dtm", lod_window),
-             "footprints": footprints})
+            {"dsm": _read(plan, "dsm", window), "dtm": _read(plan, "dtm", window), "footprints": footprints})
         buildings = products["buildings"]
+        cut = {bid: c for bid, _, c in merged}
         for b in buildings:
             b.attributes["cut_by_aoi"] = cut[b.id]
-    with atomic_path(_tile_path(plan, "buildings", tile)) as tmp:
+    with atomic_path(_tile_path(plan, "lod", tile)) as tmp:
         tmp.write_bytes(pickle.dumps(buildings, protocol=pickle.HIGHEST_PROTOCOL))
-    return {"stages": {"outline": round(outline_s, 3), "lod": round(time.perf_counter() - start - outline_s, 3)},
-            "buildings": len(buildings)}
+    return {"buildings": len(buildings)}
 
 
 def _outline(plan: _Plan, window: Window) -> Footprints:
@@ -409,7 +452,7 @@ def _finish(plan: _Plan, failures: dict, allow_partial: bool) -> dict:
     failed = sorted({f["tile"] for phase in failures.values() for f in phase})
     buildings = []
     for tile in plan.tiles:
-        path = _tile_path(plan, "buildings", tile)
+        path = _tile_path(plan, "lod", tile)
         if path.exists():
             buildings.extend(sorted(pickle.loads(path.read_bytes()), key=lambda b: b.id))
     products = {}

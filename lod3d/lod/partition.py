@@ -232,6 +232,8 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
         pieces = [shapely.set_precision(g, GRID) for g in _cut(poly, cut)]
         if len(pieces) < 2 or min(g.area for g in pieces) < min_area:
             continue
+        if any(g.geom_type != "Polygon" for g in pieces):
+            continue  # snapping to the grid split a piece: not a clean cut
         fits, score = [], 0.0
         for g in pieces:
             m = shapely.contains_xy(g, xs, ys)

@@ -41,6 +41,7 @@ import numpy as np
 import rasterio
 import shapely
 from rasterio.windows import Window
+from scipy import ndimage
 
 from . import __version__
 from .aoi import AOI
@@ -71,6 +72,8 @@ PHASES = ("dsm", "terrain", "segment", "outline", "lod")
 PHASE_BANDS = {"dsm": ("dsm", "confidence", "ortho"), "terrain": ("dtm", "ndsm"),
                "segment": ("building_probability", "mask")}
 HEIGHT_DATUM = "WGS84 ellipsoidal height (m)"
+MIN_BUILDING_HEIGHT_M = 2.5  # a footprint's median nDSM must reach this to be a building
+MIN_ROOF_CELLS = 8  # and it needs this many valid DSM cells to be modelled
 
 
 @dataclass(frozen=True)
@@ -290,8 +293,12 @@ def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
 def _outline_tile(plan: _Plan, tile: Tile) -> dict:
     """Footprints whose anchor lies in this tile's core: ``[(id, polygon, cut), ...]``."""
     owned = []  # (-anchor_y, anchor_x, polygon, cut)
-    fp = _outline(plan, _halo(plan, tile, plan.config.building_halo_m))
+    window = _halo(plan, tile, plan.config.building_halo_m)
+    fp = _outline(plan, window)
+    elevated = _elevated(_read(plan, "ndsm", window), fp.raw)
     for k in range(len(fp)):
+        if not elevated[k]:
+            continue
         poly, raw, cut = fp.polygons[k], fp.raw[k], bool(fp.cut[k])
         if cut and not _reaches_grid_edge(plan, raw):
             poly, raw, cut = _outline_whole(plan, raw)
@@ -305,7 +312,24 @@ def _outline_tile(plan: _Plan, tile: Tile) -> dict:
     footprints = [(f"{tile.id}-{k:04d}", o[2], o[3]) for k, o in enumerate(owned)]
     with atomic_path(_tile_path(plan, "outline", tile)) as tmp:
         tmp.write_bytes(pickle.dumps(footprints, protocol=pickle.HIGHEST_PROTOCOL))
-    return {"footprints": len(footprints)}
+    return {"footprints": len(footprints), "not_elevated": int((~elevated).sum())}
+
+
+def _elevated(ndsm: Raster, outlines) -> np.ndarray:
+    """Which outlines stand on a structure: median nDSM inside ≥ ``MIN_BUILDING_HEIGHT_M``
+    over at least ``MIN_ROOF_CELLS`` valid cells. The mask can hold flat blobs (shadows,
+    courtyards, street furniture); they are not buildings and get no model."""
+    from rasterio.features import rasterize
+
+    if len(outlines) == 0:
+        return np.zeros(0, bool)
+    labels = rasterize(((g, k + 1) for k, g in enumerate(outlines)), out_shape=ndsm.shape,
+                       transform=ndsm.transform, fill=0, dtype="int32")
+    valid = np.isfinite(ndsm.data) & (labels > 0)
+    index = np.arange(1, len(outlines) + 1)
+    counts = np.bincount(labels[valid], minlength=len(outlines) + 1)[1:]
+    medians = np.asarray(ndimage.median(np.where(valid, ndsm.data, 0), labels * valid, index), float)
+    return (counts >= MIN_ROOF_CELLS) & (medians >= MIN_BUILDING_HEIGHT_M)
 
 
 def _merge_footprints(plan: _Plan) -> None:

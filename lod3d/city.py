@@ -131,16 +131,10 @@ def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: 
              allow_partial: bool = False) -> dict:
     """Run the whole chain over ``config.aoi``; return the run summary (also ``run.json``)."""
     rank = comm.rank if comm is not None else 0
-    plan, error = None, None
-    if rank == 0:
-        try:
-            plan = _prepare(config, resume=resume, overwrite=overwrite)
-        except Lod3dError as exc:
-            error = exc
-    if comm is not None:
-        plan, error = comm.bcast((plan, error), root=0)
-    if error is not None:
-        raise error
+    simulate_here = _on_rank0(comm, lambda: _start(config, resume=resume, overwrite=overwrite))
+    if simulate_here:
+        _simulate(config, comm)
+    plan = _on_rank0(comm, lambda: _make_plan(config))
 
     failures: dict[str, list[dict]] = {}
     for phase in PHASES:
@@ -169,7 +163,23 @@ def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: 
 
 
 # ------------------------------------------------------------------ preparation
-def _prepare(config: CityConfig, *, resume: bool, overwrite: bool) -> _Plan:
+def _on_rank0(comm, fn):
+    """``fn()`` on rank 0, its result (or the user error it raised) on every rank."""
+    value, error = None, None
+    if comm is None or comm.rank == 0:
+        try:
+            value = fn()
+        except Lod3dError as exc:
+            error = exc
+    if comm is not None:
+        value, error = comm.bcast((value, error), root=0)
+    if error is not None:
+        raise error
+    return value
+
+
+def _start(config: CityConfig, *, resume: bool, overwrite: bool) -> bool:
+    """Check and stamp the output directory; whether the acquisition must be simulated."""
     out = Path(config.out)
     stamp = out / "city.config.json"
     if resume and stamp.exists():
@@ -187,16 +197,35 @@ def _prepare(config: CityConfig, *, resume: bool, overwrite: bool) -> _Plan:
     with atomic_path(stamp) as tmp:
         tmp.write_text(json.dumps({"fingerprint": config.fingerprint(), "aoi": config.aoi.to_dict(),
                                    "lod3d_version": __version__}, indent=2))
+    return not config.images and not (out / "simulation" / "simulation.json").exists()
 
+
+def _simulate(config: CityConfig, comm) -> None:
+    """The AOI's simulated acquisition into ``OUT/simulation``, its views rendered on all ranks."""
+    from .simulate.acquisition import simulate
+
+    def map_tasks(tasks, fn):
+        results = run_tasks(tasks, fn, comm=comm, retries=0)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise RuntimeError(f"simulation task {failed[0].index} failed: {failed[0].error}")
+        return [r.value for r in results]
+
+    simulate(config.aoi, Path(config.out) / "simulation", seed=config.seed, gsd=config.gsd, overwrite=True,
+             map_tasks=map_tasks, write=comm is None or comm.rank == 0)
+    if comm is not None:
+        comm.Barrier()
+
+
+def _make_plan(config: CityConfig) -> _Plan:
+    """The tile grid and the images with their RPCs (rank 0)."""
+    out = Path(config.out)
     truth, images, reference_date = None, list(config.images), config.reference_date
     if not images:
-        from .simulate.acquisition import SIMULATED_DATE, simulate
+        from .simulate.acquisition import SIMULATED_DATE
 
-        sim = out / "simulation"
-        if not (sim / "simulation.json").exists():
-            simulate(config.aoi, sim, seed=config.seed, gsd=config.gsd, overwrite=True)
-        images = sorted((sim / "images").glob("img_*.tif"))
-        truth = sim / "truth"
+        images = sorted((out / "simulation" / "images").glob("img_*.tif"))
+        truth = out / "simulation" / "truth"
         reference_date = reference_date or SIMULATED_DATE
     pairs = []
     for path in images:

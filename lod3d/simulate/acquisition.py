@@ -36,7 +36,7 @@ from ..aoi import AOI
 from ..cityjson import write_cityjson
 from ..errors import InputError
 from ..geometry.rpcfit import fit_rpc
-from ..io.atomic import atomic_dir
+from ..io.atomic import atomic_dir, check_output_dir
 from ..io.raster import write_raster
 from ..progress import progress
 from .render import render_ortho, render_view, shade_surface
@@ -65,8 +65,14 @@ class SimulationResult:
 
 
 def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views: int = 3,
-             gsd: float = 0.5, view_angle_deg: float = 12.0, overwrite: bool = False) -> SimulationResult:
-    """Simulate a tri-stereo (or stereo) acquisition over ``aoi`` into directory ``out``."""
+             gsd: float = 0.5, view_angle_deg: float = 12.0, overwrite: bool = False,
+             map_tasks=None, write: bool = True) -> SimulationResult | None:
+    """Simulate a tri-stereo (or stereo) acquisition over ``aoi`` into directory ``out``.
+
+    The views and the true ortho are rendered by ``map_tasks(tasks, fn) -> [fn(t) ...]``
+    (default: one after the other here); ``lod3d city`` passes one that scatters them over
+    its MPI ranks, every rank calling ``simulate`` and only the one with ``write`` writing.
+    """
     if views not in (2, 3):
         raise InputError(f"--views {views}: the simulator makes 2 or 3 views")
     if not (0.1 <= gsd <= 5.0):
@@ -79,6 +85,8 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
         raise InputError(f"AOI {area.width:g} m × {area.height:g} m at {gsd:g} m is {cells / 1e6:.0f} M cells "
                          "per view; simulate at most 64 M (e.g. 4 km × 4 km at 0.5 m)")
     out = Path(out)
+    if write:
+        check_output_dir(out, overwrite)  # refuse before the work, not after
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -88,55 +96,61 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
         timings[name] = round(now - clock, 3)
         clock = now
 
+    steps = progress(total=3 + views, desc="simulate", unit="step")
+    xmin, ymin, xmax, ymax = area.bounds
+    m = SCENE_MARGIN_M
+    scene_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
+    scene = generate_scene(scene_bounds, crs=area.crs, seed=seed)
+    lap("scene"); steps.update()
+
+    grid = Affine(gsd, 0.0, xmin, 0.0, -gsd, ymax)
+    shape = (round(area.height / gsd), round(area.width / gsd))
+    truth = rasterize_truth(scene, grid, shape)
+    z_range = _height_range(scene, scene_bounds)
+    angles = (-view_angle_deg, 0.0, view_angle_deg) if views == 3 else (-view_angle_deg, view_angle_deg)
+    cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
+                        z_range=z_range, seed=seed)
+    # The rendered surface must hold every pixel's line of sight through the height range.
+    needed = surface_bounds(cams, z_range)
+    if not (needed[0] >= scene_bounds[0] and needed[1] >= scene_bounds[1]
+            and needed[2] <= scene_bounds[2] and needed[3] <= scene_bounds[3]):
+        raise RuntimeError(f"scene margin {m} m too small for the views' lines of sight {needed}")
+    surface = scene_surface(scene, res=gsd / 2, bounds=needed)
+    sun = Sun()
+    shading = shade_surface(surface, sun)
+    gains = 1.0 + np.random.default_rng(seed).uniform(-0.15, 0.15, size=views)
+    nadir = int(np.argmin(np.abs(angles)))
+    lap("truth"); steps.update()
+
+    def render(k: int):
+        """Task ``k < views``: view k+1 and its fitted RPC; task ``views``: the true ortho."""
+        if k == views:
+            return render_ortho(surface, grid, shape, sun, gain=float(gains[nadir]), seed=seed * 100,
+                                shading=shading)
+        img = render_view(surface, cams[k], sun, seed=seed * 100 + k + 1, gain=float(gains[k]),
+                          shading=shading)
+        rpc, stats = fit_rpc(cams[k], area.crs, z_range)
+        steps.update()
+        return img, rpc, stats
+
+    rendered = (map_tasks or _in_order)(list(range(views + 1)), render)
+    lap("render_and_rpc")
+    if not write:
+        steps.close()
+        return None
+
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        steps = progress(total=4 + 2 * views, desc="simulate", unit="step")
-        xmin, ymin, xmax, ymax = area.bounds
-        m = SCENE_MARGIN_M
-        scene_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
-        scene = generate_scene(scene_bounds, crs=area.crs, seed=seed)
-        lap("scene"); steps.update()
-
-        grid = Affine(gsd, 0.0, xmin, 0.0, -gsd, ymax)
-        shape = (round(area.height / gsd), round(area.width / gsd))
-        truth = rasterize_truth(scene, grid, shape)
-        z_range = _height_range(scene, scene_bounds)
-        angles = (-view_angle_deg, 0.0, view_angle_deg) if views == 3 else (-view_angle_deg, view_angle_deg)
-        cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
-                            z_range=z_range, seed=seed)
-        # The rendered surface must hold every pixel's line of sight through the height range.
-        needed = surface_bounds(cams, z_range)
-        if not (needed[0] >= scene_bounds[0] and needed[1] >= scene_bounds[1]
-                and needed[2] <= scene_bounds[2] and needed[3] <= scene_bounds[3]):
-            raise RuntimeError(f"scene margin {m} m too small for the views' lines of sight {needed}")
-        surface = scene_surface(scene, res=gsd / 2, bounds=needed)
-        lap("truth"); steps.update()
-
-        sun = Sun()
-        shading = shade_surface(surface, sun)
-        rng = np.random.default_rng(seed)
-        gains = 1.0 + rng.uniform(-0.15, 0.15, size=views)
-
+        (tmp / "images").mkdir()
         images, rpc_stats = [], []
-        for k, (cam, gain) in enumerate(zip(cams, gains), start=1):
-            img = render_view(surface, cam, sun, seed=seed * 100 + k, gain=float(gain), shading=shading)
-            steps.update()
-            rpc, stats = fit_rpc(cam, area.crs, z_range)
+        for k, (img, rpc, stats) in enumerate(rendered[:views], start=1):
             rpc_stats.append({"view": k, "along_track_deg": angles[k - 1], **stats})
             path = tmp / "images" / f"img_{k:02d}.tif"
-            path.parent.mkdir(exist_ok=True)
             write_raster(path, img, rpcs=rpc.to_rasterio(),
-                         tags={"SENSOR": "lod3d simulated pushbroom", "VIEW": k,
-                               "HEIGHT_DATUM": HEIGHT_DATUM})
+                         tags={"SENSOR": "lod3d simulated pushbroom", "VIEW": k, "HEIGHT_DATUM": HEIGHT_DATUM})
             images.append(path)
-            steps.update()
-        lap("render_and_rpc")
-
-        nadir = int(np.argmin(np.abs(angles)))
-        ortho = render_ortho(surface, grid, shape, sun, gain=float(gains[nadir]), seed=seed * 100,
-                             shading=shading)
+        ortho = rendered[views]
         _write_truth(tmp / "truth", truth, ortho, grid, area, scene)
-        lap("write_truth"); steps.update()
-
+        lap("write"); steps.update()
         summary = {
             "lod3d_version": __version__,
             "aoi": area.to_dict(),
@@ -147,10 +161,14 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
             "rpc_fit": rpc_stats,
             "timings_s": timings,
         }
-        _write_quicklooks(tmp / "report", truth, ortho, [_read_view(p) for p in images])
+        _write_quicklooks(tmp / "report", truth, ortho, [r[0] for r in rendered[:views]])
         (tmp / "simulation.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-        steps.update(); steps.close()
+        steps.close()
     return SimulationResult(out, [out / "images" / p.name for p in images], summary)
+
+
+def _in_order(tasks, fn):
+    return [fn(t) for t in tasks]
 
 
 def _height_range(scene, bounds, res: float = 2.0) -> tuple[float, float]:
@@ -185,14 +203,6 @@ def _write_truth(folder: Path, truth, ortho, grid, area: AOI, scene) -> None:
                              "referenceDate": SIMULATED_DATE,
                              "lineage": {"source": "procedural scene (lod3d.simulate), exact LoD2.2 solids",
                                          "heightDatum": HEIGHT_DATUM}})
-
-
-def _read_view(path: Path) -> np.ndarray:
-    """A view, read back for the quick looks."""
-    import rasterio
-
-    with rasterio.open(path) as src:
-        return src.read(1)
 
 
 def _write_quicklooks(folder: Path, truth, ortho, views) -> None:

@@ -30,7 +30,7 @@ def test_gable_burns_exact_heights():
     dsm, ids, dtm = bc.dsm.data, bc.building_id.data, bc.dtm.data
     assert (ids == 1).sum() * 0.25 == pytest.approx(96.0)
     rows, cols = np.nonzero(ids == 1)
-    x, y = bc.transform * (cols + 0.5, rows + 0.5)
+    x, y = bc.transform @ (cols + 0.5, rows + 0.5)
     expect = 10.0 + 6.0 + 3.0 * (1 - np.abs(y - 204.0) / 4.0)
     assert np.allclose(dsm[rows, cols], expect, atol=1e-4)
     assert np.allclose(dtm, 10.0) and np.allclose(dsm[ids == 0], 10.0)

@@ -165,14 +165,14 @@ def _interpolate_ground(ground, ground_rings, transform) -> np.ndarray:
     if rr.size:
         step = max(1, rr.size // 20000)  # a sparse sample keeps the triangulation small
         rr, cc = rr[::step], cc[::step]
-        x, y = transform * (cc + 0.5, rr + 0.5)
+        x, y = transform @ (cc + 0.5, rr + 0.5)
         pts.append(np.column_stack([x, y, ground[rr, cc]]))
     pts = np.concatenate(pts)
     xy, z = pts[:, :2], pts[:, 2]
     xy, first = np.unique(np.round(xy, 3), axis=0, return_index=True)
     z = z[first]
     rows, cols = np.nonzero(np.isnan(ground))
-    qx, qy = transform * (cols + 0.5, rows + 0.5)
+    qx, qy = transform @ (cols + 0.5, rows + 0.5)
     q = np.column_stack([qx, qy])
     out = ground.copy()
     vals = np.full(len(q), np.nan)

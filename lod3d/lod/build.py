@@ -291,8 +291,8 @@ def _window(poly, raster: Raster, pad: float = 0.0):
     """Row/col ranges of ``raster`` cells covering the polygon's bounds (+ pad)."""
     inv = ~raster.transform
     x0, y0, x1, y1 = poly.bounds
-    c0, r0 = inv * (x0 - pad, y1 + pad)
-    c1, r1 = inv * (x1 + pad, y0 - pad)
+    c0, r0 = inv @ (x0 - pad, y1 + pad)
+    c1, r1 = inv @ (x1 + pad, y0 - pad)
     h, w = raster.shape
     r0, c0 = max(0, int(np.floor(r0))), max(0, int(np.floor(c0)))
     r1, c1 = min(h, int(np.ceil(r1))), min(w, int(np.ceil(c1)))
@@ -304,7 +304,7 @@ def _cells_inside(poly, raster: Raster, pad: float = 0.0):
     if r1 <= r0 or c1 <= c0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     rr, cc = np.mgrid[r0:r1, c0:c1]
-    x, y = raster.transform * (cc.ravel() + 0.5, rr.ravel() + 0.5)
+    x, y = raster.transform @ (cc.ravel() + 0.5, rr.ravel() + 0.5)
     target = poly.buffer(pad) if pad else poly
     inside = shapely.contains_xy(target, x, y)
     data = raster.data[-2:][0] if raster.data.ndim == 3 else raster.data

@@ -64,22 +64,22 @@ def roof_cells(poly, dsm: Raster, step: float = 1.0, min_area: float = 4.0) -> R
     """Samples of ``dsm`` inside ``poly`` and their height-continuous regions."""
     inv = ~dsm.transform
     x0, y0, x1, y1 = poly.bounds
-    c0, r0 = inv * (x0, y1)
-    c1, r1 = inv * (x1, y0)
+    c0, r0 = inv @ (x0, y1)
+    c1, r1 = inv @ (x1, y0)
     h, w = dsm.shape
     r0, c0, r1, c1 = int(np.floor(r0)) - 1, int(np.floor(c0)) - 1, int(np.ceil(r1)) + 1, int(np.ceil(c1)) + 1
     outside = 0  # cells of the footprint beyond the raster: nodata too
     if r0 < 0 or c0 < 0 or r1 > h or c1 > w:
         rr, cc = np.mgrid[r0:r1, c0:c1]
         beyond = (rr < 0) | (rr >= h) | (cc < 0) | (cc >= w)
-        outside = int(shapely.contains_xy(poly, *(dsm.transform * (cc[beyond] + 0.5, rr[beyond] + 0.5))).sum())
+        outside = int(shapely.contains_xy(poly, *(dsm.transform @ (cc[beyond] + 0.5, rr[beyond] + 0.5))).sum())
         r0, c0, r1, c1 = max(0, r0), max(0, c0), min(h, r1), min(w, c1)
-    win = dsm.transform * Affine.translation(c0, r0)
+    win = dsm.transform @ Affine.translation(c0, r0)
     if r1 <= r0 or c1 <= c0:
         e = np.zeros(0)
         return RoofCells(e, e, e, np.zeros(0, np.int32), np.zeros((0, 0), np.int32), win, outside)
     rr, cc = np.mgrid[0:r1 - r0, 0:c1 - c0]
-    xs, ys = win * (cc + 0.5, rr + 0.5)
+    xs, ys = win @ (cc + 0.5, rr + 0.5)
     inside = shapely.contains_xy(poly, xs, ys)
     data = dsm.data[-1] if dsm.data.ndim == 3 else dsm.data
     z = data[r0:r1, c0:c1].astype(np.float64)

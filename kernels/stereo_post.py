@@ -114,3 +114,66 @@ def smooth_heights(dsm, radius, tol):
                     m += 1
             out[i, j] = total / m if m else med
     return out
+
+
+@numba.njit(cache=True)
+def _group(ids, n):
+    """Flat indices of the cells of each id 1..n: (order, start) with cells of id k at
+    ``order[start[k]:start[k + 1]]``."""
+    flat = ids.ravel()
+    start = np.zeros(n + 2, np.int64)
+    for c in range(flat.size):
+        start[flat[c] + 1] += 1
+    for k in range(1, n + 2):
+        start[k] += start[k - 1]
+    fill = start.copy()
+    order = np.empty(flat.size, np.int64)
+    for c in range(flat.size):
+        order[fill[flat[c]]] = c
+        fill[flat[c]] += 1
+    return order, start
+
+
+@numba.njit(cache=True)
+def fill_from_rim(dsm, holes, rim, n, step_m):
+    """Fill hole ``k`` (cells where ``holes == k``, 1..n) from its rim (``rim == k``), in place.
+
+    A hole whose rim has a step of more than ``step_m`` between neighbouring rim cells lies
+    between surfaces (a steep but continuous slope, like a pyramid face, is one surface) — mostly an occlusion at the foot of a building — and takes the median of the
+    lower half of its rim: the ground, not a blend of ground and roof. Any other hole is a
+    gap in one surface (textureless or ambiguous cells) and is interpolated smoothly:
+    inverse-square-distance weights over its rim cells. Holes without rim are left NaN.
+    """
+    ny, nx = dsm.shape
+    hole_cells, hs = _group(holes, n)
+    rim_cells, rs = _group(rim, n)
+    for k in range(1, n + 1):
+        m = rs[k + 1] - rs[k]
+        if m == 0:
+            continue
+        ri = np.empty(m, np.int64)
+        rj = np.empty(m, np.int64)
+        rh = np.empty(m, np.float64)
+        for a in range(m):
+            c = rim_cells[rs[k] + a]
+            ri[a], rj[a], rh[a] = c // nx, c % nx, dsm[c // nx, c % nx]
+        between = False                      # a step between neighbouring rim cells?
+        for a in range(m):
+            for di in range(-1, 2):
+                for dj in range(-1, 2):
+                    qi, qj = ri[a] + di, rj[a] + dj
+                    if 0 <= qi < ny and 0 <= qj < nx and rim[qi, qj] == k and abs(dsm[qi, qj] - rh[a]) > step_m:
+                        between = True
+        mid = np.median(rh)
+        for b in range(hs[k], hs[k + 1]):
+            i, j = hole_cells[b] // nx, hole_cells[b] % nx
+            if between:
+                dsm[i, j] = np.median(rh[rh <= mid])
+                continue
+            num = 0.0
+            den = 0.0
+            for a in range(m):
+                w = 1.0 / ((ri[a] - i) ** 2 + (rj[a] - j) ** 2)
+                num += w * rh[a]
+                den += w
+            dsm[i, j] = num / den

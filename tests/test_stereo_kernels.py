@@ -1,7 +1,7 @@
 """Stereo kernels on small arrays: census cost, SGM on label ranges, subpixel, post-filters, tie points."""
 
 import numpy as np
-from lod3d.kernels.stereo_post import remove_speckles, smooth_heights, visible
+from lod3d.kernels.stereo_post import fill_from_rim, remove_speckles, smooth_heights, visible
 from lod3d.kernels.stereo_sgm import sgm8, winner_subpixel
 from lod3d.kernels.stereo_sweep import field_at, sweep_cost_volume
 from lod3d.kernels.stereo_tiepoints import match_patches
@@ -114,6 +114,21 @@ def test_smooth_heights_keeps_steps():
     assert np.isnan(out[0, 0])
     assert np.nanstd(out[:, 3:12] - 10) < 0.5 * np.nanstd(dsm[:, 3:12] - 10)
     assert np.all(np.abs(out[1:, 14] - 10) < 1.5) and np.all(np.abs(out[1:, 15] - 20) < 1.5)
+
+
+def test_fill_from_rim_occlusion_takes_ground_slope_is_interpolated():
+    ii, jj = np.mgrid[:20, :20].astype(float)
+    step = np.where(jj < 10, 0.0, 8.0)            # ground | building: the hole at the wall foot
+    slope = 0.5 * ii + 0.25 * jj                  # one sloped surface (a pyramid face)
+    for dsm, expect in ((step, 0.0), (slope, slope)):
+        holes = np.zeros((20, 20), np.int64)
+        holes[8:12, 8:12] = 1
+        rim = np.zeros((20, 20), np.int64)
+        rim[7:13, 7:13] = 1
+        rim[holes > 0] = 0
+        a = np.where(holes > 0, np.nan, dsm)
+        fill_from_rim(a, holes, rim, 1, 3.0)
+        assert np.allclose(a[8:12, 8:12], np.broadcast_to(expect, dsm.shape)[8:12, 8:12], atol=0.35)
 
 
 def test_visibility_zbuffer():

@@ -87,7 +87,7 @@ def end_to_end(out: Path, size_m: float, seed: int, segment: str) -> list[str]:
         f"| LoD2.2 | volume error (mean abs) / roof type accuracy | "
         f"{f(100 * lod['volume_lod22']['mean_abs_rel'], 1) if (lod.get('volume_lod22') or {}).get('mean_abs_rel') is not None else '–'} % / "
         f"{f(100 * lod['roof_type']['accuracy'], 0) if (lod.get('roof_type') or {}).get('accuracy') is not None else '–'} % |",
-        f"| LoD | valid share LoD0 / 1.2 / 2.2 | "
+        "| LoD | valid share LoD0 / 1.2 / 2.2 | "
         + " / ".join(f(100 * lod['validity']['valid_share'][k], 0) + " %" for k in ("0", "1.2", "2.2")) + " |",
         f"| DSM vertical class | ASPRS 2014 / 2023 | {v.get('asprs_2014', {}).get('class')} / "
         f"{v.get('asprs_2023', {}).get('class')} |",

@@ -63,7 +63,7 @@ def _write_gpkg(path, fp, crs):
     srs_id = crs.to_epsg() if crs is not None and crs.to_epsg() else 0
     con = sqlite3.connect(path)
     try:
-        con.executescript(f"""
+        con.executescript("""
             PRAGMA application_id = 1196444487;  -- 'GPKG'
             PRAGMA user_version = 10400;
             CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,

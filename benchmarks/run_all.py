@@ -158,7 +158,7 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
     ap.add_argument("--size-m", type=float, default=300.0)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--segment", default="classical", choices=["classical", "model"])
+    ap.add_argument("--segment", default="model", choices=["classical", "model"])
     ap.add_argument("--skip-cars", action="store_true", help="compare with the stored CARS/s2p DSMs only")
     ap.add_argument("--no-peers", action="store_true", help="lod3d only (no CARS, bulldozer, buildingregulariser)")
     args = ap.parse_args()

@@ -38,8 +38,11 @@ from lod3d.errors import InputError
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
 @click.option("--threads", type=int, default=1, show_default=True, help="CPU compute threads.")
+@click.option("--note", default=None,
+              help="Free text kept in the checkpoint's training metadata (e.g. the seeds and commands that "
+                   "made the data).")
 def command(scenes, pairs, val_scenes, out, arch, encoder, decoder_channels, channels, init, label_fraction,
-            steps, batch, patch, lr, loss, boundary_weight, seed, device, threads) -> None:
+            steps, batch, patch, lr, loss, boundary_weight, seed, device, threads, note) -> None:
     """Train a building segmentation model; writes a checkpoint with its metadata."""
     import torch
 
@@ -60,6 +63,8 @@ def command(scenes, pairs, val_scenes, out, arch, encoder, decoder_channels, cha
                          boundary_weight=boundary_weight, seed=seed, device=dev)
     model, history = train(spec, samples, config, init=init)
     history.update(data=[s.name for s in samples], label_fraction=label_fraction)
+    if note:
+        history["note"] = note
     if val_scenes:
         metrics = evaluate(model, [load_scene(s, spec.channels) for s in val_scenes], device=dev)
         history["validation"] = metrics

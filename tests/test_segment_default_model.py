@@ -23,6 +23,21 @@ def test_default_model_is_small_and_documented():
     assert meta["training"]["init"].startswith("imagenet")
     assert meta["training"]["validation"]["iou"] >= 0.9
 
+    def strings(v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                yield str(k)
+                yield from strings(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                yield from strings(x)
+        elif isinstance(v, str):
+            yield v
+
+    # provenance as seeds and commands, not paths of the machine that trained it
+    assert not [t for t in strings(meta["training"]) if t.startswith(("/", "~")) or ":\\" in t]
+    assert "seed" in meta["training"]["note"]
+
 
 @pytest.fixture(scope="module")
 def unseen_scene():

@@ -54,7 +54,7 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float]:
     figure is its own; CARS's is the max of both)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env)
+    subprocess.run(cmd, check=True, env=env, stdout=sys.stderr)   # stdout: the JSON report only
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return wall, max(peak, before) / 1024

@@ -23,7 +23,17 @@ COMMANDS = ("aoi", "simulate", "city", "dsm", "terrain", "outline", "validate", 
 
 
 class _Group(click.Group):
-    """A click group that turns user errors into one line and a non-zero exit."""
+    """A click group that imports a subcommand's module only when it is used (so
+    ``lod3d dsm`` does not pay for torch or matplotlib) and turns user errors into one
+    line and a non-zero exit."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        return importlib.import_module(f"lod3d.cli.{name}").command
 
     def invoke(self, ctx):
         try:
@@ -45,10 +55,6 @@ def cli(verbose: int, quiet: bool) -> None:
     set_quiet(quiet)
     level = logging.WARNING if quiet else (logging.INFO, logging.DEBUG)[min(verbose, 1)]
     logging.basicConfig(level=level, format="lod3d: %(message)s", stream=sys.stderr)
-
-
-for _name in COMMANDS:
-    cli.add_command(importlib.import_module(f"lod3d.cli.{_name}").command)
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ from .io.raster import write_raster
 from .lod.stage import LOD
 from .outline import Footprints, outline_mask
 from .outline.io import write_footprints
-from .parallel import TaskResult, run_tasks
+from .parallel import TaskResult, quiet_barrier, run_tasks
 from .pipeline import Pipeline
 from .progress import progress
 from .raster import Raster
@@ -151,27 +151,24 @@ def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: 
             _mosaic(plan, phase)
         if rank == 0 and phase == "outline":
             _merge_footprints(plan)
-        if comm is not None:
-            comm.Barrier()
+        quiet_barrier(comm)
 
-    summary = None
-    if rank == 0:
-        summary = _finish(plan, failures, allow_partial)
-    if comm is not None:
-        summary = comm.bcast(summary, root=0)
-    return summary
+    return _on_rank0(comm, lambda: _finish(plan, failures, allow_partial))
 
 
 # ------------------------------------------------------------------ preparation
 def _on_rank0(comm, fn):
-    """``fn()`` on rank 0, its result (or the user error it raised) on every rank."""
+    """``fn()`` on rank 0, its result (or the error it raised) on every rank."""
     value, error = None, None
     if comm is None or comm.rank == 0:
         try:
             value = fn()
-        except Lod3dError as exc:
+        except Exception as exc:  # every rank must learn of it, or the others wait forever
+            if comm is None:
+                raise
             error = exc
     if comm is not None:
+        quiet_barrier(comm)
         value, error = comm.bcast((value, error), root=0)
     if error is not None:
         raise error
@@ -213,8 +210,7 @@ def _simulate(config: CityConfig, comm) -> None:
 
     simulate(config.aoi, Path(config.out) / "simulation", seed=config.seed, gsd=config.gsd, overwrite=True,
              map_tasks=map_tasks, write=comm is None or comm.rank == 0)
-    if comm is not None:
-        comm.Barrier()
+    quiet_barrier(comm)
 
 
 def _make_plan(config: CityConfig) -> _Plan:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TaskResult", "get_comm", "run_tasks", "set_compute_threads"]
+__all__ = ["TaskResult", "get_comm", "run_tasks", "set_compute_threads", "quiet_barrier"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,19 @@ def get_comm():
 
     comm = MPI.COMM_WORLD
     return comm if comm.size > 1 else None
+
+
+def quiet_barrier(comm, poll_s: float = 0.005) -> None:
+    """A barrier that sleeps while it waits.
+
+    MPI's blocking barrier spins a core at full speed; ranks that wait while rank 0 does
+    serial work (mosaics, the report) would take that core from whatever else runs.
+    """
+    if comm is None:
+        return
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(poll_s)
 
 
 def set_compute_threads(n: int = 1) -> None:
@@ -92,6 +105,7 @@ def run_tasks(tasks: Sequence, fn: Callable[[Any], Any], *, comm=None, retries: 
             on_done(result, len(mine), n)
     if comm is None:
         return mine
+    quiet_barrier(comm)
     gathered = comm.allgather(mine)
     results = sorted((r for part in gathered for r in part), key=lambda r: r.index)
     assert [r.index for r in results] == list(range(n)), "every task runs exactly once"
@@ -137,6 +151,6 @@ def _claim(n: int, comm):
             if got[0] >= n:
                 break
             yield int(got[0])
-        comm.Barrier()
+        quiet_barrier(comm)
     finally:
         win.Free()

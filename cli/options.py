@@ -33,3 +33,18 @@ def resolve_aoi(aoi_name: str | None, bounds, crs: str | None) -> AOI:
     if aoi_name.lower().endswith((".geojson", ".json")):
         return aoi_from_geojson(aoi_name)
     return aoi(aoi_name)
+
+
+def model_spec(arch: str, encoder: str, channels: str, decoder_channels: str | None):
+    """A segmentation :class:`lod3d.segment.models.ModelSpec` from comma-separated options."""
+    from lod3d.segment.models import ModelSpec
+
+    return ModelSpec(arch=arch, encoder=encoder, channels=tuple(c.strip() for c in channels.split(",")),
+                     decoder_channels=tuple(int(c) for c in decoder_channels.split(",")) if decoder_channels else None)
+
+
+def torch_device(device: str) -> str:
+    """``--device auto`` is CUDA when torch sees a GPU, else the CPU."""
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device

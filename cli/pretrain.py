@@ -6,6 +6,8 @@ import click
 
 from lod3d.errors import InputError
 
+from .options import model_spec, torch_device
+
 
 @click.command("pretrain")
 @click.option("--scene", "scenes", multiple=True, type=click.Path(exists=True, file_okay=False),
@@ -33,16 +35,14 @@ def command(scenes, rasters, out, arch, encoder, decoder_channels, channels, ste
 
     from lod3d.raster import Raster
     from lod3d.segment.inputs import stack_channels
-    from lod3d.segment.models import ModelSpec
     from lod3d.segment.pretrain import PretrainConfig, pretrain, save_pretrained
     from lod3d.segment.train import load_scene
 
     if not scenes and not rasters:
         raise InputError("no data: give --scene DIR and/or --raster ORTHO NDSM")
     torch.set_num_threads(threads)
-    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    spec = ModelSpec(arch=arch, encoder=encoder, channels=tuple(c.strip() for c in channels.split(",")),
-                     decoder_channels=tuple(int(c) for c in decoder_channels.split(",")) if decoder_channels else None)
+    dev = torch_device(device)
+    spec = model_spec(arch, encoder, channels, decoder_channels)
     tiles = [load_scene(s, spec.channels).x for s in scenes]
     tiles += [stack_channels(Raster.read(o, band=None), Raster.read(n), spec.channels, o, n) for o, n in rasters]
     config = PretrainConfig(steps=steps, batch=batch, patch=patch, lr=lr, mask_ratio=mask_ratio, seed=seed, device=dev)

@@ -8,6 +8,8 @@ import click
 
 from lod3d.errors import InputError
 
+from .options import model_spec, torch_device
+
 
 @click.command("train")
 @click.option("--scene", "scenes", multiple=True, type=click.Path(exists=True, file_okay=False),
@@ -48,15 +50,13 @@ def command(scenes, pairs, val_scenes, out, arch, encoder, decoder_channels, cha
 
     from lod3d.segment.checkpoint import save_checkpoint
     from lod3d.segment.inputs import NORMALIZATION
-    from lod3d.segment.models import ModelSpec
     from lod3d.segment.train import TrainConfig, evaluate, load_pair, load_scene, restrict_labels, train
 
     if not scenes and not pairs:
         raise InputError("no training data: give --scene DIR and/or --pair ORTHO NDSM MASK")
     torch.set_num_threads(threads)
-    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    spec = ModelSpec(arch=arch, encoder=encoder, channels=tuple(c.strip() for c in channels.split(",")),
-                     decoder_channels=tuple(int(c) for c in decoder_channels.split(",")) if decoder_channels else None)
+    dev = torch_device(device)
+    spec = model_spec(arch, encoder, channels, decoder_channels)
     samples = [load_scene(s, spec.channels) for s in scenes] + [load_pair(*p, spec.channels) for p in pairs]
     samples = restrict_labels(samples, label_fraction, seed=seed)
     config = TrainConfig(steps=steps, batch=batch, patch=patch, lr=lr, loss=loss,

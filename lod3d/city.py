@@ -46,7 +46,7 @@ from scipy import ndimage
 from . import __version__
 from .aoi import AOI
 from .cityjson import write_cityjson, write_cityjsonseq
-from .errors import InputError, Lod3dError, OutputError
+from .errors import InputError, OutputError
 from .geometry.rpc import RPCModel
 from .io.atomic import atomic_path, check_output_dir
 from .io.raster import write_raster
@@ -439,15 +439,19 @@ def _window_around(plan: _Plan, bounds, margin_m: float) -> Window:
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 
+def _grid_bounds(plan: _Plan) -> tuple[float, float, float, float]:
+    return plan.grid.window_bounds(Window(0, 0, plan.grid.shape[1], plan.grid.shape[0]))
+
+
 def _reaches_grid_edge(plan: _Plan, raw) -> bool:
-    xmin, ymin, xmax, ymax = plan.grid.window_bounds(Window(0, 0, plan.grid.shape[1], plan.grid.shape[0]))
+    xmin, ymin, xmax, ymax = _grid_bounds(plan)
     bx0, by0, bx1, by1 = shapely.bounds(raw)
     eps = 0.25 * plan.config.gsd
     return bx0 <= xmin + eps or by0 <= ymin + eps or bx1 >= xmax - eps or by1 >= ymax - eps
 
 
 def _clamp(plan: _Plan, x: float, y: float) -> tuple[float, float]:
-    xmin, ymin, xmax, ymax = plan.grid.window_bounds(Window(0, 0, plan.grid.shape[1], plan.grid.shape[0]))
+    xmin, ymin, xmax, ymax = _grid_bounds(plan)
     return min(max(x, xmin), xmax), min(max(y, ymin), ymax)
 
 

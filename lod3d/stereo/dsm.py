@@ -222,7 +222,7 @@ def coordinate_fields(views: list[View], grid: Grid, h_nodes: np.ndarray, step: 
     gi = np.arange(0, ny - 1 + 2 * step, step)[: (ny - 1) // step + 2]
     gj = np.arange(0, nx - 1 + 2 * step, step)[: (nx - 1) // step + 2]
     jj, ii = np.meshgrid(gj, gi)
-    x, y = grid.transform * (jj + 0.5, ii + 0.5)
+    x, y = grid.transform @ (jj + 0.5, ii + 0.5)
     lon, lat = Transformer.from_crs(grid.crs, 4326, always_xy=True).transform(x, y)
     shape = (len(views), len(h_nodes)) + ii.shape
     frow, fcol = np.empty(shape), np.empty(shape)
@@ -395,7 +395,7 @@ def _label_bounds(views, imgs, grid, h_nodes, labels, nadir, params: StereoParam
     lo = np.zeros(grid.shape, np.int64)
     hi = np.full(grid.shape, last, np.int64)
     for f in params.coarse:
-        cgrid = Grid(grid.crs, grid.transform * Affine.scale(f), (-(-ny // f), -(-nx // f)))
+        cgrid = Grid(grid.crs, grid.transform @ Affine.scale(f), (-(-ny // f), -(-nx // f)))
         cfrow, cfcol = coordinate_fields(views, cgrid, h_nodes, params.field_step)
         cfrow, cfcol = (cfrow - (f - 1) / 2) / f, (cfcol - (f - 1) / 2) / f
         k = f * params.coarse_label_step             # the pass's label stride in fine labels

@@ -137,6 +137,8 @@ def test_lod_quality(metrics):
     # exact roofs: only the shifted building's strip outside the truth footprint misses
     assert lod["roof_lod22"]["median"] == pytest.approx(0.0, abs=1e-3)
     assert 0.95 < lod["roof_lod22"]["completeness"] < 1.0
+    # the shifted building's 0.5 m x 13 m strip lies outside the truth: 6.5 of 280 m² of roofs
+    assert lod["roof_lod22"]["outside_share"] == pytest.approx(6.5 / 280.0, abs=1e-3)
     assert lod["volume_lod22"]["buildings"] == 2
     assert lod["volume_lod22"]["mean_abs_rel"] == pytest.approx(0.0, abs=1e-6)
     assert lod["roof_type"] == {"matched": 2, "accuracy": 1.0, "confusion": {"flat->flat": 2}}
@@ -231,3 +233,23 @@ def test_cli(scene, tmp_path):
     empty.mkdir()
     r = CliRunner().invoke(cli, ["evaluate", "--truth", str(empty), "--result", str(result)])
     assert r.exit_code == 2 and "no truth files" in r.output and "Traceback" not in r.output
+
+
+def test_part_without_solid_is_uncovered():
+    """A part without a solid at the LoD leaves its cells uncovered (not roofs at ground height)."""
+    from lod3d.evaluate.city import _at_lod, _burn_roofs
+    from lod3d.raster import Raster
+
+    x0, y0, x1, y1, _ = BOXES[0]
+    xm = 0.5 * (x0 + x1)
+    parts = [BuildingPart("b-0", [_box(x0, y0, xm, y1, GROUND, GROUND + 10, lod) for lod in ("1.2", "2.2")], {}),
+             BuildingPart("b-1", [_box(xm, y0, x1, y1, GROUND, GROUND + 8, "1.2")], {})]
+    b = Building("b", shapely.box(x0, y0, x1, y1), GROUND, parts, {})
+    from rasterio.crs import CRS
+
+    grid = Raster(np.zeros((80, 80), np.float32), TRANSFORM, CRS.from_epsg(EPSG), None, {})
+    top = _burn_roofs(_at_lod([b], "2.2"), grid)
+    cells = np.isfinite(top)
+    assert cells.sum() == pytest.approx((xm - x0) * (y1 - y0) / RES**2, abs=2)
+    assert np.nanmin(top) == pytest.approx(GROUND + 10, abs=1e-3)
+    assert np.isfinite(_burn_roofs(_at_lod([b], "1.2"), grid)).sum() == pytest.approx(600, abs=2)

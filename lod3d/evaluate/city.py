@@ -30,7 +30,8 @@ simulated truth). Sections:
   nearest output corner within ``corner_max_m`` on matched buildings.
 - ``lod`` — LoD1.2 and LoD2.2 roof errors: the output solids burnt onto the grid
   (:func:`~lod3d.cityjson.rasterize.burn_buildings`) against the truth DSM on truth building
-  cells (completeness = share of those cells the models cover); volume error of matched
+  cells (completeness = share of those cells the models cover; ``outside_share`` = share of
+  the burnt roof cells outside every truth building); volume error of matched
   buildings lying wholly inside the result's extent against the truth solids; roof-type
   accuracy (truth: the type of the largest part); validity of ``city.city.json`` under
   :func:`~lod3d.cityjson.validate.validate_file` per LoD.
@@ -326,9 +327,14 @@ def _at_lod(buildings, lod: str):
 
 
 def _burn_roofs(buildings, grid: Raster) -> np.ndarray:
-    """Top heights of ``buildings`` on ``grid`` (NaN outside their footprints)."""
+    """Top heights of ``buildings`` on ``grid`` (NaN outside their solids).
+
+    The burnt DSM falls back to the burnt ground inside a footprint where no solid stands
+    (a part without a solid at this LoD): those cells are uncovered, not roofs at ground
+    height."""
     burnt = burn_buildings(buildings, res=grid.res, pad=grid.res, crs_epsg=grid.crs.to_epsg())
-    top = np.where(burnt.building_id.data > 0, burnt.dsm.data, np.nan).astype(np.float64)
+    roofed = (burnt.building_id.data > 0) & (burnt.dsm.data != burnt.dtm.data)
+    top = np.where(roofed, burnt.dsm.data, np.nan).astype(np.float64)
     out = np.full(grid.shape, np.nan)
     reproject(top, out, src_transform=burnt.transform, src_crs=grid.crs, dst_transform=grid.transform,
               dst_crs=grid.crs, src_nodata=np.nan, dst_nodata=np.nan, resampling=Resampling.nearest)
@@ -358,6 +364,18 @@ def _validity(model_path: Path, built) -> dict:
             "invalid_buildings": sorted(set().union(*bad.values())) if bad else []}
 
 
+def _roof_errors(top, t_dsm, t_ids) -> dict:
+    """:func:`height_errors` of burnt roofs ``top`` on the truth building cells
+    (``completeness``: the share of them covered), with ``outside_share``: the share of the
+    burnt roof cells lying outside every truth building (roofs over streets and yards)."""
+    out = height_errors(top, t_dsm, t_ids > 0)
+    burnt = np.isfinite(top)
+    n = int(burnt.sum())
+    out["roof_cells"] = n
+    out["outside_share"] = float((burnt & (t_ids == 0)).sum() / n) if n else float("nan")
+    return out
+
+
 def _lod(built, model_path, t_city, t_ids, t_dsm, grid, skipped) -> dict | None:
     if built is None:
         skipped["lod"] = "no city.city.json in the result"
@@ -366,8 +384,7 @@ def _lod(built, model_path, t_city, t_ids, t_dsm, grid, skipped) -> dict | None:
     if t_ids is not None and t_dsm is not None and built:
         for lod in LODS:
             sel = _at_lod(built, lod)
-            out[f"roof_lod{lod.replace('.', '')}"] = (height_errors(_burn_roofs(sel, grid), t_dsm, t_ids > 0)
-                                                      if sel else None)
+            out[f"roof_lod{lod.replace('.', '')}"] = _roof_errors(_burn_roofs(sel, grid), t_dsm, t_ids) if sel else None
     else:
         skipped["lod.roof"] = "needs truth DSM and buildings"
     if t_city is None:

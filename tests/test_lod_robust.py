@@ -28,3 +28,31 @@ def test_unmodellable_footprint_degrades_instead_of_raising():
     levels = {s.lod for p in building.parts for s in p.solids}
     assert levels == {"1.2", "1.3", "2.2"} and building.attributes["lod_fallback_reason"] is None
     assert check_geometry(to_cityjson_dict([building], crs_epsg=32631)) == []
+
+
+def test_failed_roof_gets_a_flat_lod22(monkeypatch):
+    """A roof whose solid cannot be made (here: every multi-plane envelope raises) keeps a
+    flat LoD2.2 roof, so the LoD2.2 model still covers the footprint, with the reason."""
+    import lod3d.lod.build as build
+
+    real = build.envelope_solid
+
+    def failing(poly, planes, ground, lod):
+        if lod == "2.2" and len(planes) > 1:
+            raise ValueError("degenerate face")
+        return real(poly, planes, ground, lod)
+
+    monkeypatch.setattr(build, "envelope_solid", failing)
+    transform = Affine(0.5, 0, 0, 0, -0.5, 40)
+    rr, cc = np.mgrid[0:80, 0:80]
+    x = transform.c + 0.5 * (cc + 0.5)
+    box = shapely.box(10, 10, 30, 24)
+    inside = rasterize([box], out_shape=(80, 80), transform=transform).astype(bool)
+    gable = 210 + 3 - 0.5 * np.abs(x - 20)  # ridge along y at x = 20
+    dsm = Raster(np.where(inside, gable, 195).astype(np.float32), transform, "EPSG:32631", np.nan)
+    dtm = Raster(np.full((80, 80), 195, np.float32), transform, "EPSG:32631", np.nan)
+    building = build_building("b", box, dsm, dtm)
+    roofs = [p for p in building.parts if any(s.lod == "2.2" for s in p.solids)]
+    assert roofs and building.attributes["roof_type"] == "flat"
+    assert "flat instead" in building.attributes["lod_fallback_reason"]
+    assert check_geometry(to_cityjson_dict([building], crs_epsg=32631)) == []

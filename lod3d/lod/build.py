@@ -17,10 +17,11 @@ Per footprint polygon (each polygon of a multi-part footprint is handled on its 
   An unsplit polygon keeps all three LoDs in ``{id}-{k}``; a split one has BuildingParts
   ``{id}-{k}-{j}`` (largest first) holding LoD1.3 and LoD2.2, sharing walls.
 
-Every building is emitted. A part whose LoD2.2 cannot be made (too few valid samples, no
-usable roof, a solid failing the geometric checks after quantization) keeps LoD1.3 and
-the building records why in ``lod_fallback_reason``; without valid samples at all only
-LOD0 remains. Attributes follow 3DBAG: ground and roof heights, roof type (of the largest
+Every building is emitted. A part whose fitted roof cannot be made (no usable roof, a
+degenerate envelope, a solid failing the geometric checks after quantization) gets a flat
+LoD2.2 roof instead (its prism), so the LoD2.2 model covers the whole footprint; a part
+with too few valid samples keeps only the lower LoDs. The building records why in
+``lod_fallback_reason``; without valid samples at all only LOD0 remains. Attributes follow 3DBAG: ground and roof heights, roof type (of the largest
 part) and plane count, per-LoD RMSE against the DSM (over all samples of the parts that
 have the LoD), volume and validity, and the DSM nodata share inside the footprint.
 """
@@ -173,11 +174,17 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
         elif 1 in lods:
             _add_solid(part, "1.3", piece, np.array([[0.0, 0.0, np.percentile(zp, 70)]]), x, y, zp, ground, acc)
         if 2 in lods:
-            if fit is None:
-                acc["reasons"].append(f"{part.id}: no roof fits the DSM")
-                continue
-            planes = _add_solid(part, "2.2", piece, fit.planes, x, y, zp, ground, acc)
-            part.attributes.update(roof_type=fit.roof_type, roof_planes=len(planes))
+            if fit is not None:
+                try:
+                    planes = _add_solid(part, "2.2", piece, fit.planes, x, y, zp, ground, acc)
+                    part.attributes.update(roof_type=fit.roof_type, roof_planes=len(planes))
+                    continue
+                except Exception as exc:  # a degenerate roof: the flat one below stands in
+                    acc["reasons"].append(f"{part.id}: LoD2.2 roof failed ({type(exc).__name__}: {exc}), flat instead")
+            else:
+                acc["reasons"].append(f"{part.id}: no roof fits the DSM, flat instead")
+            _add_solid(part, "2.2", piece, np.array([[0.0, 0.0, np.percentile(zp, 70)]]), x, y, zp, ground, acc)
+            part.attributes.update(roof_type="flat", roof_planes=1)
     return parts
 
 
@@ -281,6 +288,17 @@ def _drop_invalid(building, acc) -> None:
             for k in (f"rmse_lod{key}", f"volume_lod{key}"):
                 part.attributes.pop(k, None)
             part.attributes[f"val_lod{key}"] = False
+            prism = next((s for s in part.solids if s.lod in ("1.3", "1.2") and (part.id, s.lod) not in bad), None)
+            if solid.lod == "2.2" and prism is not None:  # the part's valid prism stands in as a flat roof
+                part.solids.append(Solid("2.2", prism.surfaces))
+                pk = prism.lod.replace(".", "")
+                part.attributes.update(rmse_lod22=part.attributes[f"rmse_lod{pk}"],
+                                       volume_lod22=part.attributes[f"volume_lod{pk}"], val_lod22=True,
+                                       roof_type="flat", roof_planes=1)
+                acc["stats"][(part.id, "2.2")] = acc["stats"][(part.id, prism.lod)]
+                acc["reasons"].append(f"{part.id}: LoD2.2 solid failed the geometric checks, LoD{prism.lod} prism "
+                                      "as a flat roof instead")
+                continue
             if solid.lod == "2.2":
                 part.attributes.pop("roof_type", None)
                 part.attributes.pop("roof_planes", None)

@@ -80,8 +80,14 @@ def build_model(spec: ModelSpec) -> nn.Module:
                   classes=spec.classes)
     if spec.decoder_channels is not None:
         kwargs["decoder_channels"] = list(spec.decoder_channels)
+    if spec.encoder.startswith("tu-terramind"):
+        from .foundation import register_terramind
+
+        register_terramind()
     if spec.arch == "DPT":
         kwargs["dynamic_img_size"] = True  # any tile size, position embeddings interpolated
+        if spec.encoder.startswith("tu-terramind"):
+            kwargs["decoder_readout"] = "ignore"  # no class token
     try:
         return arch(**kwargs)
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
@@ -89,8 +95,13 @@ def build_model(spec: ModelSpec) -> nn.Module:
 
 
 def encoder_module(model: nn.Module) -> nn.Module:
-    """The module holding the encoder's own weights (the timm model for ``tu-`` encoders)."""
-    enc = model.encoder
+    """The module holding the encoder's own weights (the timm model for ``tu-`` encoders).
+
+    A model without an ``encoder`` (a bare timm backbone) is its own encoder.
+    """
+    enc = getattr(model, "encoder", None)
+    if not isinstance(enc, nn.Module):
+        return model
     return getattr(enc, "model", enc)
 
 
@@ -177,8 +188,8 @@ _PREFIXES = ("module.", "backbone.", "encoder.model.", "encoder.", "model.")
 _DECODER = re.compile(r"^(decoder|mask_token|decoder_embed|decoder_pos_embed|decoder_pred|head\.|fc_norm)")
 
 
-def unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
-    """The tensor dict inside a checkpoint, with wrapper keys and common prefixes removed."""
+def _unwrap(obj) -> dict[str, torch.Tensor]:
+    """The tensor dict inside a checkpoint (wrapper dicts such as ``{"model": ...}`` removed)."""
     while isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
         inner = next((obj[k] for k in _WRAPPER_KEYS if k in obj and isinstance(obj[k], dict)), None)
         if inner is None:
@@ -186,7 +197,12 @@ def unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
         obj = inner
     if not isinstance(obj, dict):
         return {}
-    sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+def unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
+    """The tensor dict inside a checkpoint, with wrapper keys and common prefixes removed."""
+    sd = _unwrap(obj)
     for prefix in _PREFIXES:
         if sd and sum(k.startswith(prefix) for k in sd) >= len(sd) // 2:
             sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
@@ -194,21 +210,40 @@ def unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
 
 
 def load_encoder_file(model: nn.Module, path, channels: tuple[str, ...],
-                      src_bands: tuple[str, ...] | None = None, min_matched: float = 0.9) -> dict:
+                      src_bands: tuple[str, ...] | None = None, min_matched: float = 0.9,
+                      modality: str | None = None) -> dict:
     """Load encoder weights from a local checkpoint file into ``model``'s encoder.
 
-    ``src_bands`` names the checkpoint's input bands (default: the ``channels`` recorded in
-    a lod3d checkpoint, Prithvi's six HLS bands for a 6-band patch embedding, else RGB).
-    Returns ``{"matched": n, "total": m, "skipped": [...]}``; fewer than ``min_matched`` of
-    the encoder's tensors found raises :class:`InputError` naming the file.
+    ``model`` is a smp model (its encoder is loaded) or a bare timm model. Layouts:
+    DINOv3 ViTs and TerraMind v1 (:mod:`lod3d.segment.foundation`; ``modality`` picks
+    TerraMind's input modality) are converted and must then fit the encoder exactly:
+    a missing encoder weight or a leftover checkpoint tensor is an :class:`InputError`
+    naming the file and the keys. Other files (timm/DINO/MAE/Prithvi state dicts,
+    ``lod3d pretrain`` outputs) are matched by name, and fewer than ``min_matched`` of the
+    encoder's tensors found is an error. ``src_bands`` names the checkpoint's input bands
+    (default: the layout's own, the ``channels`` recorded in a lod3d checkpoint, Prithvi's
+    six HLS bands for a 6-band patch embedding, else RGB).
+    Returns ``{"layout", "matched", "total", "skipped", "dropped"}``.
     """
+    from .foundation import convert_dinov3, convert_terramind, detect_layout
+
     path = Path(path)
     raw = _torch_load(path)
-    if isinstance(raw, dict) and raw.get("format", "").startswith("lod3d-") and src_bands is None:
+    if isinstance(raw, dict) and str(raw.get("format", "")).startswith("lod3d-") and src_bands is None:
         src_bands = tuple(raw["channels"])
-    sd = unwrap_state_dict(raw)
     target = encoder_module(model)
     own = target.state_dict()
+    sd = _unwrap(raw)
+    layout = detect_layout(sd)
+    dropped: list[str] = []
+    if layout == "dinov3":
+        sd, bands, dropped = convert_dinov3(sd, target, path)
+    elif layout == "terramind":
+        patch = getattr(getattr(target, "patch_embed", None), "patch_size", (16, 16))[0]
+        sd, bands, dropped = convert_terramind(sd, path, modality, patch_size=patch)
+    else:
+        sd, bands = unwrap_state_dict(raw), None
+    src_bands = src_bands or bands or None
     loaded, skipped = {}, []
     for key, value in sd.items():
         if key not in own:
@@ -219,26 +254,36 @@ def load_encoder_file(model: nn.Module, path, channels: tuple[str, ...],
             value = value.sum(2)
         if key.endswith("pos_embed") and value.shape != want.shape:
             value = _resample_pos_embed(value, want, target)
-        first_layer = value.ndim == want.ndim >= 3 and want.shape[1] == len(channels) and value.shape[0] == want.shape[0]
+        first_layer = value.ndim == want.ndim == 4 and want.shape[1] == len(channels) and value.shape[0] == want.shape[0]
         if first_layer and value.shape[1] != want.shape[1]:
             bands = src_bands or (PRITHVI_BANDS if value.shape[1] == 6 else IMAGENET_BANDS[: value.shape[1]])
             if len(bands) != value.shape[1]:
                 raise InputError(f"{path}: first layer has {value.shape[1]} input bands, "
                                  f"{len(bands)} band names given")
             value = adapt_input_weight(value, tuple(bands), channels)
+        elif first_layer and src_bands and tuple(src_bands) != tuple(channels) and len(src_bands) == value.shape[1]:
+            value = adapt_input_weight(value, tuple(src_bands), channels)  # same count, other bands
         if value.shape != want.shape:
             skipped.append(key)
             continue
         loaded[key] = value.to(want.dtype)
-    total = len([k for k in own if not k.endswith("num_batches_tracked") and not _DECODER.match(k)])
+    wanted = [k for k in own if not k.endswith("num_batches_tracked") and not _DECODER.match(k)]
+    total = len(wanted)
     matched = len([k for k in loaded if not k.endswith("num_batches_tracked")])
-    if matched < min_matched * total:
+    if layout != "generic":
+        missing = [k for k in wanted if k not in loaded]
+        if missing or skipped:
+            raise InputError(f"{path}: {layout} checkpoint does not fit encoder {type(target).__name__} "
+                             f"({matched} of {total} weights): missing {len(missing)} {missing[:4]}, "
+                             f"unexpected or wrong shape {len(skipped)} {skipped[:4]}")
+    elif matched < min_matched * total:
         example = [k for k in own if k not in loaded][:3]
         raise InputError(f"{path}: only {matched} of {total} encoder weights match {type(target).__name__} "
                          f"(missing e.g. {example}); is it a checkpoint for this encoder?")
     target.load_state_dict(loaded, strict=False)
-    log.info("%s: loaded %d of %d encoder tensors (%d skipped)", path, matched, total, len(skipped))
-    return {"matched": matched, "total": total, "skipped": skipped}
+    log.info("%s: %s layout, loaded %d of %d encoder tensors (%d skipped, %d dropped)", path, layout, matched,
+             total, len(skipped), len(dropped))
+    return {"layout": layout, "matched": matched, "total": total, "skipped": skipped, "dropped": dropped}
 
 
 def _resample_pos_embed(value: torch.Tensor, want: torch.Tensor, target: nn.Module) -> torch.Tensor:

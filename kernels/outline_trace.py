@@ -55,14 +55,24 @@ def _joins(ids, heights, use_h, max_step, r0, c0, r1, c1):
 
 
 @numba.njit(cache=True)
-def _count_runs(ids, heights, use_h, max_step):
-    """Number of horizontal runs (see ``label_instances``)."""
+def _count_runs(ids, heights, use_h, max_step, row_runs):
+    """Number of horizontal runs (see ``label_instances``), per row into ``row_runs``.
+    Without heights the count is branch-free (vectorized: about memory speed)."""
     h, w = ids.shape
     n = 0
     for r in range(h):
-        for c in range(w):
-            if ids[r, c] > 0 and (c == 0 or not _joins(ids, heights, use_h, max_step, r, c - 1, r, c)):
-                n += 1
+        row = ids[r]
+        k = 0
+        if use_h:
+            for c in range(w):
+                if row[c] > 0 and (c == 0 or not _joins(ids, heights, use_h, max_step, r, c - 1, r, c)):
+                    k += 1
+        elif w > 0:
+            k = 1 if row[0] > 0 else 0
+            for c in range(1, w):
+                k += (row[c] > 0) & (row[c] != row[c - 1])
+        row_runs[r] = k
+        n += k
     return n
 
 
@@ -79,12 +89,15 @@ def label_instances(ids, heights, max_step):
     use_h = heights.shape[0] == h and heights.shape[1] == w
     labels = np.zeros((h, w), dtype=np.int32)   # first the run index + 1 of each pixel
     # exact sizes up front: arrays regrown inside the scan would slow every iteration
-    cap = _count_runs(ids, heights, use_h, max_step)
+    row_runs = np.empty(h, dtype=np.int64)
+    cap = _count_runs(ids, heights, use_h, max_step, row_runs)
     parent = np.empty(cap, dtype=np.int64)
     run_source = np.empty(cap, dtype=np.int64)
     run_pos = np.empty((cap, 3), dtype=np.int64)   # row, first column, end column
     n_runs = 0
     for r in range(h):
+        if row_runs[r] == 0:   # empty rows (most of a sparse tile) are not scanned again
+            continue
         c = 0
         while c < w:
             if ids[r, c] <= 0:
@@ -153,6 +166,108 @@ def _is_edge(labels, x, y, d, lab):
 
 
 @numba.njit(cache=True)
+def _grow(a, n):
+    """``a`` with room for twice as many rows, its first ``n`` rows kept."""
+    b = np.empty((2 * a.shape[0],) + a.shape[1:], dtype=a.dtype)
+    b[:n] = a[:n]
+    return b
+
+
+@numba.njit(cache=True)
+def _trace_one(labels, x0, y0, lab, xy, nv, top_seen):
+    """Trace the ring of ``lab`` that starts with the east-going crack at (x0, y0), its
+    corners written to ``xy`` from row ``nv``. Returns (new nv, signed area), or (-1, 0)
+    when ``xy`` ran full (the caller grows it and traces the ring again)."""
+    # around vertex (x, y): A = pixel (y-1, x-1), B = (y-1, x), C = (y, x-1), D = (y, x).
+    # The crack leaving east has D on its right (owner) and B on its left; south: C and D;
+    # west: A and C; north: B and A (as ``_owner``/``_other``).
+    h, w = labels.shape
+    cap = xy.shape[0]
+    x, y, d = x0, y0, 0
+    area2 = 0.0
+    px, py = x0, y0   # previous corner, for the shoelace area
+    while True:
+        if d == 0:
+            top_seen[y, x] = 1
+            x += 1
+        elif d == 1:
+            y += 1
+        elif d == 2:
+            x -= 1
+        else:
+            y -= 1
+        up = y > 0
+        left = x > 0
+        down = y < h
+        right = x < w
+        ea = up and left and labels[y - 1, x - 1] == lab
+        eb = up and right and labels[y - 1, x] == lab
+        ec = down and left and labels[y, x - 1] == lab
+        ed = down and right and labels[y, x] == lab
+        # turn right if the crack there is an edge (hug the owning pixel), else go
+        # straight, else left
+        if d == 0:
+            nd = 1 if (ec and not ed) else (0 if (ed and not eb) else 3)
+        elif d == 1:
+            nd = 2 if (ea and not ec) else (1 if (ec and not ed) else 0)
+        elif d == 2:
+            nd = 3 if (eb and not ea) else (2 if (ea and not ec) else 1)
+        else:
+            nd = 0 if (ed and not eb) else (3 if (eb and not ea) else 2)
+        if nd != d:
+            if nv == cap:
+                return -1, 0.0
+            xy[nv, 0] = x
+            xy[nv, 1] = y
+            nv += 1
+            area2 += px * y - x * py
+            px, py = x, y
+        if x == x0 and y == y0 and nd == 0:
+            break
+        d = nd
+    return nv, 0.5 * area2
+
+
+@numba.njit(cache=True)
+def _row_differs(labels, y0):
+    """Whether row ``y0`` differs from the row above (row -1: background)."""
+    row = labels[y0]
+    differ = 0
+    if y0 == 0:
+        for x0 in range(row.shape[0]):
+            differ += row[x0] != 0
+    else:
+        above = labels[y0 - 1]
+        for x0 in range(row.shape[0]):
+            differ += row[x0] != above[x0]
+    return differ > 0
+
+
+@numba.njit(cache=True)
+def _scan_row(labels, y0, x_start, xy, nv, offsets, ring_label, ring_area, nr, top_seen):
+    """Trace the rings starting on row ``y0`` from column ``x_start``. Returns
+    ``(nv, nr, x)``: ``x`` is the row width when done, else the column where an output
+    array ran full (grow them and call again from there)."""
+    w = labels.shape[1]
+    for x0 in range(x_start, w):
+        lab = labels[y0, x0]
+        if lab == 0 or (y0 > 0 and labels[y0 - 1, x0] == lab) or top_seen[y0, x0]:
+            continue
+        if nr + 1 == ring_label.shape[0]:
+            return nv, nr, x0
+        end, area = _trace_one(labels, x0, y0, lab, xy, nv, top_seen)
+        if end < 0:
+            top_seen[y0, x0] = 0   # traced again from here after growing
+            return nv, nr, x0
+        nv = end
+        offsets[nr + 1] = nv
+        ring_label[nr] = lab
+        ring_area[nr] = area
+        nr += 1
+    return nv, nr, w
+
+
+@numba.njit(cache=True)
 def trace_rings(labels):
     """All boundary rings of all labels.
 
@@ -160,55 +275,34 @@ def trace_rings(labels):
     float64 without the closing repeat, ring i is ``xy[ring_offsets[i]:ring_offsets[i+1]]``,
     its label and its signed area in pixels (> 0 outer, < 0 hole). Rings come in raster
     order of their top-left crack.
+
+    Every ring has an east-going crack on top of one of its pixels (the pixel above is
+    another label), so the scan for ring starts only looks at rows that differ from the
+    row above (a vectorized comparison skips the others: the empty rows of a sparse tile
+    and the interior rows of buildings). Output arrays grow by doubling outside the scan
+    loops (arrays reassigned inside a loop keep Numba from vectorizing it).
     """
     h, w = labels.shape
-    n_edges = 0
-    for r in range(h):
-        for c in range(w):
-            lab = labels[r, c]
-            if lab == 0:
-                continue
-            if r == 0 or labels[r - 1, c] != lab:
-                n_edges += 1
-            if r == h - 1 or labels[r + 1, c] != lab:
-                n_edges += 1
-            if c == 0 or labels[r, c - 1] != lab:
-                n_edges += 1
-            if c == w - 1 or labels[r, c + 1] != lab:
-                n_edges += 1
-    xy = np.empty((n_edges, 2), dtype=np.float64)
-    offsets = np.zeros(n_edges // 4 + 2, dtype=np.int64)
-    ring_label = np.zeros(n_edges // 4 + 1, dtype=np.int32)
-    ring_area = np.zeros(n_edges // 4 + 1, dtype=np.float64)
-    visited = np.zeros((h + 1, w + 1), dtype=np.uint8)  # bit d: edge leaving in direction d
+    xy = np.empty((1024, 2), dtype=np.float64)
+    offsets = np.zeros(65, dtype=np.int64)
+    ring_label = np.zeros(64, dtype=np.int32)
+    ring_area = np.zeros(64, dtype=np.float64)
+    top_seen = np.zeros((h + 1, w + 1), dtype=np.uint8)  # east-going cracks already traced
     nv = 0
     nr = 0
-    for y0 in range(h + 1):
-        for x0 in range(w):
-            lab = _owner(labels, x0, y0, 0)
-            if lab == 0 or visited[y0, x0] & 1 or not _is_edge(labels, x0, y0, 0, lab):
-                continue
-            x, y, d = x0, y0, 0
-            area2 = 0.0
-            while True:
-                visited[y, x] |= np.uint8(1 << d)
-                nx, ny = x + _DX[d], y + _DY[d]
-                area2 += x * ny - nx * y
-                x, y = nx, ny
-                nd = d
-                for turn in (1, 0, 3):  # right (hug the owning pixel), straight, left
-                    nd = (d + turn) % 4
-                    if _is_edge(labels, x, y, nd, lab):
-                        break
-                if nd != d:
-                    xy[nv, 0] = x
-                    xy[nv, 1] = y
-                    nv += 1
-                if x == x0 and y == y0 and nd == 0:
-                    break
-                d = nd
-            offsets[nr + 1] = nv
-            ring_label[nr] = lab
-            ring_area[nr] = 0.5 * area2
-            nr += 1
+    for y0 in range(h):
+        if not _row_differs(labels, y0):
+            continue
+        x = 0
+        while True:
+            nv, nr, x = _scan_row(labels, y0, x, xy, nv, offsets, ring_label, ring_area, nr, top_seen)
+            if x == w:
+                break
+            xy, offsets, ring_label, ring_area = _grow_all(xy, nv, offsets, ring_label, ring_area, nr)
     return xy[:nv].copy(), offsets[: nr + 1].copy(), ring_label[:nr].copy(), ring_area[:nr].copy()
+
+
+@numba.njit(cache=True)
+def _grow_all(xy, nv, offsets, ring_label, ring_area, nr):
+    """All output arrays of ``trace_rings`` with twice the room."""
+    return _grow(xy, nv), _grow(offsets, nr + 1), _grow(ring_label, nr), _grow(ring_area, nr)

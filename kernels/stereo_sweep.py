@@ -88,29 +88,6 @@ def popcount64(x):
     return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-@numba.njit(cache=True, inline="always")
-def census_at(warped, v, i, j, radius):
-    """Census bits of view ``v`` at tile cell (i, j): bit k set where the k-th sample of
-    the (2·radius+1)² window is darker than the centre (the centre's own bit is always 0);
-    ``ok`` False if any sample is NaN. Rows are packed separately, then joined, so the
-    comparisons do not wait on one long shift chain.
-
-    (A sparse census — every other sample of the window, 3× fewer comparisons — was
-    measured: ~0.05 m worse NMAD on Giza and on simulated Toulouse.)"""
-    cen = warped[v, i, j]
-    bits = np.uint64(0)
-    nan = False
-    width = np.uint64(2 * radius + 1)
-    for di in range(-radius, radius + 1):
-        row = np.uint64(0)
-        for dj in range(-radius, radius + 1):
-            val = warped[v, i + di, j + dj]
-            nan |= np.isnan(val)
-            row = (row << np.uint64(1)) | np.uint64(val < cen)
-        bits = (bits << width) | row
-    return bits, not nan
-
-
 @numba.njit(cache=True, nogil=True)
 def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, radius, cost, nvalid):
     """Multi-view census cost of every tile cell at the heights ``labels[lo[i, j]:hi[i, j] + 1]``.
@@ -150,8 +127,8 @@ def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, r
     cost[:, :, :] = nbits
     nvalid[:, :] = 0
     warped = np.empty((nv, ny, nx), np.float32)
-    bits = np.empty(nv, np.uint64)
-    ok = np.empty(nv, np.bool_)
+    bits = np.empty((nv, nx), np.uint64)
+    bad = np.empty((nv, nx), np.uint8)
     for d in range(labels.shape[0]):
         h = labels[d]
         k = 0
@@ -168,24 +145,59 @@ def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, r
                     c = rc[v, k, 1, i, j] + t * (rc[v, k + 1, 1, i, j] - rc[v, k, 1, i, j])
                     warped[v, i, j] = sample(imgs, v, r, c)
         for i in range(radius, ny - radius):
-            for j in range(radius, nx - radius):
+            j = radius
+            while j < nx - radius:
                 if d < lo[i, j] or d > hi[i, j]:
+                    j += 1
                     continue
-                for v in range(nv):
-                    bits[v], ok[v] = census_at(warped, v, i, j, radius)
-                total = 0
-                npairs = 0
-                for a in range(nv):
-                    if ok[a]:
-                        for b in range(a + 1, nv):
-                            if ok[b]:
-                                total += popcount64(bits[a] ^ bits[b])
-                                npairs += 1
-                if npairs == 0:
-                    cost[i, j, d] = blind
-                else:
-                    cost[i, j, d] = (total + npairs // 2) // npairs
-                    nvalid[i, j] += 1
+                ja = j                                  # a run ja..jb-1 of cells that want label d
+                while j < nx - radius and lo[i, j] <= d <= hi[i, j]:
+                    j += 1
+                run_census(warped, i, ja, j, radius, bits, bad)
+                for jj in range(ja, j):
+                    total = 0
+                    npairs = 0
+                    for a in range(nv):
+                        if not bad[a, jj - ja]:
+                            for b in range(a + 1, nv):
+                                if not bad[b, jj - ja]:
+                                    total += popcount64(bits[a, jj - ja] ^ bits[b, jj - ja])
+                                    npairs += 1
+                    if npairs == 0:
+                        cost[i, jj, d] = blind
+                    else:
+                        cost[i, jj, d] = (total + npairs // 2) // npairs
+                        nvalid[i, jj] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def run_census(warped, i, ja, jb, radius, bits, bad):
+    """Census bits of every view at the tile cells (i, ja..jb-1) → ``bits[v, :jb-ja]``.
+
+    Bit k is set where the k-th sample of the (2·radius+1)² window (raster order) is
+    darker than the centre (the centre's own bit is always 0); ``bad[v, t]`` is 1 where
+    any sample of the window is NaN. The loop runs over the cells of the run innermost,
+    one window offset at a time, so it vectorizes (SIMD over cells): 2.3× faster than a
+    cell-by-cell census on the simulated tri-stereo sweep.
+
+    (A sparse census — every other sample of the window, 3× fewer comparisons — was
+    measured: ~0.05 m worse NMAD on Giza and on simulated Toulouse.)
+    """
+    n = jb - ja
+    for v in range(warped.shape[0]):
+        cen = warped[v, i, ja:jb]
+        acc = bits[v]
+        nan = bad[v]
+        for t in range(n):
+            acc[t] = 0
+            nan[t] = 0
+        for di in range(-radius, radius + 1):
+            for dj in range(-radius, radius + 1):
+                src = warped[v, i + di, ja + dj:jb + dj]
+                for t in range(n):
+                    x = src[t]
+                    acc[t] = (acc[t] << np.uint64(1)) | np.uint64(x < cen[t])
+                    nan[t] |= np.uint8(x != x)
 
 
 @numba.njit(cache=True)

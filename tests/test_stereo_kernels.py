@@ -3,7 +3,7 @@
 import numpy as np
 from lod3d.kernels.stereo_post import fill_from_rim, remove_speckles, smooth_heights, visible
 from lod3d.kernels.stereo_sgm import sgm8, winner_subpixel
-from lod3d.kernels.stereo_sweep import field_at, sweep_cost_volume
+from lod3d.kernels.stereo_sweep import field_at, run_census, sweep_cost_volume
 from lod3d.kernels.stereo_tiepoints import match_patches
 
 
@@ -86,6 +86,23 @@ def test_sweep_skips_labels_outside_the_cell_range():
     assert np.all(cost[:, :, :14] == 24)
     assert nvalid[0, 0] == 0                            # census window off the tile
     assert nvalid[20, 20] == 7
+
+
+def test_run_census_matches_a_cell_by_cell_census():
+    """The vectorized census of a run of cells equals the plain per-cell definition."""
+    rng = np.random.default_rng(4)
+    warped = rng.random((3, 12, 30)).astype(np.float32)
+    warped[1, 6, 20] = np.nan                           # poisons the windows around (6, 20) of view 1
+    r, i, ja, jb = 2, 5, 4, 26
+    bits = np.empty((3, 30), np.uint64)
+    bad = np.empty((3, 30), np.uint8)
+    run_census(warped, i, ja, jb, r, bits, bad)
+    for v in range(3):
+        for j in range(ja, jb):
+            win = warped[v, i - r:i + r + 1, j - r:j + r + 1].ravel()
+            expect = int("".join("1" if x < warped[v, i, j] else "0" for x in win), 2)
+            assert int(bits[v, j - ja]) == expect
+            assert bad[v, j - ja] == (v == 1 and abs(j - 20) <= r)
 
 
 def test_subpixel_parabola():

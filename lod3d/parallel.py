@@ -130,7 +130,15 @@ def _attempt(index: int, task, fn, retries: int, rank: int) -> TaskResult:
 
 
 def _claim(n: int, comm):
-    """Yield the task indices this rank takes, from a counter shared by all ranks."""
+    """Yield the task indices this rank takes, from a counter shared by all ranks.
+
+    The counter is fetched-and-incremented under one shared lock epoch (``Lock_all`` …
+    ``Flush``) held for the whole queue, not an exclusive ``Lock``/``Unlock`` per claim:
+    an exclusive lock needs the target (rank 0) to take part, so a rank asking for work
+    while rank 0 computed a tile waited — spinning its core — until rank 0 finished that
+    tile and called MPI again, which turned the queue into lockstep. ``Fetch_and_op`` is
+    atomic under a shared lock, and completes without rank 0 (MPI-3 passive target).
+    """
     if comm is None:
         yield from range(n)
         return
@@ -141,16 +149,19 @@ def _claim(n: int, comm):
     try:
         if comm.rank == 0:
             np.frombuffer(win.tomemory(), dtype=np.int64)[0] = 0
-        comm.Barrier()
+        quiet_barrier(comm)
         one = np.ones(1, dtype=np.int64)
         got = np.zeros(1, dtype=np.int64)
-        while True:
-            win.Lock(0)
-            win.Fetch_and_op(one, got, 0, 0, MPI.SUM)
-            win.Unlock(0)
-            if got[0] >= n:
-                break
-            yield int(got[0])
+        win.Lock_all()
+        try:
+            while True:
+                win.Fetch_and_op(one, got, 0, 0, MPI.SUM)
+                win.Flush(0)
+                if got[0] >= n:
+                    break
+                yield int(got[0])
+        finally:
+            win.Unlock_all()
         quiet_barrier(comm)
     finally:
         win.Free()

@@ -44,6 +44,7 @@ SHARE_MIN = 0.6    # share of a wall's samples across from one neighbour that ma
 SHARE_SIN = math.sin(math.radians(10.0))   # a shared wall and its neighbour's: this parallel
 SHARE_DIST = 1.0   # ... and this close (pixels)
 SHARE_THETA = math.radians(3.0)  # a touching neighbour's main axis this close is adopted
+AMBIGUOUS = 16.0   # overlap_areas: pieces within this many eps of a boundary, but not eps, are unclear
 
 
 @numba.njit(cache=True)
@@ -162,10 +163,11 @@ def _span(p, a, b):
         a += 1
         b -= 1
     cnt = p[b, 0] - p[a, 0]
+    inv = 1.0 / cnt
     sx = p[b, 1] - p[a, 1]
     sy = p[b, 2] - p[a, 2]
-    mx = sx / cnt
-    my = sy / cnt
+    mx = sx * inv
+    my = sy * inv
     cxx = max(p[b, 3] - p[a, 3] - sx * mx, 0.0)
     cyy = max(p[b, 4] - p[a, 4] - sy * my, 0.0)
     cxy = p[b, 5] - p[a, 5] - sx * my
@@ -187,22 +189,36 @@ def _span_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty):
     ``dirs[k]`` (rows sin, cos of theta + k * 45 degrees; 0 and 2 along the main axes,
     1 and 3 diagonal at ``diag_penalty``), 4 a free direction at ``angle_penalty``.
     The residual of a line of direction (cos, sin) through the centroid is
-    ``s^2 cxx - 2 s c cxy + c^2 cyy``; no trigonometry in this inner loop."""
+    ``s^2 cxx - 2 s c cxy + c^2 cyy``, and that of the perpendicular direction the total
+    scatter ``cxx + cyy`` minus it; no trigonometry in this inner loop."""
     cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
-    best = np.inf
+    tot = cxx + cyy
+    sn = dirs[0, 0]
+    cs = dirs[0, 1]
+    r0 = max(sn * sn * cxx - 2.0 * sn * cs * cxy + cs * cs * cyy, 0.0)
+    r2 = max(tot - r0, 0.0)
+    sn = dirs[1, 0]
+    cs = dirs[1, 1]
+    r1 = max(sn * sn * cxx - 2.0 * sn * cs * cxy + cs * cs * cyy, 0.0)
+    r3 = max(tot - r1, 0.0)
+    inv = 1.0 / sigma2
+    best = r0 * inv
     kind = 0
-    for k in range(4):
-        sn = dirs[k, 0]
-        cs = dirs[k, 1]
-        c = max(sn * sn * cxx - 2.0 * sn * cs * cxy + cs * cs * cyy, 0.0) / sigma2
-        if k % 2 == 1:
-            c += diag_penalty
-        if c < best:
-            best = c
-            kind = k
-    if cnt >= 3:
-        lam = 0.5 * (cxx + cyy) - math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy * cxy)
-        c = max(lam, 0.0) / sigma2 + angle_penalty
+    c = r1 * inv + diag_penalty
+    if c < best:
+        best = c
+        kind = 1
+    c = r2 * inv
+    if c < best:
+        best = c
+        kind = 2
+    c = r3 * inv + diag_penalty
+    if c < best:
+        best = c
+        kind = 3
+    if cnt >= 3 and best > angle_penalty:   # a free wall costs at least angle_penalty
+        lam = 0.5 * tot - math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy * cxy)
+        c = max(lam, 0.0) * inv + angle_penalty
         if c < best:
             best = c
             kind = 4
@@ -229,36 +245,37 @@ def _best_line(p, a, b, theta, sigma2, angle_penalty, diag_penalty):
 
 
 @numba.njit(cache=True)
-def _orientation_hist(cand, sx, sy, side_start, hist):
-    """Add each candidate span's least-squares direction (mod 90 degrees) to ``hist``."""
-    m = cand.shape[0]
-    n = sx.shape[0]
-    for i in range(m):
-        a = side_start[cand[i]]
-        b = side_start[cand[(i + 1) % m]]
-        if b <= a:
-            b += n
-        cnt = b - a
+def _orientation_hist(p, starts, ends, hist):
+    """Add each span's least-squares direction (mod 90 degrees) to ``hist``, weighted by
+    its squared sample count (spans of fewer than 3 samples do not vote)."""
+    for i in range(starts.shape[0]):
+        a = starts[i]
+        b = ends[i]
+        cnt = p[b, 0] - p[a, 0]
         if cnt < 3:
             continue
-        mx = 0.0
-        my = 0.0
-        for t in range(a, b):
-            mx += sx[t % n]
-            my += sy[t % n]
-        mx /= cnt
-        my /= cnt
-        cxx = 0.0
-        cyy = 0.0
-        cxy = 0.0
-        for t in range(a, b):
-            dx = sx[t % n] - mx
-            dy = sy[t % n] - my
-            cxx += dx * dx
-            cyy += dy * dy
-            cxy += dx * dy
+        sx = p[b, 1] - p[a, 1]
+        sy = p[b, 2] - p[a, 2]
+        cxx = p[b, 3] - p[a, 3] - sx * sx / cnt
+        cyy = p[b, 4] - p[a, 4] - sy * sy / cnt
+        cxy = p[b, 5] - p[a, 5] - sx * sy / cnt
         ang = math.degrees(_free_angle(cxx, cyy, cxy)) % 90.0
         hist[int(ang) % 90] += cnt * cnt
+
+
+@numba.njit(cache=True)
+def _spans(cand, side_start, n):
+    """Sample spans [starts[i], ends[i]) between consecutive candidate corners (ends past
+    ``n`` wrap around the ring)."""
+    m = cand.shape[0]
+    st = np.empty(m, dtype=np.int64)
+    en = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        st[i] = side_start[cand[i]]
+        en[i] = side_start[cand[(i + 1) % m]]
+        if en[i] <= st[i]:
+            en[i] += n
+    return st, en
 
 
 @numba.njit(cache=True)
@@ -470,14 +487,11 @@ def _clean(out, start, no, min_turn):
 
 
 @numba.njit(cache=True)
-def _ring_setup(cx, cy, cand_eps, max_cand):
-    """Samples, moments and candidate boundaries of one ring, ready for ``_segment``:
-    ``(sx, sy, side_start, p, mx, my, bounds, corner_idx)``, the boundaries starting at
-    the sharpest candidate corner (a corner for sure, so the cyclic ring may be cut there)."""
+def _ring_setup(cx, cy, side_start, n, cand_eps, max_cand):
+    """Candidate boundaries of one ring, ready for ``_segment``: ``(bounds, corner_idx)``,
+    starting at the sharpest candidate corner (a corner for sure, so the cyclic ring may be
+    cut there)."""
     cand = _candidates(cx, cy, cand_eps, max_cand)
-    sx, sy, side_start = _samples(cx, cy)
-    n = sx.shape[0]
-    p, mx, my = _moments(sx, sy)
     m = cand.shape[0]
     sharp = 0
     sharp_turn = -1.0
@@ -501,7 +515,7 @@ def _ring_setup(cx, cy, cand_eps, max_cand):
             s += n
         bounds[i] = s
         corner_idx[i] = ci
-    return sx, sy, side_start, p, mx, my, bounds, corner_idx
+    return bounds, corner_idx
 
 
 @numba.njit(cache=True)
@@ -568,6 +582,39 @@ def _shared_line(store, lines_store, next_store, key, ang, x, y):
 
 
 @numba.njit(cache=True)
+def _may_touch(xy, ring_offsets, building_offsets):
+    """Whether each building's outer-ring bounding box, grown by one pixel, meets another
+    building's: only those can have a neighbour across a crack (sweep over x)."""
+    n_b = building_offsets.shape[0] - 1
+    box = np.empty((n_b, 4), dtype=np.float64)
+    for b in range(n_b):
+        r = building_offsets[b]
+        x0 = y0 = np.inf
+        x1 = y1 = -np.inf
+        for i in range(ring_offsets[r], ring_offsets[r + 1]):
+            x0 = min(x0, xy[i, 0])
+            x1 = max(x1, xy[i, 0])
+            y0 = min(y0, xy[i, 1])
+            y1 = max(y1, xy[i, 1])
+        box[b, 0] = x0
+        box[b, 1] = y0
+        box[b, 2] = x1
+        box[b, 3] = y1
+    order = np.argsort(box[:, 0])
+    touch = np.zeros(n_b, dtype=np.bool_)
+    for k in range(n_b):
+        i = order[k]
+        for q in range(k + 1, n_b):
+            j = order[q]
+            if box[j, 0] > box[i, 2] + 1.0:
+                break
+            if box[j, 1] <= box[i, 3] + 1.0 and box[i, 1] <= box[j, 3] + 1.0:
+                touch[i] = True
+                touch[j] = True
+    return touch
+
+
+@numba.njit(cache=True)
 def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_label, sigma,
                          corner_penalty, angle_penalty, diag_penalty, cand_eps, max_cand, circles):
     """Regularize every ring of every building.
@@ -599,40 +646,38 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
     no = 0
+    touch = _may_touch(xy, ring_offsets, building_offsets)
     for bld in range(n_b):
         r0 = building_offsets[bld]
         r1 = building_offsets[bld + 1]
         lab = building_label[bld]
         # main axis: histogram of the directions of the spans of a coarse simplification
         # (fine candidates cut a shallow staircase into its steps), over all rings, refined
-        # on the outer ring
+        # on the outer ring. The outer ring's samples, moments and neighbours are kept for
+        # its segmentation below; holes (rare) are sampled again there.
         hist = np.zeros(90, dtype=np.float64)
         for r in range(r0, r1):
             cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
             cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
             coarse = _candidates(cx, cy, ORIENT_EPS, max_cand)
             sx, sy, side_start = _samples(cx, cy)
-            _orientation_hist(coarse, sx, sy, side_start, hist)
+            p, mx, my = _moments(sx, sy)
+            st, en = _spans(coarse, side_start, sx.shape[0])
+            _orientation_hist(p, st, en, hist)
             if r == r0:
-                outer_coarse, outer_sx, outer_sy, outer_ss = coarse, sx, sy, side_start
+                o_sx, o_sy, o_ss, o_p, o_mx, o_my, o_st, o_en = sx, sy, side_start, p, mx, my, st, en
         theta = _dominant(hist)
-        p, mx, my = _moments(outer_sx, outer_sy)
-        m = outer_coarse.shape[0]
-        st = np.empty(m, dtype=np.int64)
-        en = np.empty(m, dtype=np.int64)
-        for i in range(m):
-            st[i] = outer_ss[outer_coarse[i]]
-            en[i] = outer_ss[outer_coarse[(i + 1) % m]]
-            if en[i] <= st[i]:
-                en[i] += outer_sx.shape[0]
-        theta = _refine_theta(p, st, en, theta) % (0.5 * math.pi)
-        sigma2 = max(sigma * sigma, _noise_var(p, st, en))
+        theta = _refine_theta(o_p, o_st, o_en, theta) % (0.5 * math.pi)
+        sigma2 = max(sigma * sigma, _noise_var(o_p, o_st, o_en))
         cx = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 0]
         cy = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 1]
-        sx, sy, side_start, p, mx, my, bounds, corner_idx = _ring_setup(cx, cy, cand_eps, max_cand)
+        if touch[bld]:
+            o_nb = _outside(o_sx, o_sy, cx, cy, o_ss, labels)
+        else:   # no other building near: nothing across any crack
+            o_nb = np.zeros(o_sx.shape[0], dtype=np.int64)
+        nb = o_nb
         # adopt the axis of the touching neighbour sharing most boundary, if close
         # (``shared`` counts samples per neighbour; touched entries only, reset after)
-        nb = _outside(sx, sy, cx, cy, side_start, labels)
         for t in range(nb.shape[0]):
             if 0 < nb[t] <= n_lab and label_theta[nb[t]] >= 0.0:
                 shared[nb[t]] += 1
@@ -650,22 +695,28 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 shared[nb[t]] = 0
         theta_out[bld] = theta
         label_theta[lab] = theta
-        outer = (sx, sy, side_start, p, mx, my, bounds, corner_idx)
         # segment and build each ring
         for r in range(r0, r1):
             ring_start = no
             cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
             cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
-            if r == r0:   # set up above
-                sx, sy, side_start, p, mx, my, bounds, corner_idx = outer
+            if r == r0:   # sampled above
+                sx, sy, side_start, p, mx, my, nb = o_sx, o_sy, o_ss, o_p, o_mx, o_my, o_nb
             else:
-                sx, sy, side_start, p, mx, my, bounds, corner_idx = _ring_setup(cx, cy, cand_eps, max_cand)
-            nb = _outside(sx, sy, cx, cy, side_start, labels)
+                sx, sy, side_start = _samples(cx, cy)
+                p, mx, my = _moments(sx, sy)
+                if touch[bld]:
+                    nb = _outside(sx, sy, cx, cy, side_start, labels)
+                else:
+                    nb = np.zeros(sx.shape[0], dtype=np.int64)
             n = sx.shape[0]
+            bounds, corner_idx = _ring_setup(cx, cy, side_start, n, cand_eps, max_cand)
             poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
                                          angle_penalty, diag_penalty)
             use_circle = False
-            if circles and n >= 24:
+            # a circle costs at least 3 * angle_penalty + corner_penalty: fit it only if
+            # that can beat the polygon
+            if circles and n >= 24 and poly_cost > 3.0 * angle_penalty + corner_penalty:
                 ccx, ccy, rad, crss = _circle(sx, sy)
                 circle_cost = crss / sigma2 + 3.0 * angle_penalty + corner_penalty
                 use_circle = rad >= 4.0 and circle_cost < poly_cost
@@ -689,7 +740,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                     lines[i, 0] = ang
                     lines[i, 1] = lx + mx
                     lines[i, 2] = ly + my
-                    other, share = _main_neighbour(nb, a, b)
+                    other, share = _main_neighbour(nb, a, b) if touch[bld] else (0, 0.0)
                     if other > 0 and share >= SHARE_MIN:
                         key = min(lab, other) * (n_lab + 1) + max(lab, other)
                         e = _shared_line(store, lines_store, next_store, key, ang, lines[i, 1], lines[i, 2])
@@ -714,3 +765,186 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             no = _clean(out, ring_start, no, math.radians(2.0))
             out_off[r + 1] = no
     return out[:no].copy(), out_off, theta_out
+
+
+@numba.njit(cache=True)
+def _ring_area2(xy, a, b):
+    """Twice the signed area of the closed ring xy[a:b] (last coordinate = first)."""
+    s = 0.0
+    for i in range(a, b - 1):
+        s += xy[i, 0] * xy[i + 1, 1] - xy[i + 1, 0] * xy[i, 1]
+    return s
+
+
+@numba.njit(cache=True)
+def _inside(px, py, xy, ring_off, r0, r1):
+    """Even-odd test of (px, py) against rings r0..r1 (a polygon with its holes)."""
+    inside = False
+    for r in range(r0, r1):
+        for i in range(ring_off[r], ring_off[r + 1] - 1):
+            ax, ay = xy[i, 0], xy[i, 1]
+            bx, by = xy[i + 1, 0], xy[i + 1, 1]
+            if (ay > py) != (by > py):
+                x = ax + (py - ay) * (bx - ax) / (by - ay)
+                if px < x:
+                    inside = not inside
+    return inside
+
+
+@numba.njit(cache=True)
+def _nearest_edge(px, py, xy, ring_off, r0, r1, sign):
+    """Distance from (px, py) to the nearest edge of rings r0..r1 and that edge's direction
+    (with the ring's orientation factor ``sign[r]``)."""
+    best = np.inf
+    ex = 0.0
+    ey = 0.0
+    for r in range(r0, r1):
+        for i in range(ring_off[r], ring_off[r + 1] - 1):
+            ax, ay = xy[i, 0], xy[i, 1]
+            vx, vy = xy[i + 1, 0] - ax, xy[i + 1, 1] - ay
+            vv = vx * vx + vy * vy
+            t = 0.0
+            if vv > 0.0:
+                t = min(max(((px - ax) * vx + (py - ay) * vy) / vv, 0.0), 1.0)
+            dx, dy = ax + t * vx - px, ay + t * vy - py
+            d = dx * dx + dy * dy
+            if d < best:
+                best = d
+                ex = sign[r] * vx
+                ey = sign[r] * vy
+    return math.sqrt(best), ex, ey
+
+
+@numba.njit(cache=True)
+def _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, box, ox, oy, count_same, eps):
+    """Green's-theorem share of ``area(A & B)`` from the boundary of A (rings a0..a1) that
+    lies inside B (rings b0..b1): each edge of A is split where it crosses B's edges and
+    each piece inside B adds its ``cross / 2`` about (ox, oy). A piece on B's boundary
+    (within ``eps``) counts when both run the same way (the two interiors are on the same
+    side) and ``count_same``; one running the other way (a shared wall between
+    neighbours) bounds no common area. Returns (area, ambiguous): ambiguous when a piece
+    is too close to B's boundary to classify but not on it. ``box``: B's bounding box
+    grown by the ambiguity band; edges of A outside it add nothing."""
+    total = 0.0
+    ambiguous = False
+    ts = np.empty(64, dtype=np.float64)
+    for ra in range(a0, a1):
+        sa = sign[ra]
+        for i in range(ring_off[ra], ring_off[ra + 1] - 1):
+            px, py = xy[i, 0], xy[i, 1]
+            qx, qy = xy[i + 1, 0], xy[i + 1, 1]
+            ux, uy = qx - px, qy - py
+            if max(px, qx) < box[0] or min(px, qx) > box[2] or max(py, qy) < box[1] \
+                    or min(py, qy) > box[3]:
+                continue
+            lu = math.sqrt(ux * ux + uy * uy)
+            if lu <= eps:
+                continue
+            nt = 0
+            ts[nt] = 0.0
+            nt += 1
+            for rb in range(b0, b1):
+                for j in range(ring_off[rb], ring_off[rb + 1] - 1):
+                    rx, ry = xy[j, 0], xy[j, 1]
+                    vx, vy = xy[j + 1, 0] - rx, xy[j + 1, 1] - ry
+                    den = ux * vy - uy * vx
+                    lv = math.sqrt(vx * vx + vy * vy)
+                    if abs(den) <= 1e-12 * lu * lv:
+                        continue   # parallel: pieces along it are classified below
+                    wx, wy = rx - px, ry - py
+                    t = (wx * vy - wy * vx) / den
+                    s = (wx * uy - wy * ux) / den
+                    if 0.0 < t < 1.0 and -1e-9 <= s <= 1.0 + 1e-9:
+                        if nt == ts.shape[0]:
+                            grown = np.empty(2 * nt, dtype=np.float64)
+                            grown[:nt] = ts[:nt]
+                            ts = grown
+                        ts[nt] = t
+                        nt += 1
+            if nt == ts.shape[0]:
+                grown = np.empty(2 * nt, dtype=np.float64)
+                grown[:nt] = ts[:nt]
+                ts = grown
+            ts[nt] = 1.0
+            nt += 1
+            # sort the crossings; 1.0 (last) is already not below any of them
+            for k in range(2, nt - 1):   # insertion sort (few crossings); ts[0] = 0 stays first
+                v = ts[k]
+                q = k - 1
+                while ts[q] > v:
+                    ts[q + 1] = ts[q]
+                    q -= 1
+                ts[q + 1] = v
+            for k in range(nt - 1):
+                t0, t1 = ts[k], ts[k + 1]
+                if (t1 - t0) * lu <= eps:
+                    continue
+                mx = px + 0.5 * (t0 + t1) * ux
+                my = py + 0.5 * (t0 + t1) * uy
+                d, ex, ey = _nearest_edge(mx, my, xy, ring_off, b0, b1, sign)
+                if d <= eps:
+                    take = count_same and (ex * ux + ey * uy) * sa > 0.0
+                elif d <= AMBIGUOUS * eps:
+                    ambiguous = True
+                    take = False
+                else:
+                    take = _inside(mx, my, xy, ring_off, b0, b1)
+                if take:
+                    ax, ay = px + t0 * ux - ox, py + t0 * uy - oy
+                    bx, by = px + t1 * ux - ox, py + t1 * uy - oy
+                    total += 0.5 * sa * (ax * by - bx * ay)
+    return total, ambiguous
+
+
+@numba.njit(cache=True)
+def overlap_areas(xy, ring_off, poly_off, left, right, eps):
+    """Common area of each pair of polygons ``(left[k], right[k])`` and whether it could
+    not be told reliably (then ask an exact overlay). Polygons as closed rings: ring r is
+    ``xy[ring_off[r]:ring_off[r+1]]`` (last = first), polygon k owns rings
+    ``poly_off[k]:poly_off[k+1]``, its exterior first; any orientation. ``eps``: the
+    distance (CRS units) under which a point is on a boundary.
+
+    By Green's theorem the common area is the integral of ``x dy - y dx`` / 2 over its
+    boundary: the parts of each polygon's boundary inside the other (one copy of the
+    parts on both boundaries that run the same way). About the pair's own origin, so
+    large map coordinates lose no precision."""
+    n_r = ring_off.shape[0] - 1
+    sign = np.ones(n_r, dtype=np.float64)
+    for k in range(poly_off.shape[0] - 1):
+        for r in range(poly_off[k], poly_off[k + 1]):
+            a2 = _ring_area2(xy, ring_off[r], ring_off[r + 1])
+            outer = r == poly_off[k]
+            if (outer and a2 < 0.0) or (not outer and a2 > 0.0):
+                sign[r] = -1.0   # exterior counter-clockwise, holes clockwise
+    n_p = poly_off.shape[0] - 1
+    boxes = np.empty((n_p, 4), dtype=np.float64)
+    grow = AMBIGUOUS * eps
+    for k in range(n_p):
+        boxes[k, 0] = boxes[k, 1] = np.inf
+        boxes[k, 2] = boxes[k, 3] = -np.inf
+        if poly_off[k + 1] > poly_off[k]:
+            r = poly_off[k]
+            for i in range(ring_off[r], ring_off[r + 1]):
+                boxes[k, 0] = min(boxes[k, 0], xy[i, 0] - grow)
+                boxes[k, 1] = min(boxes[k, 1], xy[i, 1] - grow)
+                boxes[k, 2] = max(boxes[k, 2], xy[i, 0] + grow)
+                boxes[k, 3] = max(boxes[k, 3], xy[i, 1] + grow)
+    n = left.shape[0]
+    area = np.zeros(n, dtype=np.float64)
+    ambiguous = np.zeros(n, dtype=np.bool_)
+    for k in range(n):
+        a0, a1 = poly_off[left[k]], poly_off[left[k] + 1]
+        b0, b1 = poly_off[right[k]], poly_off[right[k] + 1]
+        if a1 == a0 or b1 == b0:
+            continue
+        ba = boxes[left[k]]
+        bb = boxes[right[k]]
+        if ba[2] < bb[0] or bb[2] < ba[0] or ba[3] < bb[1] or bb[3] < ba[1]:
+            continue
+        ox = xy[ring_off[a0], 0]
+        oy = xy[ring_off[a0], 1]
+        s1, amb1 = _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, bb, ox, oy, True, eps)
+        s2, amb2 = _half_overlap(xy, ring_off, sign, b0, b1, a0, a1, ba, ox, oy, False, eps)
+        area[k] = s1 + s2
+        ambiguous[k] = amb1 or amb2
+    return area, ambiguous

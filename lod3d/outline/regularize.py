@@ -20,7 +20,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from lod3d.kernels.outline_regularize import regularize_buildings
+from lod3d.kernels.outline_regularize import overlap_areas, regularize_buildings
 
 from .polygonize import Rings
 
@@ -159,15 +159,43 @@ def _largest_part(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
+def _closed_rings(polys: np.ndarray):
+    """Closed rings of polygons as flat coordinates: ``(xy, ring_offsets, polygon_offsets)``."""
+    rings, ridx = shapely.get_rings(polys, return_index=True)
+    coords, cidx = shapely.get_coordinates(rings, return_index=True)
+    ring_off = np.concatenate(([0], np.cumsum(np.bincount(cidx, minlength=len(rings)))))
+    poly_off = np.concatenate(([0], np.cumsum(np.bincount(ridx, minlength=len(polys)))))
+    return np.ascontiguousarray(coords, dtype=np.float64), ring_off.astype(np.int64), poly_off.astype(np.int64)
+
+
+def _overlapping_pairs(polys: np.ndarray, min_area: float):
+    """Pairs ``(left, right)``, left < right, that may share more than ``min_area``: the
+    pairs whose bounding boxes meet, less those the Numba Green's-theorem overlap
+    (:func:`overlap_areas`) finds below ``min_area / 2`` (shared walls that coincide up to
+    rounding, neighbours that do not touch). Pairs it cannot tell are kept."""
+    left, right = shapely.STRtree(polys).query(polys)
+    pairs = left < right
+    left, right = left[pairs], right[pairs]
+    if not len(left):
+        return left, right
+    used, inv = np.unique(np.concatenate([left, right]), return_inverse=True)
+    xy, ring_off, poly_off = _closed_rings(polys[used])
+    eps = 64 * np.finfo(np.float64).eps * max(float(np.abs(xy).max(initial=0.0)), 1.0)
+    area, unclear = overlap_areas(xy, ring_off, poly_off, inv[:len(left)], inv[len(left):], eps)
+    keep = unclear | (area > 0.5 * min_area)
+    return left[keep], right[keep]
+
+
 def _remove_overlaps(polys: np.ndarray, raw: np.ndarray, raw_area: np.ndarray,
                      px_area: float) -> np.ndarray:
     """Cut every overlap out of one of the two neighbours: the one whose pixels do not hold
     the overlap (tested at a point inside it); when both or neither do, the smaller one.
     Shared walls are the same line in both neighbours (see the kernel), so they meet up to
-    rounding; overlaps below 1e-8 pixel areas are that rounding and are left alone."""
-    left, right = shapely.STRtree(polys).query(polys, predicate="intersects")
-    pairs = left < right
-    left, right = left[pairs], right[pairs]
+    rounding; overlaps below 1e-8 pixel areas are that rounding and are left alone. Only
+    the pairs :func:`_overlapping_pairs` keeps go through the (costly) GEOS overlay."""
+    left, right = _overlapping_pairs(polys, 1e-8 * px_area)
+    if not len(left):
+        return polys
     overlap = shapely.intersection(polys[left], polys[right])
     real = shapely.area(overlap) > 1e-8 * px_area    # not the rounding of a shared wall
     left, right, overlap = left[real], right[real], overlap[real]

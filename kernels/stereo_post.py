@@ -1,4 +1,5 @@
-"""DSM clean-up kernels: speckle removal and per-view visibility (z-buffer)."""
+"""DSM clean-up kernels: speckle removal, median and edge-preserving smoothing, per-view
+visibility (z-buffer), hole filling."""
 
 import numba
 import numpy as np
@@ -113,6 +114,30 @@ def smooth_heights(dsm, radius, tol):
                     total += buf[k]
                     m += 1
             out[i, j] = total / m if m else med
+    return out
+
+
+@numba.njit(cache=True)
+def median_heights(dsm, radius):
+    """Median of the (2·radius+1)² window's heights per cell (NaN ignored, NaN cells stay NaN).
+
+    Removes the streaks and single-cell outliers that SGM leaves on weakly textured
+    ground, which an average would only spread; a median keeps steps (walls) in place.
+    """
+    ny, nx = dsm.shape
+    out = np.full((ny, nx), np.nan, np.float32)
+    buf = np.empty((2 * radius + 1) ** 2, np.float64)
+    for i in range(ny):
+        for j in range(nx):
+            if np.isnan(dsm[i, j]):
+                continue
+            n = 0
+            for a in range(max(i - radius, 0), min(i + radius + 1, ny)):
+                for b in range(max(j - radius, 0), min(j + radius + 1, nx)):
+                    if not np.isnan(dsm[a, b]):
+                        buf[n] = dsm[a, b]
+                        n += 1
+            out[i, j] = np.median(buf[:n])
     return out
 
 

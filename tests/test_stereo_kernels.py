@@ -1,7 +1,7 @@
 """Stereo kernels on small arrays: census cost, SGM on label ranges, subpixel, post-filters, tie points."""
 
 import numpy as np
-from lod3d.kernels.stereo_post import fill_from_rim, remove_speckles, smooth_heights, visible
+from lod3d.kernels.stereo_post import fill_from_rim, median_heights, remove_speckles, smooth_heights, visible
 from lod3d.kernels.stereo_sgm import sgm8, winner_subpixel
 from lod3d.kernels.stereo_sweep import field_at, run_census, sweep_cost_volume
 from lod3d.kernels.stereo_tiepoints import match_patches
@@ -131,6 +131,16 @@ def test_smooth_heights_keeps_steps():
     assert np.isnan(out[0, 0])
     assert np.nanstd(out[:, 3:12] - 10) < 0.5 * np.nanstd(dsm[:, 3:12] - 10)
     assert np.all(np.abs(out[1:, 14] - 10) < 1.5) and np.all(np.abs(out[1:, 15] - 20) < 1.5)
+
+
+def test_median_heights_removes_streaks_keeps_steps():
+    dsm = np.where(np.arange(30)[None, :] < 15, 10.0, 20.0).repeat(30, axis=0).astype(np.float32)
+    dsm[8, :] += 3.0                              # a one-cell streak along a row
+    dsm[20, 5] = np.nan
+    out = median_heights(dsm, 2)
+    assert np.isnan(out[20, 5]) and np.isfinite(out).sum() == 899
+    assert np.all(out[8, :12] == 10.0) and np.all(out[8, 18:] == 20.0)   # streak gone
+    assert np.all(out[11:, 14] == 10.0) and np.all(out[11:, 15] == 20.0)  # step in place
 
 
 def test_fill_from_rim_occlusion_takes_ground_slope_is_interpolated():

@@ -44,6 +44,7 @@ SHARE_MIN = 0.6    # share of a wall's samples across from one neighbour that ma
 SHARE_SIN = math.sin(math.radians(10.0))   # a shared wall and its neighbour's: this parallel
 SHARE_DIST = 1.0   # ... and this close (pixels)
 SHARE_THETA = math.radians(3.0)  # a touching neighbour's main axis this close is adopted
+CORNER_REACH = 3.0  # consecutive walls meeting farther than this (pixels) from their crack corner get a connecting wall
 AMBIGUOUS = 16.0   # overlap_areas: pieces within this many eps of a boundary, but not eps, are unclear
 
 
@@ -441,7 +442,7 @@ def _vertices(lines, corners, out, no):
             s = (dx * vy - dy * vx) / cross
             xx = lines[i, 1] + s * ux
             yy = lines[i, 2] + s * uy
-            if (xx - qx) ** 2 + (yy - qy) ** 2 <= 9.0:
+            if (xx - qx) ** 2 + (yy - qy) ** 2 <= CORNER_REACH ** 2:
                 no = _emit(out, no, xx, yy)
                 done = True
         if not done:
@@ -628,7 +629,9 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     samples) takes the neighbour's line for that wall when they nearly agree, so shared
     walls coincide instead of overlapping. Returns ``(out_xy, out_ring_offsets, theta)``:
     one output ring per input ring (no closing repeat; fewer than 3 vertices means the
-    ring vanished) and each building's main axis in radians, in [0, pi/2).
+    ring vanished), oriented like the input rings (outer rings positive shoelace area in
+    pixel coordinates, holes negative), and each building's main axis in radians, in
+    [0, pi/2).
     """
     n_rings = ring_offsets.shape[0] - 1
     n_b = building_offsets.shape[0] - 1
@@ -763,6 +766,22 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                     and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:
                 no -= 1
             no = _clean(out, ring_start, no, math.radians(2.0))
+            # keep the input ring's orientation (outer positive, holes negative shoelace
+            # area), so the caller can orient all rings without a GEOS pass
+            if no - ring_start >= 3:
+                a2 = 0.0
+                for i in range(ring_start, no):
+                    j = ring_start if i + 1 == no else i + 1
+                    a2 += out[i, 0] * out[j, 1] - out[j, 0] * out[i, 1]
+                if (r == r0 and a2 < 0.0) or (r > r0 and a2 > 0.0):
+                    for i in range((no - ring_start) // 2):
+                        lo = ring_start + 1 + i
+                        hi = no - 1 - i
+                        if lo >= hi:
+                            break
+                        tx, ty = out[lo, 0], out[lo, 1]
+                        out[lo, 0], out[lo, 1] = out[hi, 0], out[hi, 1]
+                        out[hi, 0], out[hi, 1] = tx, ty
             out_off[r + 1] = no
     return out[:no].copy(), out_off, theta_out
 

@@ -46,22 +46,26 @@ class Params:
 def rings_to_polygons(xy: np.ndarray, ring_offsets: np.ndarray, building_offsets: np.ndarray,
                       transform: Affine) -> np.ndarray:
     """Shapely polygons (outer ring first, then holes) from flat pixel rings, georeferenced
-    by ``transform`` and oriented counter-clockwise outside."""
+    by ``transform`` and oriented counter-clockwise outside, clockwise in holes.
+
+    The rings must follow the tracing convention (outer rings positive shoelace area in
+    pixel coordinates, holes negative; the kernel keeps it): a transform that flips the
+    axes (north-up, negative determinant) reverses every ring, done here by index
+    arithmetic instead of a GEOS orientation pass."""
     n_rings = len(ring_offsets) - 1
     lengths = np.diff(ring_offsets)
     closed_len = lengths + 1
-    idx = np.repeat(ring_offsets[:-1], closed_len) + (np.arange(closed_len.sum())
-                                                      - np.repeat(np.cumsum(closed_len) - closed_len, closed_len))
-    last = np.cumsum(closed_len) - 1
-    idx[last] = ring_offsets[:-1]                         # close each ring
-    pts = xy[idx] if n_rings else np.zeros((0, 2))
+    k = np.arange(closed_len.sum()) - np.repeat(np.cumsum(closed_len) - closed_len, closed_len)  # 0..len
     t = transform
+    if t.a * t.e - t.b * t.d < 0:
+        k = -k          # p0, p[n-1], ..., p1, p0
+    idx = np.repeat(ring_offsets[:-1], closed_len) + k % np.repeat(np.maximum(lengths, 1), closed_len)
+    pts = xy[idx] if n_rings else np.zeros((0, 2))
     world = np.column_stack([t.a * pts[:, 0] + t.b * pts[:, 1] + t.c,
                              t.d * pts[:, 0] + t.e * pts[:, 1] + t.f])
-    geoms = shapely.from_ragged_array(
+    return shapely.from_ragged_array(
         shapely.GeometryType.POLYGON, world,
         (np.concatenate(([0], np.cumsum(closed_len))), building_offsets))
-    return shapely.orient_polygons(geoms)
 
 
 def pixel_polygons(rings: Rings, transform: Affine) -> np.ndarray:

@@ -73,6 +73,7 @@ def test_random_noisy_masks_give_valid_disjoint_polygons(seed, noise, touching):
         polys = fp.polygons
         assert all(isinstance(g, shapely.Polygon) and not g.is_empty for g in polys)
         assert shapely.is_valid(polys).all()
+        assert all(g.exterior.is_ccw and not any(h.is_ccw for h in g.interiors) for g in polys)
         tree = shapely.STRtree(polys)
         a, b = tree.query(polys, predicate="intersects")
         pairs = a < b

@@ -133,7 +133,7 @@ def _enforce_valid(polys, raw, raw_area, collapsed, transform):
     res = abs(transform.a * transform.e - transform.b * transform.d) ** 0.5
     bad = collapsed | ~shapely.is_valid(polys)
     if bad.any():
-        polys[bad] = _largest_part(shapely.make_valid(polys[bad]))
+        polys[bad] = shapely.orient_polygons(_largest_part(shapely.make_valid(polys[bad])))
     # implausible: a repaired polygon that lost its shape (IoU with its pixels < 0.85), or
     # any polygon whose area strays more than 15 % from its pixels' (cheap: no overlay)
     area = shapely.area(polys)
@@ -144,7 +144,7 @@ def _enforce_valid(polys, raw, raw_area, collapsed, transform):
         fallback[bad] |= inter < 0.85 * union
     if fallback.any():
         simple = shapely.simplify(shapely.make_valid(raw[fallback]), 0.5 * res, preserve_topology=True)
-        polys[fallback] = _largest_part(shapely.make_valid(simple))
+        polys[fallback] = shapely.orient_polygons(_largest_part(shapely.make_valid(simple)))
     return polys, fallback
 
 
@@ -216,7 +216,7 @@ def _remove_overlaps(polys: np.ndarray, raw: np.ndarray, raw_area: np.ndarray,
     while len(loser):   # one cut per loser and round; polygons only shrink, so order is free
         first = np.unique(loser, return_index=True)[1]
         cut = shapely.make_valid(shapely.difference(polys[loser[first]], polys[winner[first]]))
-        polys[loser[first]] = _largest_part(cut)
+        polys[loser[first]] = shapely.orient_polygons(_largest_part(cut))
         rest = np.ones(len(loser), dtype=bool)
         rest[first] = False
         loser, winner = loser[rest], winner[rest]

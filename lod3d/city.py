@@ -31,9 +31,12 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import os
 import pickle
+import resource
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +56,7 @@ from .io.raster import write_raster
 from .lod.stage import LOD
 from .outline import Footprints, outline_mask
 from .outline.io import write_footprints
-from .parallel import TaskResult, quiet_barrier, run_tasks
+from .parallel import TaskResult, quiet_barrier, run_tasks, task_map
 from .pipeline import Pipeline
 from .progress import progress
 from .raster import Raster
@@ -127,33 +130,92 @@ class _Plan:
     timings: dict = field(default_factory=dict)
 
 
+class _Timeline:
+    """This rank's spans of work and waiting: ``(name, start, end, cpu)`` in seconds since
+    the run started (wall clock, the same on every rank of a machine), for ``run.json``."""
+
+    def __init__(self):
+        self.t0 = time.time()
+        self.spans: list[tuple[str, float, float, float]] = []
+
+    @contextmanager
+    def span(self, name: str):
+        w0, c0 = time.time(), time.process_time()
+        try:
+            yield
+        finally:
+            self.spans.append((name, round(w0 - self.t0, 3), round(time.time() - self.t0, 3),
+                               round(time.process_time() - c0, 3)))
+
+    def record(self, rank: int) -> dict:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {"rank": rank, "pid": os.getpid(), "startup_s": _seconds_since_process_start(self.t0),
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "spans": list(self.spans)}
+
+
+def _seconds_since_process_start(t: float) -> float | None:
+    """Seconds from this process's start (interpreter, imports) to ``t`` (Linux only)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        return round(t - (boot + ticks / os.sysconf("SC_CLK_TCK")), 3)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
 def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: bool = False,
              allow_partial: bool = False) -> dict:
     """Run the whole chain over ``config.aoi``; return the run summary (also ``run.json``)."""
     rank = comm.rank if comm is not None else 0
-    simulate_here = _on_rank0(comm, lambda: _start(config, resume=resume, overwrite=overwrite))
+    clock = _Timeline()
+    with clock.span("start"):
+        simulate_here = _on_rank0(comm, lambda: _start(config, resume=resume, overwrite=overwrite))
     if simulate_here:
-        _simulate(config, comm)
-    plan = _on_rank0(comm, lambda: _make_plan(config))
+        with clock.span("simulate"):
+            _simulate(config, comm)
+    with clock.span("plan"):
+        plan = _on_rank0(comm, lambda: _make_plan(config))
 
     failures: dict[str, list[dict]] = {}
+    n = len(plan.tiles)
+    warm = 0
     for phase in PHASES:
         start = time.perf_counter()
-        results = run_tasks(plan.tiles, lambda t, p=phase: _run_tile(plan, p, t), comm=comm,
-                            skip=lambda t, p=phase: _tile_path(plan, p, t).exists(),
-                            on_done=_progress_bar(phase, len(plan.tiles), rank))
+        tasks, order, take = list(plan.tiles), None, True
+        if phase == "dsm":
+            # Ranks that will segment load the model now, as tasks of this long phase.
+            warm = _segment_warmups(plan, comm)
+            tasks += [_WARM_SEGMENT] * warm
+            order = list(range(n, n + warm)) + list(range(n))
+        elif phase == "segment" and warm:
+            # The ranks that loaded the model segment every tile (all ranks, if none could).
+            ready = comm.allgather(_SEGMENT_READY[0])
+            take = ready[comm.rank] or not any(ready)
+        elif phase == "lod":
+            order = _lod_order(plan)
+        with clock.span(f"{phase}:tiles"):
+            results = run_tasks(tasks, lambda t, p=phase: _run_tile(plan, p, t), comm=comm,
+                                skip=lambda t, p=phase: t is not _WARM_SEGMENT and _tile_path(plan, p, t).exists(),
+                                on_done=_progress_bar(phase, len(tasks), rank), order=order, take=take)
         plan.timings[phase] = {"seconds": round(time.perf_counter() - start, 3),
-                               "tiles": {plan.tiles[r.index].id: _tile_record(r) for r in results}}
+                               "tiles": {plan.tiles[r.index].id: _tile_record(r) for r in results[:n]}}
+        if len(results) > n:
+            plan.timings[phase]["segment_model_loads"] = [_tile_record(r) for r in results[n:]]
         failures[phase] = [{"tile": plan.tiles[r.index].id, "error": r.error, "attempts": r.attempts,
                             "traceback": r.log[-1] if r.log else None}
                            for r in results if not r.ok]
         if rank == 0 and phase in PHASE_BANDS:
-            _mosaic(plan, phase)
+            with clock.span(f"{phase}:mosaic"):
+                _mosaic(plan, phase)
         if rank == 0 and phase == "outline":
-            _merge_footprints(plan)
-        quiet_barrier(comm)
+            with clock.span("outline:merge"):
+                _merge_footprints(plan)
+        with clock.span(f"{phase}:barrier"):
+            quiet_barrier(comm)
 
-    return _on_rank0(comm, lambda: _finish(plan, failures, allow_partial))
+    return _finish(plan, failures, allow_partial, comm, clock)
 
 
 # ------------------------------------------------------------------ preparation
@@ -201,15 +263,8 @@ def _simulate(config: CityConfig, comm) -> None:
     """The AOI's simulated acquisition into ``OUT/simulation``, its views rendered on all ranks."""
     from .simulate.acquisition import simulate
 
-    def map_tasks(tasks, fn):
-        results = run_tasks(tasks, fn, comm=comm, retries=0)
-        failed = [r for r in results if not r.ok]
-        if failed:
-            raise RuntimeError(f"simulation task {failed[0].index} failed: {failed[0].error}")
-        return [r.value for r in results]
-
     simulate(config.aoi, Path(config.out) / "simulation", seed=config.seed, gsd=config.gsd, overwrite=True,
-             map_tasks=map_tasks, write=comm is None or comm.rank == 0)
+             map_tasks=task_map(comm, what="simulation task"), write=comm is None or comm.rank == 0)
     quiet_barrier(comm)
 
 
@@ -289,9 +344,61 @@ def _read(plan: _Plan, name: str, window: Window) -> Raster:
         return Raster(data, src.window_transform(window), src.crs, src.nodata, src.tags())
 
 
+# A task of the dsm phase that loads the segmentation model on the rank that takes it.
+_WARM_SEGMENT = "load segmentation model"
+_SEGMENT_READY = [False]  # whether this process loaded the model (per process: one rank)
+_SEGMENT_STAGES: dict = {}  # the Segment stage of this process, its model loaded once
+# Measured on 150 m tiles (docs/cluster.md): loading torch and the model costs about as
+# much as segmenting 10 tiles once it is loaded.
+SEGMENT_LOAD_TILES = 10.0
+
+
+def _segment_stage(cfg: CityConfig) -> Segment:
+    key = (cfg.segment_method, cfg.model, cfg.threads)
+    if key not in _SEGMENT_STAGES:
+        _SEGMENT_STAGES[key] = Segment(method=cfg.segment_method, model=cfg.model, threads=cfg.threads)
+    return _SEGMENT_STAGES[key]
+
+
+def _segment_warmups(plan: _Plan, comm) -> int:
+    """How many ranks should load the segmentation model during the dsm phase.
+
+    Every rank that segments pays the model load once. With few tiles per rank that load
+    outweighs the tiles, so only ``w`` ranks load it (in the dsm phase, as tasks) and
+    segment every tile: w ≈ √(tiles × ranks / load), load in tiles, balances the load
+    against the tiles' share (1 of 2 ranks for 4 tiles; every rank for thousands).
+    """
+    if comm is None or plan.config.segment_method != "model":
+        return 0
+    _SEGMENT_READY[0] = False
+    todo = sum(not _tile_path(plan, "segment", t).exists() for t in plan.tiles)
+    if todo == 0:
+        return 0
+    scale = (plan.config.tile_m / 150.0) ** 2
+    return int(min(comm.size, max(1, round(np.sqrt(todo * scale * comm.size / SEGMENT_LOAD_TILES)))))
+
+
+def _warm_segment(plan: _Plan) -> dict:
+    from .segment.checkpoint import DEFAULT_MODEL, load_checkpoint
+
+    if not _SEGMENT_READY[0]:
+        load_checkpoint(plan.config.model or DEFAULT_MODEL)  # imports torch and the network's modules
+        _SEGMENT_READY[0] = True
+    return {"warmup": "segment"}
+
+
+def _lod_order(plan: _Plan) -> list[int]:
+    """Tiles with the most footprints first (the lod phase's cost grows with them)."""
+    merged = pickle.loads((plan.work / "footprints.pkl").read_bytes())
+    count = [len(merged.get(t.id, [])) for t in plan.tiles]
+    return sorted(range(len(plan.tiles)), key=lambda i: (-count[i], i))
+
+
 def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
     """Compute one phase on one tile and write its product atomically; return timings."""
     cfg = plan.config
+    if tile is _WARM_SEGMENT:
+        return _warm_segment(plan)
     if phase == "dsm":
         window = _halo(plan, tile, cfg.halo_m)
         stage = DSM(gsd=cfg.gsd, bounds=plan.grid.window_bounds(window), crs=cfg.aoi.crs)
@@ -301,8 +408,7 @@ def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
         products = Pipeline([Terrain()]).run({"dsm": _read(plan, "dsm", window)})
     elif phase == "segment":
         window = _halo(plan, tile, cfg.halo_m)
-        stage = Segment(method=cfg.segment_method, model=cfg.model, threads=cfg.threads)
-        products = Pipeline([stage]).run({"ortho": _read(plan, "ortho", window),
+        products = Pipeline([_segment_stage(cfg)]).run({"ortho": _read(plan, "ortho", window),
                                           "ndsm": _read(plan, "ndsm", window)})
     elif phase == "outline":
         return _outline_tile(plan, tile)
@@ -500,17 +606,16 @@ def _mosaic(plan: _Plan, phase: str) -> None:
                     dst.write(data, 1, window=tile.core)
 
 
-def _finish(plan: _Plan, failures: dict, allow_partial: bool) -> dict:
+def _finish(plan: _Plan, failures: dict, allow_partial: bool, comm, clock: _Timeline) -> dict:
+    """Products, ``run.json`` and the report; the products and the report's figures are
+    tasks shared by every rank."""
+    rank = comm.rank if comm is not None else 0
     out = Path(plan.config.out)
     failed = sorted({f["tile"] for phase in failures.values() for f in phase})
-    buildings = []
-    for tile in plan.tiles:
-        path = _tile_path(plan, "lod", tile)
-        if path.exists():
-            buildings.extend(sorted(pickle.loads(path.read_bytes()), key=lambda b: b.id))
     products = {}
     if not failed or allow_partial:
-        products = _write_products(plan, buildings)
+        with clock.span("write"):
+            products = _write_products(plan, comm)
     summary = {
         "lod3d_version": __version__,
         "aoi": plan.config.aoi.to_dict(),
@@ -519,7 +624,7 @@ def _finish(plan: _Plan, failures: dict, allow_partial: bool) -> dict:
         "images": [str(p) for p, _ in plan.images],
         "height_datum": HEIGHT_DATUM,
         "n_tiles": len(plan.tiles),
-        "n_buildings": len(buildings),
+        "n_buildings": sum(len(b) for b in _tile_buildings(plan)),
         "failed_tiles": failed,
         "failures": {k: v for k, v in failures.items() if v},
         "complete": not failed,
@@ -527,35 +632,71 @@ def _finish(plan: _Plan, failures: dict, allow_partial: bool) -> dict:
         "timings": plan.timings,
         "truth": str(plan.truth) if plan.truth else None,
     }
-    with atomic_path(out / "run.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    _on_rank0(comm, lambda: _write_summary(out, summary, [clock.record(0)]))
     if products:
-        summary["report"] = str(build_report(out))
+        with clock.span("report"):
+            build_report(out, map_tasks=task_map(comm, what="report task"), write=rank == 0)
+        summary["report"] = str(out / "report" / "index.html")
+    ranks = [clock.record(rank)] if comm is None else comm.gather(clock.record(rank), root=0)
+    _on_rank0(comm, lambda: _write_summary(out, summary, ranks))
     if failed and not allow_partial:
         raise OutputError(f"{len(failed)} tile(s) failed ({', '.join(failed)}); see {out / 'run.json'}; "
                           "rerun with --resume, or --allow-partial to write what succeeded")
     return summary
 
 
-def _write_products(plan: _Plan, buildings) -> dict:
+def _write_summary(out: Path, summary: dict, ranks: list) -> None:
+    """``run.json``, with each rank's timeline."""
+    with atomic_path(out / "run.json") as tmp:
+        tmp.write_text(json.dumps(dict(summary, ranks=ranks), indent=2, default=str))
+
+
+def _tile_buildings(plan: _Plan) -> list[list]:
+    """Each tile's buildings, in tile order, sorted by id."""
+    out = []
+    for tile in plan.tiles:
+        path = _tile_path(plan, "lod", tile)
+        out.append(sorted(pickle.loads(path.read_bytes()), key=lambda b: b.id) if path.exists() else [])
+    return out
+
+
+# The products, written as tasks shared by the ranks; costliest first.
+PRODUCTS = ("city", "footprints", "dsm", "ortho", "dtm", "ndsm", "confidence", "mask")
+
+
+def _write_products(plan: _Plan, comm) -> dict:
+    buildings = []
+
+    def write(name: str) -> dict:
+        if name in ("city", "footprints") and not buildings:
+            buildings.extend(b for tile in _tile_buildings(plan) for b in tile)
+        return _write_product(plan, name, buildings)
+
+    written = {}
+    for part in task_map(comm, what="product")(list(PRODUCTS), write):
+        written.update(part)
+    return {k: written[k] for k in ("dsm", "dtm", "ndsm", "ortho", "confidence", "mask", "city", "cityseq",
+                                    "footprints")}
+
+
+def _write_product(plan: _Plan, name: str, buildings: list) -> dict:
     out = Path(plan.config.out)
     cfg = plan.config
-    written = {}
-    for name in ("dsm", "dtm", "ndsm", "ortho", "confidence", "mask"):
+    if name in ("dsm", "dtm", "ndsm", "ortho", "confidence", "mask"):
         with rasterio.open(plan.work / f"{name}.tif") as src:
             data, tags = src.read(1), src.tags()
         if name == "mask":
             data = np.where(np.isfinite(data), data, 0).astype(np.uint8)
         write_raster(out / f"{name}.tif", data, transform=plan.grid.transform, crs=cfg.aoi.crs,
                      nodata=None if name == "mask" else float("nan"), tags=tags, cog=True)
-        written[name] = f"{name}.tif"
-    meta = {"title": f"lod3d city model, {cfg.aoi.name}", "referenceDate": plan.reference_date,
-            "lineage": {"inputs": [p.name for p, _ in plan.images], "heightDatum": HEIGHT_DATUM,
-                        "aoi": cfg.aoi.name}}
-    write_cityjson(out / "city.city.json", buildings, crs_epsg=cfg.aoi.epsg, metadata=meta)
-    write_cityjsonseq(out / "city.city.jsonl", buildings, crs_epsg=cfg.aoi.epsg, metadata=meta)
-    written["city"] = "city.city.json"
-    written["cityseq"] = "city.city.jsonl"
+        return {name: f"{name}.tif"}
+    if name == "city":
+        meta = {"title": f"lod3d city model, {cfg.aoi.name}", "referenceDate": plan.reference_date,
+                "lineage": {"inputs": [p.name for p, _ in plan.images], "heightDatum": HEIGHT_DATUM,
+                            "aoi": cfg.aoi.name}}
+        write_cityjson(out / "city.city.json", buildings, crs_epsg=cfg.aoi.epsg, metadata=meta)
+        write_cityjsonseq(out / "city.city.jsonl", buildings, crs_epsg=cfg.aoi.epsg, metadata=meta)
+        return {"city": "city.city.json", "cityseq": "city.city.jsonl"}
     # The GeoPackage keys features by integer: the 1-based position in city.city.json.
     fp = Footprints(ids=np.arange(1, len(buildings) + 1),
                     polygons=np.array([b.footprint for b in buildings], dtype=object),
@@ -563,5 +704,4 @@ def _write_products(plan: _Plan, buildings) -> dict:
                     raw=np.array([b.footprint for b in buildings], dtype=object),
                     fallback=np.zeros(len(buildings), bool), crs=cfg.aoi.crs)
     write_footprints(out / "footprints.gpkg", fp)
-    written["footprints"] = "footprints.gpkg"
-    return written
+    return {"footprints": "footprints.gpkg"}

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TaskResult", "get_comm", "run_tasks", "set_compute_threads", "quiet_barrier"]
+__all__ = ["TaskResult", "get_comm", "quiet_barrier", "run_tasks", "set_compute_threads", "task_map"]
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +84,24 @@ def set_compute_threads(n: int = 1) -> None:
 
 def run_tasks(tasks: Sequence, fn: Callable[[Any], Any], *, comm=None, retries: int = 1,
               skip: Callable[[Any], bool] | None = None,
-              on_done: Callable[[TaskResult, int, int], None] | None = None) -> list[TaskResult]:
+              on_done: Callable[[TaskResult, int, int], None] | None = None,
+              order: Sequence[int] | None = None, take: bool = True) -> list[TaskResult]:
     """Run ``fn(task)`` for every task over the ranks of ``comm``; results on every rank.
 
     ``skip(task)`` true marks a task as already done (``--resume``): it is not run.
     ``on_done(result, n_done, n_total)`` is called on the rank that ran the task (for
     progress display). ``fn``'s return value must be picklable.
+    ``order``: the task indices in the order they are handed out (the costliest first
+    balances the ranks best); results are still in task order. ``take=False``: this rank
+    takes no task (it still takes part in the collective calls); at least one rank must take.
     """
     n = len(tasks)
+    order = list(range(n)) if order is None else list(order)
+    assert sorted(order) == list(range(n)), "order is a permutation of the task indices"
     rank = comm.rank if comm is not None else 0
     mine: list[TaskResult] = []
-    for index in _claim(n, comm):
+    for k in _claim(n, comm, take=take or comm is None):
+        index = order[k]
         task = tasks[index]
         if skip is not None and skip(task):
             result = TaskResult(index, rank=rank, skipped=True)
@@ -110,6 +117,20 @@ def run_tasks(tasks: Sequence, fn: Callable[[Any], Any], *, comm=None, retries: 
     results = sorted((r for part in gathered for r in part), key=lambda r: r.index)
     assert [r.index for r in results] == list(range(n)), "every task runs exactly once"
     return results
+
+
+def task_map(comm, *, what: str = "task"):
+    """``map_tasks(tasks, fn) -> [fn(t) for t in tasks]`` over the ranks of ``comm`` (every
+    rank calls it with the same tasks and gets every value); a failed task raises on every
+    rank. For stages that take a ``map_tasks`` (the simulator, the report)."""
+
+    def map_tasks(tasks, fn):
+        results = run_tasks(tasks, fn, comm=comm, retries=0)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise RuntimeError(f"{what} {tasks[failed[0].index]!r} failed: {failed[0].error}")
+        return [r.value for r in results]
+    return map_tasks
 
 
 def _attempt(index: int, task, fn, retries: int, rank: int) -> TaskResult:
@@ -129,7 +150,7 @@ def _attempt(index: int, task, fn, retries: int, rank: int) -> TaskResult:
     return result
 
 
-def _claim(n: int, comm):
+def _claim(n: int, comm, take: bool = True):
     """Yield the task indices this rank takes, from a counter shared by all ranks.
 
     The counter is fetched-and-incremented under one shared lock epoch (``Lock_all`` …
@@ -154,7 +175,7 @@ def _claim(n: int, comm):
         got = np.zeros(1, dtype=np.int64)
         win.Lock_all()
         try:
-            while True:
+            while take:
                 win.Fetch_and_op(one, got, 0, 0, MPI.SUM)
                 win.Flush(0)
                 if got[0] >= n:

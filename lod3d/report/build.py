@@ -11,6 +11,7 @@ replaced atomically: a failed rebuild leaves the previous report in place.
 from __future__ import annotations
 
 import html
+import io
 import json
 from pathlib import Path
 
@@ -28,65 +29,139 @@ from . import plots
 __all__ = ["build_report"]
 
 
-def build_report(run_dir, truth_dir=None) -> Path:
+def build_report(run_dir, truth_dir=None, *, map_tasks=None, write: bool = True) -> Path | None:
     """Write ``run_dir/report/index.html`` and its PNGs; return the page's path.
 
     ``truth_dir``: reference data (see :func:`lod3d.evaluate.city.find_truth`); default the
     truth recorded in ``run.json`` (simulated acquisitions), if any.
+
+    The metrics and each figure are independent tasks, run by
+    ``map_tasks(tasks, fn) -> [fn(t) ...]`` (default: one after the other here); ``lod3d
+    city`` passes one that scatters them over its MPI ranks, every rank calling
+    ``build_report`` and only the one with ``write`` writing the folder.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: no such run directory")
-    run = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    truth_dir = truth_dir or run.get("truth")
-    if truth_dir and not Path(truth_dir).is_dir():
-        truth_dir = None  # a run moved away from its simulation: report without truth
-    rasters = {n: Raster.read(run_dir / f"{n}.tif") for n in ("dsm", "dtm", "ndsm", "ortho", "confidence", "mask")
-               if (run_dir / f"{n}.tif").is_file()}
-    buildings = read_cityjson(run_dir / "city.city.json").buildings() if (run_dir / "city.city.json").is_file() else []
-    metrics = evaluate_run(truth_dir, run_dir) if truth_dir else None
-
+    inputs = _Inputs(run_dir, truth_dir)
+    tasks = ["metrics"] * bool(inputs.truth_dir) + [name for name in TASK_ORDER if inputs.can_draw(name)]
+    results = dict(zip(tasks, (map_tasks or _in_order)(tasks, inputs.run)))
+    if not write:
+        return None
+    metrics = results.pop("metrics", None)
+    figures = [results[name] for name in FIGURES if name in results]
     with atomic_dir(run_dir / "report", overwrite=True) as out:
-        figures = _figures(out, run, rasters, buildings, truth_dir)
+        for file, _, _, png in figures:
+            (out / file).write_bytes(png)
         if metrics is not None:
             write_metrics(metrics, out / "metrics.json")
-        (out / "index.html").write_text(_page(run_dir, run, figures, metrics, len(buildings)), encoding="utf-8")
+        page = _page(run_dir, inputs.summary, [f[:3] for f in figures], metrics, inputs.n_buildings)
+        (out / "index.html").write_text(page, encoding="utf-8")
         out.chmod(0o755)  # the temporary folder is private; a report is meant to be served and shared
     return run_dir / "report" / "index.html"
 
 
-def _figures(out: Path, run: dict, r: dict, buildings, truth_dir) -> list[tuple[str, str, str]]:
-    """Draw every figure the inputs allow; ``(file, title, caption)`` in page order."""
-    figs = []
-    truth = _truth_on_grid(truth_dir, r.get("dsm") or r.get("mask")) if truth_dir else {}
-    if "dsm" in r:
-        plots.surface(r["dsm"], r.get("confidence"), out / "dsm.png")
-        figs.append(("dsm.png", "Surface model", "DSM hillshade with heights tinted, and the stereo confidence."))
-    if "ndsm" in r:
-        plots.ndsm(r["ndsm"], out / "ndsm.png")
-        figs.append(("ndsm.png", "Normalized DSM", "Heights above the DTM: what the segmentation sees."))
-    if "ortho" in r and "mask" in r:
-        plots.mask_over_ortho(r["ortho"], r["mask"], out / "mask.png", truth.get("ids"))
-        figs.append(("mask.png", "Building mask", "Segmentation mask over the true ortho."))
-    if "ortho" in r and buildings:
-        plots.footprints_over_ortho(r["ortho"], [b.footprint for b in buildings], out / "footprints.png",
-                                    truth.get("footprints"))
-        figs.append(("footprints.png", "Footprints", "Regularized footprints (LoD0) over the ortho."))
-    maps = {n: (r[n].data.astype(np.float64) - truth[n], r[n]) for n in ("dsm", "dtm") if n in r and n in truth}
-    if maps:
-        plots.errors(maps, truth.get("labels"), CLASS_NAMES, out / "errors.png")
-        figs.append(("errors.png", "Errors against truth",
-                     f"Result − truth per cell and its histogram per class (roofs: truth buildings; "
-                     f"vegetation: truth DSM − DTM > {VEGETATION_M:g} m outside them; ground: the rest)."))
-    if buildings:
-        plots.buildings_3d(buildings, out / "buildings_3d.png")
-        figs.append(("buildings_3d.png", "3-D view", "LoD2.2 solids of neighbouring buildings near the centre."))
-        plots.quality(buildings, out / "quality.png")
-        figs.append(("quality.png", "Quality attributes", "Distribution of the per-building quality attributes."))
-    if run.get("timings"):
-        plots.timings(run, out / "timings.png")
-        figs.append(("timings.png", "Timings", "Seconds per tile and phase (from run.json)."))
-    return figs
+def _in_order(tasks, fn):
+    return [fn(t) for t in tasks]
+
+
+# Figures in page order: (file, title, caption).
+FIGURES = {
+    "surface": ("dsm.png", "Surface model", "DSM hillshade with heights tinted, and the stereo confidence."),
+    "ndsm": ("ndsm.png", "Normalized DSM", "Heights above the DTM: what the segmentation sees."),
+    "mask": ("mask.png", "Building mask", "Segmentation mask over the true ortho."),
+    "footprints": ("footprints.png", "Footprints", "Regularized footprints (LoD0) over the ortho."),
+    "errors": ("errors.png", "Errors against truth",
+               (f"Result − truth per cell and its histogram per class (roofs: truth buildings; "
+                f"vegetation: truth DSM − DTM > {VEGETATION_M:g} m outside them; ground: the rest).")),
+    "buildings_3d": ("buildings_3d.png", "3-D view", "LoD2.2 solids of neighbouring buildings near the centre."),
+    "quality": ("quality.png", "Quality attributes", "Distribution of the per-building quality attributes."),
+    "timings": ("timings.png", "Timings", "Seconds per tile and phase (from run.json)."),
+}
+# The order tasks are handed out in: the costliest first (measured on a 300 m run), so
+# that ranks sharing them finish together.
+TASK_ORDER = ("errors", "surface", "quality", "footprints", "mask", "ndsm", "buildings_3d", "timings")
+RASTERS = ("dsm", "dtm", "ndsm", "ortho", "confidence", "mask")
+
+
+class _Inputs:
+    """What a run directory holds, read on first use (each rank reads only what its tasks need)."""
+
+    def __init__(self, run_dir: Path, truth_dir=None):
+        self.run_dir = run_dir
+        self.summary = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+        truth_dir = truth_dir or self.summary.get("truth")
+        if truth_dir and not Path(truth_dir).is_dir():
+            truth_dir = None  # a run moved away from its simulation: report without truth
+        self.truth_dir = truth_dir
+        self.present = {n for n in RASTERS if (run_dir / f"{n}.tif").is_file()}
+        self._rasters: dict[str, Raster] = {}
+        self._buildings = None
+        self._truth = None
+
+    def raster(self, name: str) -> Raster | None:
+        if name not in self.present:
+            return None
+        if name not in self._rasters:
+            self._rasters[name] = Raster.read(self.run_dir / f"{name}.tif")
+        return self._rasters[name]
+
+    @property
+    def buildings(self) -> list:
+        if self._buildings is None:
+            path = self.run_dir / "city.city.json"
+            self._buildings = read_cityjson(path).buildings() if path.is_file() else []
+        return self._buildings
+
+    @property
+    def n_buildings(self) -> int:
+        return len(self.buildings)
+
+    @property
+    def truth(self) -> dict:
+        if self._truth is None:
+            grid = self.raster("dsm") or self.raster("mask")
+            self._truth = _truth_on_grid(self.truth_dir, grid) if self.truth_dir else {}
+        return self._truth
+
+    def _error_maps(self) -> list[str]:
+        if not self.truth_dir or not ({"dsm", "mask"} & self.present):
+            return []
+        files = find_truth(self.truth_dir)
+        return [n for n in ("dsm", "dtm") if n in self.present and n in files]
+
+    def can_draw(self, name: str) -> bool:
+        has = self.present
+        return {"surface": "dsm" in has, "ndsm": "ndsm" in has, "mask": {"ortho", "mask"} <= has,
+                "footprints": "ortho" in has and self.n_buildings > 0, "errors": bool(self._error_maps()),
+                "buildings_3d": self.n_buildings > 0, "quality": self.n_buildings > 0,
+                "timings": bool(self.summary.get("timings"))}[name]
+
+    def run(self, name: str):
+        """The metrics (a dict), or one figure: ``(file, title, caption, png bytes)``."""
+        if name == "metrics":
+            return evaluate_run(self.truth_dir, self.run_dir)
+        png = io.BytesIO()
+        r, truth = self.raster, (self.truth if name in ("mask", "footprints", "errors") else {})
+        if name == "surface":
+            plots.surface(r("dsm"), r("confidence"), png)
+        elif name == "ndsm":
+            plots.ndsm(r("ndsm"), png)
+        elif name == "mask":
+            plots.mask_over_ortho(r("ortho"), r("mask"), png, truth.get("ids"))
+        elif name == "footprints":
+            plots.footprints_over_ortho(r("ortho"), [b.footprint for b in self.buildings], png,
+                                        truth.get("footprints"))
+        elif name == "errors":
+            maps = {n: (r(n).data.astype(np.float64) - truth[n], r(n)) for n in self._error_maps() if n in truth}
+            plots.errors(maps, truth.get("labels"), CLASS_NAMES, png)
+        elif name == "buildings_3d":
+            plots.buildings_3d(self.buildings, png)
+        elif name == "quality":
+            plots.quality(self.buildings, png)
+        elif name == "timings":
+            plots.timings(self.summary, png)
+        return (*FIGURES[name], png.getvalue())
 
 
 def _truth_on_grid(truth_dir, grid: Raster | None) -> dict:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,7 @@ from ..aoi import AOI
 from ..cityjson import write_cityjson
 from ..errors import InputError
 from ..geometry.rpcfit import fit_rpc
-from ..io.atomic import atomic_dir, check_output_dir
+from ..io.atomic import check_output_dir
 from ..io.raster import write_raster
 from ..progress import progress
 from .render import render_ortho, render_view, shade_surface
@@ -85,72 +87,83 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
         raise InputError(f"AOI {area.width:g} m × {area.height:g} m at {gsd:g} m is {cells / 1e6:.0f} M cells "
                          "per view; simulate at most 64 M (e.g. 4 km × 4 km at 0.5 m)")
     out = Path(out)
+    # Every product is written into a staging folder beside ``out`` that replaces it once
+    # complete. Its name is fixed, so that the ranks sharing the writing tasks find it: the
+    # writer empties it before the rendering tasks, and ``map_tasks`` starts no task before
+    # every rank has called it.
+    staging = out.with_name(f".{out.name}.part")
     if write:
         check_output_dir(out, overwrite)  # refuse before the work, not after
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+        _remove_dir(staging)
+        staging.mkdir(parents=True)
+    try:
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
 
-    def lap(name):
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
+        def lap(name):
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = round(now - clock, 3)
+            clock = now
 
-    steps = progress(total=3 + views, desc="simulate", unit="step")
-    xmin, ymin, xmax, ymax = area.bounds
-    m = SCENE_MARGIN_M
-    scene_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
-    scene = generate_scene(scene_bounds, crs=area.crs, seed=seed)
-    lap("scene"); steps.update()
+        steps = progress(total=3 + views, desc="simulate", unit="step")
+        xmin, ymin, xmax, ymax = area.bounds
+        m = SCENE_MARGIN_M
+        scene_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
+        scene = generate_scene(scene_bounds, crs=area.crs, seed=seed)
+        lap("scene"); steps.update()
 
-    grid = Affine(gsd, 0.0, xmin, 0.0, -gsd, ymax)
-    shape = (round(area.height / gsd), round(area.width / gsd))
-    truth = rasterize_truth(scene, grid, shape)
-    z_range = _height_range(scene, scene_bounds)
-    angles = (-view_angle_deg, 0.0, view_angle_deg) if views == 3 else (-view_angle_deg, view_angle_deg)
-    cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
-                        z_range=z_range, seed=seed)
-    # The rendered surface must hold every pixel's line of sight through the height range.
-    needed = surface_bounds(cams, z_range)
-    if not (needed[0] >= scene_bounds[0] and needed[1] >= scene_bounds[1]
-            and needed[2] <= scene_bounds[2] and needed[3] <= scene_bounds[3]):
-        raise RuntimeError(f"scene margin {m} m too small for the views' lines of sight {needed}")
-    surface = scene_surface(scene, res=gsd / 2, bounds=needed)
-    sun = Sun()
-    shading = shade_surface(surface, sun)
-    gains = 1.0 + np.random.default_rng(seed).uniform(-0.15, 0.15, size=views)
-    nadir = int(np.argmin(np.abs(angles)))
-    lap("truth"); steps.update()
+        grid = Affine(gsd, 0.0, xmin, 0.0, -gsd, ymax)
+        shape = (round(area.height / gsd), round(area.width / gsd))
+        truth = rasterize_truth(scene, grid, shape)
+        z_range = _height_range(scene, scene_bounds)
+        angles = (-view_angle_deg, 0.0, view_angle_deg) if views == 3 else (-view_angle_deg, view_angle_deg)
+        cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
+                            z_range=z_range, seed=seed)
+        # The rendered surface must hold every pixel's line of sight through the height range.
+        needed = surface_bounds(cams, z_range)
+        if not (needed[0] >= scene_bounds[0] and needed[1] >= scene_bounds[1]
+                and needed[2] <= scene_bounds[2] and needed[3] <= scene_bounds[3]):
+            raise RuntimeError(f"scene margin {m} m too small for the views' lines of sight {needed}")
+        surface = scene_surface(scene, res=gsd / 2, bounds=needed)
+        sun = Sun()
+        shading = shade_surface(surface, sun)
+        gains = 1.0 + np.random.default_rng(seed).uniform(-0.15, 0.15, size=views)
+        nadir = int(np.argmin(np.abs(angles)))
+        lap("truth"); steps.update()
 
-    def render(k: int):
-        """Task ``k < views``: view k+1 and its fitted RPC; task ``views``: the true ortho."""
-        if k == views:
-            return render_ortho(surface, grid, shape, sun, gain=float(gains[nadir]), seed=seed * 100,
-                                shading=shading)
-        img = render_view(surface, cams[k], sun, seed=seed * 100 + k + 1, gain=float(gains[k]),
-                          shading=shading)
-        rpc, stats = fit_rpc(cams[k], area.crs, z_range)
-        steps.update()
-        return img, rpc, stats
+        def render(k: int):
+            """Task ``k < views``: view k+1 and its fitted RPC; task ``views``: the true ortho."""
+            if k == views:
+                return render_ortho(surface, grid, shape, sun, gain=float(gains[nadir]), seed=seed * 100,
+                                    shading=shading)
+            img = render_view(surface, cams[k], sun, seed=seed * 100 + k + 1, gain=float(gains[k]),
+                              shading=shading)
+            rpc, stats = fit_rpc(cams[k], area.crs, z_range)
+            steps.update()
+            return img, rpc, stats
 
-    rendered = (map_tasks or _in_order)(list(range(views + 1)), render)
-    lap("render_and_rpc")
-    if not write:
-        steps.close()
-        return None
+        rendered = (map_tasks or _in_order)(list(range(views + 1)), render)
+        lap("render_and_rpc")
+        ortho, images = rendered[views], [staging / "images" / f"img_{k:02d}.tif" for k in range(1, views + 1)]
 
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        (tmp / "images").mkdir()
-        images, rpc_stats = [], []
-        for k, (img, rpc, stats) in enumerate(rendered[:views], start=1):
-            rpc_stats.append({"view": k, "along_track_deg": angles[k - 1], **stats})
-            path = tmp / "images" / f"img_{k:02d}.tif"
-            write_raster(path, img, rpcs=rpc.to_rasterio(),
-                         tags={"SENSOR": "lod3d simulated pushbroom", "VIEW": k, "HEIGHT_DATUM": HEIGHT_DATUM})
-            images.append(path)
-        ortho = rendered[views]
-        _write_truth(tmp / "truth", truth, ortho, grid, area, scene)
+        def save(part: str) -> None:
+            """Writing task: the quick looks, the truth, or the images (the costliest first)."""
+            if part == "quicklooks":
+                _write_quicklooks(staging / "report", truth, ortho, [r[0] for r in rendered[:views]])
+            elif part == "truth":
+                _write_truth(staging / "truth", truth, ortho, grid, area, scene)
+            else:
+                (staging / "images").mkdir(exist_ok=True)
+                for k, (img, rpc, _) in enumerate(rendered[:views], start=1):
+                    write_raster(images[k - 1], img, rpcs=rpc.to_rasterio(),
+                                 tags={"SENSOR": "lod3d simulated pushbroom", "VIEW": k, "HEIGHT_DATUM": HEIGHT_DATUM})
+
+        (map_tasks or _in_order)(["quicklooks", "truth", "images"], save)
         lap("write"); steps.update()
+        steps.close()
+        if not write:
+            return None
         summary = {
             "lod3d_version": __version__,
             "aoi": area.to_dict(),
@@ -158,13 +171,36 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
             "sun": {"azimuth_deg": sun.azimuth_deg, "elevation_deg": sun.elevation_deg},
             "height_datum": HEIGHT_DATUM,
             "scene": scene.statistics(area.bounds),
-            "rpc_fit": rpc_stats,
+            "rpc_fit": [{"view": k, "along_track_deg": angles[k - 1], **stats}
+                        for k, (_, _, stats) in enumerate(rendered[:views], start=1)],
             "timings_s": timings,
         }
-        _write_quicklooks(tmp / "report", truth, ortho, [r[0] for r in rendered[:views]])
-        (tmp / "simulation.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-        steps.close()
-    return SimulationResult(out, [out / "images" / p.name for p in images], summary)
+        (staging / "simulation.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+        _replace_dir(staging, out)
+        return SimulationResult(out, [out / "images" / p.name for p in images], summary)
+    except BaseException:
+        if write:
+            _remove_dir(staging)  # nothing half-written is left behind
+        raise
+
+
+def _remove_dir(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _replace_dir(new: Path, path: Path) -> None:
+    """Rename the complete folder ``new`` to ``path``, replacing what was there."""
+    if path.exists():
+        old = path.with_name(f".{path.name}.old")
+        _remove_dir(old)
+        os.replace(path, old)
+        os.replace(new, path)
+        _remove_dir(old)
+    else:
+        os.replace(new, path)
 
 
 def _in_order(tasks, fn):

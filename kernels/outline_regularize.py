@@ -63,23 +63,27 @@ def _dp_mark(px, py, i0, i1, eps, keep):
         b = stack[top, 1]
         if b - a < 2:
             continue
-        ax, ay = px[a % n], py[a % n]
-        bx, by = px[b % n], py[b % n]
+        aw = a - n if a >= n else a   # indices wrap at most once (no integer division)
+        bw = b - n if b >= n else b
+        ax, ay = px[aw], py[aw]
+        bx, by = px[bw], py[bw]
         dx, dy = bx - ax, by - ay
         norm = math.sqrt(dx * dx + dy * dy)
         best = -1.0
         bi = -1
+        inv = 1.0 / norm if norm > 0 else 0.0
         for i in range(a + 1, b):
-            qx, qy = px[i % n] - ax, py[i % n] - ay
+            iw = i - n if i >= n else i
+            qx, qy = px[iw] - ax, py[iw] - ay
             if norm > 0:
-                dist = abs(qx * dy - qy * dx) / norm
+                dist = abs(qx * dy - qy * dx) * inv
             else:
                 dist = math.sqrt(qx * qx + qy * qy)
             if dist > best:
                 best = dist
                 bi = i
         if best > eps:
-            keep[bi % n] = True
+            keep[bi - n if bi >= n else bi] = True
             stack[top, 0] = a
             stack[top, 1] = bi
             stack[top + 1, 0] = bi
@@ -145,8 +149,9 @@ def _moments(sx, sy):
     my = sy.mean()
     p = np.zeros((2 * n + 1, 6), dtype=np.float64)
     for t in range(2 * n):
-        x = sx[t % n] - mx
-        y = sy[t % n] - my
+        tw = t - n if t >= n else t
+        x = sx[tw] - mx
+        y = sy[tw] - my
         p[t + 1, 0] = p[t, 0] + 1.0
         p[t + 1, 1] = p[t, 1] + x
         p[t + 1, 2] = p[t, 2] + y
@@ -281,15 +286,21 @@ def _spans(cand, side_start, n):
 
 @numba.njit(cache=True)
 def _dominant(hist):
-    """Peak of a 90-bin circular histogram after triangular smoothing, in radians."""
+    """Peak of a 90-bin circular histogram after triangular smoothing (weights 1, 2, 3, 4,
+    3, 2, 1: two circular box filters of width 4), in radians."""
+    box = np.empty(90, dtype=np.float64)
+    run = hist[86] + hist[87] + hist[88] + hist[89]
+    for i in range(90):          # box[i] = hist[i-3] + ... + hist[i]
+        run += hist[i] - hist[(i + 86) % 90]
+        box[i] = run
     best = -1.0
     bi = 0
-    for i in range(90):
-        s = 0.0
-        for k in range(-3, 4):
-            s += (4 - abs(k)) * hist[(i + k) % 90]
-        if s > best:
-            best = s
+    run = box[0] + box[1] + box[2] + box[3]
+    for i in range(90):          # smoothed at i: box[i] + ... + box[i+3]
+        if i > 0:
+            run += box[(i + 3) % 90] - box[i - 1]
+        if run > best:
+            best = run
             bi = i
     return math.radians(bi + 0.5)
 
@@ -502,7 +513,9 @@ def _ring_setup(cx, cy, side_start, n, cand_eps, max_cand):
         c = cand[(i + 1) % m]
         ux, uy = cx[b] - cx[a], cy[b] - cy[a]
         vx, vy = cx[c] - cx[b], cy[c] - cy[b]
-        turn = abs(math.atan2(ux * vy - uy * vx, ux * vx + uy * vy))
+        # 1 - cos(turn): grows with the turn angle, no trigonometry
+        norm = math.sqrt((ux * ux + uy * uy) * (vx * vx + vy * vy))
+        turn = 1.0 - (ux * vx + uy * vy) / norm if norm > 0.0 else 0.0
         if turn > sharp_turn:
             sharp_turn = turn
             sharp = i
@@ -550,7 +563,7 @@ def _main_neighbour(nb, a, b):
     cand = 0
     votes = 0
     for t in range(a, b):   # Boyer–Moore majority vote
-        v = nb[t % n]
+        v = nb[t - n if t >= n else t]
         if votes == 0:
             cand = v
             votes = 1
@@ -560,7 +573,7 @@ def _main_neighbour(nb, a, b):
             votes -= 1
     count = 0
     for t in range(a, b):
-        if nb[t % n] == cand:
+        if nb[t - n if t >= n else t] == cand:
             count += 1
     return cand, count / max(b - a, 1)
 

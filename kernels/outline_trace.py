@@ -77,6 +77,83 @@ def _count_runs(ids, heights, use_h, max_step, row_runs):
 
 
 @numba.njit(cache=True)
+def _label_plain(ids, row_runs, cap):
+    """``label_instances`` without heights, run by run: the runs of a row are found from a
+    byte mask of where the value changes, scanned eight columns at a time (most words are
+    zero), and joined to the overlapping runs of the row above with equal id by a merge
+    of the two sorted run lists; pixels are written once, with their final label."""
+    h, w = ids.shape
+    labels = np.zeros((h, w), dtype=np.int32)
+    nw = (w + 1 + 7) // 8
+    buf = np.zeros(8 * nw, dtype=np.uint8)
+    words = buf.view(np.uint64)
+    parent = np.empty(cap, dtype=np.int64)
+    run_source = np.empty(cap, dtype=np.int64)
+    run_pos = np.empty((cap, 3), dtype=np.int64)   # row, first column, end column
+    n_runs = 0
+    prev_first = 0      # runs of the previous non-empty row: prev_first..prev_end
+    prev_end = 0
+    prev_row = -2
+    for r in range(h):
+        if row_runs[r] == 0:
+            continue
+        row = ids[r]
+        buf[0] = row[0] != 0
+        for c in range(1, w):
+            buf[c] = row[c] != row[c - 1]
+        buf[w] = row[w - 1] != 0
+        first = n_runs
+        start = -1          # start column of the open segment, if its value > 0
+        for k in range(nw):
+            if words[k] == 0:
+                continue
+            for c in range(8 * k, min(8 * k + 8, w + 1)):
+                if buf[c] == 0:
+                    continue
+                if start >= 0:              # close the open run at c
+                    run_pos[n_runs - 1, 2] = c
+                    start = -1
+                if c < w and row[c] > 0:    # open a run at c
+                    parent[n_runs] = n_runs
+                    run_source[n_runs] = row[c]
+                    run_pos[n_runs, 0] = r
+                    run_pos[n_runs, 1] = c
+                    n_runs += 1
+                    start = c
+        for k in range(8 * nw):
+            buf[k] = 0
+        # join with the overlapping runs of the row above that have the same id
+        if prev_row == r - 1:
+            a = prev_first
+            for b in range(first, n_runs):
+                b0, b1 = run_pos[b, 1], run_pos[b, 2]
+                while a < prev_end and run_pos[a, 2] <= b0:
+                    a += 1
+                q = a
+                while q < prev_end and run_pos[q, 1] < b1:
+                    if run_source[q] == run_source[b]:
+                        _union(parent, b, q)
+                    q += 1
+        prev_first = first
+        prev_end = n_runs
+        prev_row = r
+    root_label = np.zeros(n_runs, dtype=np.int32)
+    source = np.zeros(n_runs + 1, dtype=np.int64)
+    n = 0
+    for k in range(n_runs):
+        root = _find(parent, k)
+        if root_label[root] == 0:
+            n += 1
+            root_label[root] = n
+            source[n] = run_source[k]
+        lab = root_label[root]
+        row_out = labels[run_pos[k, 0]]
+        for c in range(run_pos[k, 1], run_pos[k, 2]):
+            row_out[c] = lab
+    return labels, source[: n + 1].copy()
+
+
+@numba.njit(cache=True)
 def label_instances(ids, heights, max_step):
     """4-connected components of ``ids > 0`` that never join different ids or height jumps.
 
@@ -91,6 +168,8 @@ def label_instances(ids, heights, max_step):
     # exact sizes up front: arrays regrown inside the scan would slow every iteration
     row_runs = np.empty(h, dtype=np.int64)
     cap = _count_runs(ids, heights, use_h, max_step, row_runs)
+    if not use_h and w > 0:
+        return _label_plain(ids, row_runs, cap)
     parent = np.empty(cap, dtype=np.int64)
     run_source = np.empty(cap, dtype=np.int64)
     run_pos = np.empty((cap, 3), dtype=np.int64)   # row, first column, end column

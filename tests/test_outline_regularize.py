@@ -164,3 +164,19 @@ def test_overlap_areas_match_geos(seed, offset):
     exact = shapely.area(shapely.intersection(polys[left], polys[right]))
     assert np.all(unclear | (np.abs(area - exact) < 1e-6 * max(a.area, 1.0)))
     assert not unclear[1] and abs(area[1] - a.area) < 1e-6 * a.area
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_run_labelling_matches_the_pixel_labelling(seed):
+    """Without heights the labels come from the run-by-run path; flat heights take the
+    pixel-by-pixel path with the same joins: both must number the same components."""
+    from lod3d.kernels.outline_trace import label_instances, trace_rings
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(1, 70, 2)
+    ids = (rng.random((h, w)) < rng.random()) * rng.integers(1, 4, (h, w))
+    plain = label_instances(ids, np.zeros((0, 0)), 2.0)
+    pixel = label_instances(ids, np.zeros((h, w)), 2.0)
+    assert np.array_equal(plain[0], pixel[0]) and np.array_equal(plain[1], pixel[1])
+    xy, off, lab, area = trace_rings(plain[0])
+    assert np.isclose(area.sum(), (plain[0] > 0).sum())   # outer minus holes = pixels

@@ -33,7 +33,7 @@ def test_unmodellable_footprint_degrades_instead_of_raising():
 def test_failed_roof_gets_a_flat_lod22(monkeypatch):
     """A roof whose solid cannot be made (here: every multi-plane envelope raises) keeps a
     flat LoD2.2 roof, so the LoD2.2 model still covers the footprint, with the reason."""
-    import lod3d.lod.build as build
+    from lod3d.lod import build
 
     real = build.envelope_solid
 
@@ -44,7 +44,7 @@ def test_failed_roof_gets_a_flat_lod22(monkeypatch):
 
     monkeypatch.setattr(build, "envelope_solid", failing)
     transform = Affine(0.5, 0, 0, 0, -0.5, 40)
-    rr, cc = np.mgrid[0:80, 0:80]
+    cc = np.mgrid[0:80, 0:80][1]
     x = transform.c + 0.5 * (cc + 0.5)
     box = shapely.box(10, 10, 30, 24)
     inside = rasterize([box], out_shape=(80, 80), transform=transform).astype(bool)

@@ -9,6 +9,8 @@ Per footprint polygon (each polygon of a multi-part footprint is handled on its 
 * the roof is split into parts at height jumps, and where no single roof fits a part, at
   its inside corners (:func:`~lod3d.lod.partition.partition`,
   :func:`~lod3d.lod.partition.split_roof`: the wings of L, T and courtyard buildings);
+  where no single roof fits a part and no inside corner helps, by straight cuts right across
+  it (terraced houses of similar height that one footprint holds);
   where cuts at the inside corners alone explain a roof with height jumps better (walls
   continuing the outline's edges, as on most annexes), they replace the raster partition.
   Each part gets a LoD1.3 prism at its own 70th percentile and a LoD2.2 roof
@@ -36,7 +38,7 @@ from ..cityjson.validate import check_geometry
 from ..cityjson.writer import to_cityjson_dict
 from ..raster import Raster
 from .metrics import solid_volume
-from .partition import partition, roof_cells, split_roof
+from .partition import SWEEP_STEP, partition, roof_cells, split_roof
 from .roof import fit_roof
 from .solid import envelope_solid, roof_height
 
@@ -199,8 +201,9 @@ def _roof_pieces(poly, pieces, cells, ground) -> list:
     ``2 * NOISE``)."""
     noise = max(NOISE, cells.noise)
     tol = max(2 * NOISE, 1.25 * noise)
-    out = _final_fits([cut for piece in pieces for cut in split_roof(piece, *_fit_samples(piece, cells), ground,
-                                                                     noise, tol=tol)], cells, ground, noise)
+    out = _final_fits([cut for piece in pieces for cut in split_roof(
+        piece, *_fit_samples(piece, cells), ground, noise, tol=tol, sweep_step=SWEEP_STEP)],
+        cells, ground, noise)
     score, worst = _score(out, cells, noise)
     if len(pieces) > 1 and worst > tol:
         corners = _final_fits(split_roof(poly, cells.x, cells.y, cells.z, ground, noise, tol=tol), cells, ground, noise)

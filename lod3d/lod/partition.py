@@ -16,7 +16,8 @@ parallel to the outline as on real buildings.
 Each part polygon can then carry its own prism (LoD1.3) and roof (LoD2.2); adjacent parts
 share a wall, and each part's solid is closed on its own. :func:`split_roof` cuts a part
 further at its inside corners where no single roof fits it (wings meeting at an angle at
-the same height).
+the same height), and across it where a straight wall explains the roof better (terraced
+houses of similar height in one footprint).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from .roof import fit_roof
 __all__ = ["RoofCells", "roof_cells", "dsm_noise", "partition", "split_roof"]
 
 GRID = 1e-3  # metres: the node grid of the solids (equal to the CityJSON quantization)
+SWEEP_STEP = 2.0      # metres between the straight cuts :func:`split_roof` tries across a part (refined to 1/4)
+SWEEP_MARGIN = 3.0    # metres: the least width of a piece such a cut leaves
+MIN_PART_WIDTH = 0.0  # metres: thinner higher strips along the outline merged (off: real narrow parts go too)
 
 
 @dataclass
@@ -107,7 +111,8 @@ def dsm_noise(z) -> float:
     return float(1.4826 * np.median(np.abs(d2)) / np.sqrt(6.0)) if len(d2) >= 8 else 0.0
 
 
-def partition(poly, cells: RoofCells, snap_deg: float = 15.0, min_area: float = 4.0) -> list[tuple[object, int]]:
+def partition(poly, cells: RoofCells, snap_deg: float = 15.0, min_area: float = 4.0,
+              min_width: float = MIN_PART_WIDTH) -> list[tuple[object, int]]:
     """``[(part polygon, region label)]`` covering ``poly``, largest first; a single
     ``(poly, label)`` when the roof has no height jump."""
     kept = np.unique(cells.label[cells.label > 0])
@@ -132,7 +137,9 @@ def partition(poly, cells: RoofCells, snap_deg: float = 15.0, min_area: float = 
         parts.append((g, v))
     parts.insert(0, (shapely.set_precision(shapely.difference(poly, taken), GRID), regions[0][1]))
     pieces = [[p, v] for g, v in parts for p in shapely.get_parts(g) if p.geom_type == "Polygon" and p.area > 0]
-    pieces = _merge_small(pieces, min_area)
+    labels = cells.label[cells.label > 0]
+    height = dict(zip(kept.tolist(), ndimage.median(cells.z[cells.label > 0], labels, kept)))
+    pieces = _merge_small(pieces, min_area, min_width, height, poly.boundary)
     if len(pieces) <= 1:
         return [(poly, int(kept[0]))]
     pieces.sort(key=lambda t: (-t[0].area, t[0].bounds))
@@ -181,18 +188,33 @@ def _snap_ring(xy, dirs, tol):
     return out
 
 
-def _merge_small(pieces, min_area):
+def _merge_small(pieces, min_area, min_width=0.0, height=None, outline=None):
     """Merge pieces under ``min_area`` into the neighbour they share most boundary with
-    (one touching others only at a corner is dropped)."""
+    (one touching others only at a corner is dropped), smallest first.
+
+    With ``height`` (label → roof height) and ``outline`` (the footprint's boundary), a
+    piece thinner than ``min_width`` (twice its area over its perimeter: the width of a
+    strip) along the outline that stands higher than that neighbour is merged too: a
+    stereo DSM fattens higher surfaces, so the roof of a taller building next door spills
+    over the wall onto this roof as such a strip. Thin lower strips (annexes) stay."""
     while len(pieces) > 1:
-        areas = [p.area for p, _ in pieces]
-        i = int(np.argmin(areas))
-        if areas[i] >= min_area:
+        areas = np.array([p.area for p, _ in pieces])
+        small = areas < min_area
+        if height is not None and min_width > 0:
+            thin = 2 * areas < min_width * np.array([p.length for p, _ in pieces])
+            for i in np.nonzero(thin & ~small)[0]:
+                p, v = pieces[i]
+                if shapely.intersection(p.boundary, outline).length < 1.0:
+                    continue
+                j = _main_neighbour(p, [q for k, (q, _) in enumerate(pieces) if k != i])
+                j = j if j is None or j < i else j + 1
+                small[i] = j is not None and height.get(v, -np.inf) > height.get(pieces[j][1], np.inf)
+        if not small.any():
             break
-        p = pieces.pop(i)[0]
-        shared = [shapely.intersection(p.boundary, q.boundary).length for q, _ in pieces]
-        j = int(np.argmax(shared))
-        if shared[j] <= 0:
+        i = int(np.argmin(np.where(small, areas, np.inf)))
+        p, v = pieces.pop(i)
+        j = _main_neighbour(p, [q for q, _ in pieces])
+        if j is None:
             continue  # isolated sliver (touching only at a corner): dropped
         merged = shapely.set_precision(shapely.union(pieces[j][0], p), GRID)
         merged = max(shapely.get_parts(merged), key=lambda g: g.area) if merged.geom_type != "Polygon" else merged
@@ -200,8 +222,18 @@ def _merge_small(pieces, min_area):
     return pieces
 
 
+def _main_neighbour(p, others):
+    """Index of the polygon in ``others`` sharing most boundary with ``p`` (None if none does)."""
+    if not others:
+        return None
+    shared = [shapely.intersection(p.boundary, q.boundary).length for q in others]
+    j = int(np.argmax(shared))
+    return j if shared[j] > 0 else None
+
+
 def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_area: float = 12.0,
-               min_samples: int = 24, max_eval: int = 500, fit=None, tol: float | None = None) -> list:
+               min_samples: int = 24, max_eval: int = 500, fit=None, tol: float | None = None,
+               sweep_step: float = 0.0, sweep_penalty: float = 0.0) -> list:
     """``[(piece, RoofFit | None)]``: ``poly`` cut at its inside corners into pieces that
     each carry a simpler roof, with the best primitive roof of each (``fit`` may give the
     one of ``poly`` when known).
@@ -214,7 +246,12 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     at an inside corner along one of its edges (:func:`_corner_cuts`) is tried; the cut
     whose pieces' roofs have the lowest summed BIC wins if it beats the whole, and each
     piece is cut again (up to ``depth`` levels). The first cut whose pieces all fit to
-    within ``noise`` is taken without trying the rest. Cuts are compared on a regular subset
+    within ``noise`` is taken without trying the rest. With ``sweep_step`` > 0 and no such
+    cut, straight cuts right across ``poly`` along its frame's axes are tried too
+    (:func:`_sweep_cuts`: every ``sweep_step`` metres, then refined to a quarter of it
+    around the best): the party walls of terraced houses or adjoining buildings that one
+    mask blob and one height-continuous region hold together. Such a cut must beat the
+    best so far by ``sweep_penalty * log n``. Cuts are compared on a seeded random subset
     of at most ``max_eval`` samples. Pieces keep exact common edges on the solids' 1 mm
     grid.
     """
@@ -223,29 +260,53 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     tol = 2 * noise if tol is None else tol
     if depth == 0 or fit is None or fit.rmse <= tol:
         return [(poly, fit)]
-    # cuts are compared on at most ~max_eval samples (a regular subset), the winner refitted on all
+    # cuts are compared on at most ~max_eval samples (a seeded random subset: a regular stride
+    # would keep the same raster columns, blind to cuts between them), the winner refitted on all
     step = -(-len(z) // max_eval)
-    xs, ys, zs = (np.ascontiguousarray(a[::step]) for a in (x, y, z))
+    keep = np.sort(np.random.default_rng(0).permutation(len(z))[:-(-len(z) // step)]) if step > 1 else slice(None)
+    xs, ys, zs = (np.ascontiguousarray(a[keep]) for a in (x, y, z))
     whole = fit if step == 1 else fit_roof(poly, xs, ys, zs, ground, noise, data_driven=False)
     best, best_score = None, whole.score if whole is not None else np.inf
-    for cut in _corner_cuts(poly):
+
+    def attempt(cut):
+        """(summed score of the pieces' roofs, pieces, all within the noise) or None."""
         pieces = [shapely.set_precision(g, GRID) for g in _cut(poly, cut)]
         if len(pieces) < 2 or min(g.area for g in pieces) < min_area:
-            continue
+            return None
         if any(g.geom_type != "Polygon" for g in pieces):
-            continue  # snapping to the grid split a piece: not a clean cut
+            return None  # snapping to the grid split a piece: not a clean cut
         fits, score = [], 0.0
         for g in pieces:
             m = shapely.contains_xy(g, xs, ys)
             f = fit_roof(g, xs[m], ys[m], zs[m], ground, noise, data_driven=False) if m.sum() >= min_samples // step else None
             if f is None:
-                break
+                return None
             fits.append(f)
             score += f.score
-        if len(fits) == len(pieces) and score < best_score:
-            best, best_score = pieces, score
-            if all(f.rmse <= noise for f in fits):
+        return score, pieces, all(f.rmse <= noise for f in fits)
+
+    done = False
+    for cut in _corner_cuts(poly):
+        r = attempt(cut)
+        if r is not None and r[0] < best_score:
+            best, best_score, done = r[1], r[0], r[2]
+            if done:
                 break  # every piece explained to the noise: no better cut to look for
+    if not done and sweep_step > 0:
+        # straight cuts right across, coarse then refined around the best; each must beat
+        # the best so far by sweep_penalty log n (a wall where none was seen needs evidence)
+        need = best_score - sweep_penalty * np.log(max(len(zs), 2))
+        found = None
+        for axis, t, cut in _sweep_cuts(poly, sweep_step, SWEEP_MARGIN):
+            r = attempt(cut)
+            if r is not None and r[0] < need and (found is None or r[0] < found[0]):
+                found = (r[0], r[1], axis, t)
+        if found is not None:
+            for axis, t, cut in _sweep_cuts(poly, sweep_step, SWEEP_MARGIN, around=(found[2], found[3])):
+                r = attempt(cut)
+                if r is not None and r[0] < found[0]:
+                    found = (r[0], r[1], axis, t)
+            best, best_score = found[1], found[0]
     if best is None:
         return [(poly, fit)]
     out = []
@@ -253,7 +314,7 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
         m = shapely.contains_xy(g, x, y)
         out += split_roof(g, x[m], y[m], z[m], ground, noise, depth - 1, min_area, min_samples, max_eval,
                           fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples
-                          else None, tol)
+                          else None, tol, sweep_step, sweep_penalty)
     return out
 
 
@@ -305,6 +366,35 @@ def _corner_cuts(poly, min_edge: float = 1.0, max_cuts: int = 12) -> list:
                 seen.add(key)
                 cuts.append((-length, key, shapely.MultiLineString(segs) if len(segs) > 1 else segs[0]))
     return [cut for _, _, cut in sorted(cuts, key=lambda t: t[:2])[:max_cuts]]
+
+
+def _sweep_cuts(poly, step: float = 2.0, margin: float = 3.0, around=None) -> list:
+    """``[(axis, position, line)]``: straight cut lines right across ``poly`` along its
+    frame's two axes (the minimum rotated rectangle's), every ``step`` metres at least
+    ``margin`` from its extremes, or, with ``around=(axis, position)``, every quarter step
+    within a step of that one: the walls between terraced houses or adjoining buildings of
+    similar height that one mask blob and one height-continuous region hold together."""
+    xy = np.asarray(shapely.minimum_rotated_rectangle(poly).exterior.coords)[:4]
+    c = xy.mean(axis=0)
+    cuts = []
+    for axis, e in enumerate((xy[1] - xy[0], xy[2] - xy[1])):
+        length = float(np.hypot(*e))
+        if length < 2 * margin or (around is not None and around[0] != axis):
+            continue
+        u = e / length                     # the cuts run across this side
+        n = np.array([-u[1], u[0]])
+        s = (xy - c) @ u
+        lo, hi = s.min() + margin, s.max() - margin
+        reach = float(np.ptp((xy - c) @ n)) + 1.0
+        if around is None:
+            ts = lo + 0.5 * (hi - lo - step * np.floor((hi - lo) / step)) + step * np.arange(int((hi - lo) // step) + 1)
+        else:
+            ts = around[1] + 0.25 * step * np.array([-3, -2, -1, 1, 2, 3])
+            ts = ts[(ts >= lo) & (ts <= hi)]
+        for t in ts:
+            p = c + t * u
+            cuts.append((axis, float(t), shapely.LineString([p - reach * n, p + reach * n])))
+    return cuts
 
 
 def _cut(poly, segment) -> list:

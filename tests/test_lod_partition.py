@@ -1,0 +1,84 @@
+"""Roof partition on stereo-like DSMs: terraced rows split by straight cuts, spill strips merged
+(when asked: ``min_width``)."""
+
+import numpy as np
+import shapely
+from affine import Affine
+
+from lod3d.cityjson import to_cityjson_dict
+from lod3d.cityjson.validate import check_geometry
+from lod3d.lod.build import build_building
+from lod3d.lod.partition import partition, roof_cells, split_roof
+from lod3d.raster import Raster
+
+T = Affine(0.5, 0, 0, 0, -0.5, 40)
+SHAPE = (80, 100)
+GROUND = 195.0
+
+
+def _grid():
+    rr, cc = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    return T @ (cc + 0.5, rr + 0.5)
+
+
+def _rasters(z):
+    dsm = Raster(z.astype(np.float32), T, "EPSG:32631", np.nan)
+    dtm = Raster(np.full(SHAPE, GROUND, np.float32), T, "EPSG:32631", np.nan)
+    return dsm, dtm
+
+
+def _row(noise=0.0, seed=0):
+    """A terraced row 5..41 x 10..22 of two houses with a party wall at x = 23, eaves at
+    10 m: a gable with its ridge along the row (y = 16) and one with its ridge across it
+    (x = 32). Their roofs meet at the eaves, so the roof is one height-continuous region,
+    but no single roof fits it."""
+    x, y = _grid()
+    z = GROUND + 10 + np.where(x < 23, 0.5 * (6 - np.abs(y - 16)), 0.5 * (9 - np.abs(x - 32)))
+    z = z + np.random.default_rng(seed).normal(0, noise, z.shape)
+    inside = (x > 5) & (x < 41) & (y > 10) & (y < 22)
+    return np.where(inside, z, GROUND), shapely.box(5, 10, 41, 22)
+
+
+def test_terraced_row_split_at_its_party_wall():
+    z, poly = _row(noise=0.1)
+    dsm, _ = _rasters(z)
+    cells = roof_cells(poly, dsm)
+    assert len(partition(poly, cells)) == 1  # one height-continuous region
+    plain = split_roof(poly, cells.x, cells.y, cells.z, GROUND, 0.15)
+    swept = split_roof(poly, cells.x, cells.y, cells.z, GROUND, 0.15, sweep_step=2.0)
+    assert len(plain) == 1  # a rectangle has no inside corner to cut at
+    assert len(swept) == 2
+    wall = shapely.intersection(swept[0][0].boundary, swept[1][0].boundary)
+    assert abs(wall.centroid.x - 23) <= 0.5 and wall.length > 11
+    assert all(f.roof_type == "gable" and f.rmse < 0.2 for _, f in swept)
+
+
+def test_terraced_row_building_valid_and_close():
+    z, poly = _row(noise=0.1)
+    b = build_building("row", poly, *_rasters(z))
+    parts = [p for p in b.parts if any(s.lod == "2.2" for s in p.solids)]
+    assert len(parts) == 2 and b.attributes["rmse_lod22"] < 0.2
+    assert check_geometry(to_cityjson_dict([b], crs_epsg=32631)) == []
+
+
+def _flat_with_strip(dz):
+    """A flat 12 m roof over 5..35 x 10..30 with a 2 m strip along its north edge ``dz``
+    metres higher (a neighbour's roof spilt over the wall by the stereo DSM when > 0, a
+    lower annex when < 0)."""
+    x, y = _grid()
+    z = np.where(y > 28, GROUND + 12 + dz, GROUND + 12.0)
+    inside = (x > 5) & (x < 35) & (y > 10) & (y < 30)
+    return np.where(inside, z, GROUND), shapely.box(5, 10, 35, 30)
+
+
+def test_thin_higher_strip_along_the_outline_merged():
+    z, poly = _flat_with_strip(+4.0)
+    dsm, _ = _rasters(z)
+    assert len(partition(poly, roof_cells(poly, dsm), min_width=2.5)) == 1
+    assert len(partition(poly, roof_cells(poly, dsm))) == 2  # off by default
+
+
+def test_thin_lower_strip_kept():
+    z, poly = _flat_with_strip(-4.0)
+    dsm, _ = _rasters(z)
+    assert len(partition(poly, roof_cells(poly, dsm), min_width=2.5)) == 2

@@ -389,6 +389,12 @@ def _label_bounds(views, imgs, grid, h_nodes, labels, nadir, params: StereoParam
     ``f`` labels plus ``range_margin_m``, bound the next pass; where a pass found nothing
     a 15×15 look-around, else the full range, is kept. Returns fine-grid ``(lo, hi)``
     label indices.
+
+    A pass's small isolated patches are kept (no speckle removal here): in a reduced pass
+    they are often narrow real features — a shadowed street between roofs, a tree — and
+    removing them took those heights out of the fine range. Keeping them: simulated
+    Toulouse ground NMAD 0.45 → 0.40 m, trees' median error −5.9 → −5.2 m, Giza vs CARS
+    1.028 → 1.007 m, vs s2p 1.096 → 1.081 m.
     """
     from scipy import ndimage
 
@@ -407,7 +413,6 @@ def _label_bounds(views, imgs, grid, h_nodes, labels, nadir, params: StereoParam
         chi = np.minimum(-(-_block_reduce(hi, f, np.max) // k), len(clabels) - 1)
         coarse, _ = _match_tiles(_block_mean(imgs, f), cgrid, cfrow, cfcol, h_nodes, clabels, clo, chi,
                                  nadir, params, f"dsm coarse pass {f}×")
-        remove_speckles(coarse, params.speckle_step_m * f, params.speckle_size // f)
         top = ndimage.maximum_filter(np.where(np.isnan(coarse), -np.inf, coarse), size=5)
         bottom = ndimage.minimum_filter(np.where(np.isnan(coarse), np.inf, coarse), size=5)
         top = np.where(np.isfinite(top), top, ndimage.maximum_filter(top, size=15))

@@ -308,41 +308,52 @@ def _trace_one(labels, x0, y0, lab, xy, nv, top_seen):
 
 
 @numba.njit(cache=True)
-def _row_differs(labels, y0):
-    """Whether row ``y0`` differs from the row above (row -1: background)."""
+def _mark_starts(labels, y0, buf):
+    """``buf[x] = 1`` where an east-going crack on top of pixel (y0, x) may start a ring
+    (the pixel is labelled and the one above is not the same label); vectorized. Returns
+    whether any is set."""
     row = labels[y0]
-    differ = 0
+    w = row.shape[0]
+    any_set = 0
     if y0 == 0:
-        for x0 in range(row.shape[0]):
-            differ += row[x0] != 0
+        for x in range(w):
+            v = row[x] != 0
+            buf[x] = v
+            any_set |= v
     else:
         above = labels[y0 - 1]
-        for x0 in range(row.shape[0]):
-            differ += row[x0] != above[x0]
-    return differ > 0
+        for x in range(w):
+            v = (row[x] != 0) & (row[x] != above[x])
+            buf[x] = v
+            any_set |= v
+    return any_set != 0
 
 
 @numba.njit(cache=True)
-def _scan_row(labels, y0, x_start, xy, nv, offsets, ring_label, ring_area, nr, top_seen):
-    """Trace the rings starting on row ``y0`` from column ``x_start``. Returns
-    ``(nv, nr, x)``: ``x`` is the row width when done, else the column where an output
-    array ran full (grow them and call again from there)."""
+def _scan_row(labels, y0, x_start, buf, words, xy, nv, offsets, ring_label, ring_area, nr, top_seen):
+    """Trace the rings starting on row ``y0`` from column ``x_start`` at the columns marked
+    in ``buf`` (viewed as 64-bit ``words`` to skip eight unmarked columns at a time).
+    Returns ``(nv, nr, x)``: ``x`` is the row width when done, else the column where an
+    output array ran full (grow them and call again from there)."""
     w = labels.shape[1]
-    for x0 in range(x_start, w):
-        lab = labels[y0, x0]
-        if lab == 0 or (y0 > 0 and labels[y0 - 1, x0] == lab) or top_seen[y0, x0]:
+    for k in range(x_start // 8, words.shape[0]):
+        if words[k] == 0:
             continue
-        if nr + 1 == ring_label.shape[0]:
-            return nv, nr, x0
-        end, area = _trace_one(labels, x0, y0, lab, xy, nv, top_seen)
-        if end < 0:
-            top_seen[y0, x0] = 0   # traced again from here after growing
-            return nv, nr, x0
-        nv = end
-        offsets[nr + 1] = nv
-        ring_label[nr] = lab
-        ring_area[nr] = area
-        nr += 1
+        for x0 in range(max(8 * k, x_start), min(8 * k + 8, w)):
+            if buf[x0] == 0 or top_seen[y0, x0]:
+                continue
+            lab = labels[y0, x0]
+            if nr + 1 == ring_label.shape[0]:
+                return nv, nr, x0
+            end, area = _trace_one(labels, x0, y0, lab, xy, nv, top_seen)
+            if end < 0:
+                top_seen[y0, x0] = 0   # traced again from here after growing
+                return nv, nr, x0
+            nv = end
+            offsets[nr + 1] = nv
+            ring_label[nr] = lab
+            ring_area[nr] = area
+            nr += 1
     return nv, nr, w
 
 
@@ -356,10 +367,11 @@ def trace_rings(labels):
     order of their top-left crack.
 
     Every ring has an east-going crack on top of one of its pixels (the pixel above is
-    another label), so the scan for ring starts only looks at rows that differ from the
-    row above (a vectorized comparison skips the others: the empty rows of a sparse tile
-    and the interior rows of buildings). Output arrays grow by doubling outside the scan
-    loops (arrays reassigned inside a loop keep Numba from vectorizing it).
+    another label), so ring starts are looked for only there: a vectorized pass marks
+    those pixels of a row and the marks are scanned eight at a time (the empty rows of a
+    sparse tile and the interior rows of buildings have none). Output arrays grow by
+    doubling outside the scan loops (arrays reassigned inside a loop keep Numba from
+    vectorizing it).
     """
     h, w = labels.shape
     xy = np.empty((1024, 2), dtype=np.float64)
@@ -367,14 +379,18 @@ def trace_rings(labels):
     ring_label = np.zeros(64, dtype=np.int32)
     ring_area = np.zeros(64, dtype=np.float64)
     top_seen = np.zeros((h + 1, w + 1), dtype=np.uint8)  # east-going cracks already traced
+    nw = (w + 7) // 8
+    buf = np.zeros(8 * nw, dtype=np.uint8)
+    words = buf.view(np.uint64)
     nv = 0
     nr = 0
     for y0 in range(h):
-        if not _row_differs(labels, y0):
+        if not _mark_starts(labels, y0, buf):
             continue
         x = 0
         while True:
-            nv, nr, x = _scan_row(labels, y0, x, xy, nv, offsets, ring_label, ring_area, nr, top_seen)
+            nv, nr, x = _scan_row(labels, y0, x, buf, words, xy, nv, offsets, ring_label, ring_area, nr,
+                                  top_seen)
             if x == w:
                 break
             xy, offsets, ring_label, ring_area = _grow_all(xy, nv, offsets, ring_label, ring_area, nr)

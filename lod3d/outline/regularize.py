@@ -148,12 +148,17 @@ def _enforce_valid(polys, raw, raw_area, collapsed, transform):
     return polys, fallback
 
 
+_EMPTY = shapely.Polygon()
+
+
 def _largest_part(geoms: np.ndarray) -> np.ndarray:
     """The polygon of largest area of each geometry (an empty polygon if none)."""
+    if np.all(shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON):
+        return geoms   # the usual case: nothing to pick
     parts, index = shapely.get_parts(geoms, return_index=True)
     is_poly = shapely.get_type_id(parts) == shapely.GeometryType.POLYGON
     parts, index = parts[is_poly], index[is_poly]
-    out = np.array([shapely.Polygon()] * len(geoms), dtype=object)
+    out = np.full(len(geoms), _EMPTY, dtype=object)
     if len(parts):
         area = shapely.area(parts)
         order = np.lexsort((-area, index))

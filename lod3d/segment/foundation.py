@@ -63,7 +63,7 @@ def detect_layout(sd: dict) -> str:
     keys = list(sd)
     if any(k.startswith("encoder_embeddings.") for k in keys) and any(re.match(r"encoder\.\d+\.", k) for k in keys):
         return "terramind"
-    if any(k.endswith("rope_embed.periods") or k.endswith("storage_tokens") for k in keys):
+    if any(k.endswith(("rope_embed.periods", "storage_tokens")) for k in keys):
         return "dinov3"
     return "generic"
 

@@ -46,6 +46,7 @@ SHARE_SIN = math.sin(math.radians(10.0))   # a shared wall and its neighbour's: 
 SHARE_DIST = 1.0   # ... and this close (pixels)
 SHARE_THETA = math.radians(3.0)  # a touching neighbour's main axis this close is adopted
 CORNER_REACH = 3.0  # consecutive walls meeting farther than this (pixels) from their crack corner get a connecting wall
+CAND_SIGMAS = 2.5  # candidate corners: Douglas–Peucker tolerance at least this many noise sigmas
 AMBIGUOUS = 16.0   # overlap_areas: pieces within this many eps of a boundary, but not eps, are unclear
 
 
@@ -727,7 +728,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 else:
                     nb = np.zeros(sx.shape[0], dtype=np.int64)
             n = sx.shape[0]
-            bounds, corner_idx = _ring_setup(cx, cy, side_start, n, cand_eps, max_cand)
+            bounds, corner_idx = _ring_setup(cx, cy, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand)
             poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
                                          angle_penalty, diag_penalty)
             use_circle = False

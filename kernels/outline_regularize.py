@@ -984,3 +984,30 @@ def overlap_areas(xy, ring_off, poly_off, left, right, eps):
         area[k] = s1 + s2
         ambiguous[k] = amb1 or amb2
     return area, ambiguous
+
+
+@numba.njit(cache=True)
+def closed_world_rings(xy, ring_offsets, a, b, c, d, e, f, reverse):
+    """Flat pixel rings (no closing repeat) as closed rings in map coordinates
+    ``(a x + b y + c, d x + e y + f)``, each ring's first vertex repeated at its end;
+    ``reverse`` walks every ring backwards (p0, p[n-1], ..., p1, p0). Returns the
+    coordinates and the closed rings' offsets."""
+    n_rings = ring_offsets.shape[0] - 1
+    out = np.empty((xy.shape[0] + n_rings, 2), dtype=np.float64)
+    off = np.empty(n_rings + 1, dtype=np.int64)
+    off[0] = 0
+    o = 0
+    for r in range(n_rings):
+        s = ring_offsets[r]
+        n = ring_offsets[r + 1] - s
+        for k in range(n + 1):
+            if n == 0:
+                break
+            q = k % n if not reverse else (n - k) % n
+            x = xy[s + q, 0]
+            y = xy[s + q, 1]
+            out[o, 0] = a * x + b * y + c
+            out[o, 1] = d * x + e * y + f
+            o += 1
+        off[r + 1] = o
+    return out[:o], off

@@ -20,7 +20,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from lod3d.kernels.outline_regularize import overlap_areas, regularize_buildings
+from lod3d.kernels.outline_regularize import closed_world_rings, overlap_areas, regularize_buildings
 
 from .polygonize import Rings
 
@@ -50,22 +50,13 @@ def rings_to_polygons(xy: np.ndarray, ring_offsets: np.ndarray, building_offsets
 
     The rings must follow the tracing convention (outer rings positive shoelace area in
     pixel coordinates, holes negative; the kernel keeps it): a transform that flips the
-    axes (north-up, negative determinant) reverses every ring, done here by index
-    arithmetic instead of a GEOS orientation pass."""
-    n_rings = len(ring_offsets) - 1
-    lengths = np.diff(ring_offsets)
-    closed_len = lengths + 1
-    k = np.arange(closed_len.sum()) - np.repeat(np.cumsum(closed_len) - closed_len, closed_len)  # 0..len
+    axes (north-up, negative determinant) reverses every ring, done while the rings are
+    closed and georeferenced in one Numba pass instead of a GEOS orientation pass."""
     t = transform
-    if t.a * t.e - t.b * t.d < 0:
-        k = -k          # p0, p[n-1], ..., p1, p0
-    idx = np.repeat(ring_offsets[:-1], closed_len) + k % np.repeat(np.maximum(lengths, 1), closed_len)
-    pts = xy[idx] if n_rings else np.zeros((0, 2))
-    world = np.column_stack([t.a * pts[:, 0] + t.b * pts[:, 1] + t.c,
-                             t.d * pts[:, 0] + t.e * pts[:, 1] + t.f])
-    return shapely.from_ragged_array(
-        shapely.GeometryType.POLYGON, world,
-        (np.concatenate(([0], np.cumsum(closed_len))), building_offsets))
+    world, closed = closed_world_rings(np.ascontiguousarray(xy, dtype=np.float64),
+                                       np.asarray(ring_offsets, dtype=np.int64),
+                                       t.a, t.b, t.c, t.d, t.e, t.f, t.a * t.e - t.b * t.d < 0)
+    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, world, (closed, building_offsets))
 
 
 def pixel_polygons(rings: Rings, transform: Affine) -> np.ndarray:

@@ -128,6 +128,7 @@ class _Plan:
     reference_date: str
     truth: Path | None = None
     timings: dict = field(default_factory=dict)
+    written: dict = field(default_factory=dict)  # products already written: name → file
 
 
 class _Timeline:
@@ -195,17 +196,28 @@ def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: 
             take = ready[comm.rank] or not any(ready)
         elif phase == "lod":
             order = _lod_order(plan)
+            if allow_partial or not any(failures.values()):
+                # The rasters are final: their COGs fill the gaps the lod tiles leave.
+                tasks += list(RASTER_PRODUCTS)
+                order += list(range(n, len(tasks)))
         with clock.span(f"{phase}:tiles"):
             results = run_tasks(tasks, lambda t, p=phase: _run_tile(plan, p, t), comm=comm,
-                                skip=lambda t, p=phase: t is not _WARM_SEGMENT and _tile_path(plan, p, t).exists(),
+                                skip=lambda t, p=phase: isinstance(t, Tile) and _tile_path(plan, p, t).exists(),
                                 on_done=_progress_bar(phase, len(tasks), rank), order=order, take=take)
         plan.timings[phase] = {"seconds": round(time.perf_counter() - start, 3),
                                "tiles": {plan.tiles[r.index].id: _tile_record(r) for r in results[:n]}}
         if len(results) > n:
-            plan.timings[phase]["segment_model_loads"] = [_tile_record(r) for r in results[n:]]
+            plan.timings[phase]["segment_model_loads" if phase == "dsm" else "products"] = [
+                _tile_record(r) for r in results[n:]]
+            bad = [r for r in results[n:] if not r.ok and tasks[r.index] in RASTER_PRODUCTS]
+            if bad:
+                raise OutputError(f"writing {tasks[bad[0].index]}.tif failed: {bad[0].error}")
+            if phase == "lod":
+                for r in results[n:]:
+                    plan.written.update(r.value)
         failures[phase] = [{"tile": plan.tiles[r.index].id, "error": r.error, "attempts": r.attempts,
                             "traceback": r.log[-1] if r.log else None}
-                           for r in results if not r.ok]
+                           for r in results[:n] if not r.ok]
         if rank == 0 and phase in PHASE_BANDS:
             with clock.span(f"{phase}:mosaic"):
                 _mosaic(plan, phase)
@@ -399,6 +411,8 @@ def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
     cfg = plan.config
     if tile is _WARM_SEGMENT:
         return _warm_segment(plan)
+    if isinstance(tile, str):
+        return _write_product(plan, tile, [])
     if phase == "dsm":
         window = _halo(plan, tile, cfg.halo_m)
         stage = DSM(gsd=cfg.gsd, bounds=plan.grid.window_bounds(window), crs=cfg.aoi.crs)
@@ -661,19 +675,20 @@ def _tile_buildings(plan: _Plan) -> list[list]:
 
 
 # The products, written as tasks shared by the ranks; costliest first.
-PRODUCTS = ("city", "footprints", "dsm", "ortho", "dtm", "ndsm", "confidence", "mask")
+PRODUCTS = ("city", "cityseq", "footprints", "dsm", "ortho", "dtm", "ndsm", "confidence", "mask")
+RASTER_PRODUCTS = PRODUCTS[3:]
 
 
 def _write_products(plan: _Plan, comm) -> dict:
     buildings = []
 
     def write(name: str) -> dict:
-        if name in ("city", "footprints") and not buildings:
+        if name in ("city", "cityseq", "footprints") and not buildings:
             buildings.extend(b for tile in _tile_buildings(plan) for b in tile)
         return _write_product(plan, name, buildings)
 
-    written = {}
-    for part in task_map(comm, what="product")(list(PRODUCTS), write):
+    written = dict(plan.written)
+    for part in task_map(comm, what="product")([p for p in PRODUCTS if p not in written], write):
         written.update(part)
     return {k: written[k] for k in ("dsm", "dtm", "ndsm", "ortho", "confidence", "mask", "city", "cityseq",
                                     "footprints")}
@@ -690,13 +705,15 @@ def _write_product(plan: _Plan, name: str, buildings: list) -> dict:
         write_raster(out / f"{name}.tif", data, transform=plan.grid.transform, crs=cfg.aoi.crs,
                      nodata=None if name == "mask" else float("nan"), tags=tags, cog=True)
         return {name: f"{name}.tif"}
+    meta = {"title": f"lod3d city model, {cfg.aoi.name}", "referenceDate": plan.reference_date,
+            "lineage": {"inputs": [p.name for p, _ in plan.images], "heightDatum": HEIGHT_DATUM,
+                        "aoi": cfg.aoi.name}}
     if name == "city":
-        meta = {"title": f"lod3d city model, {cfg.aoi.name}", "referenceDate": plan.reference_date,
-                "lineage": {"inputs": [p.name for p, _ in plan.images], "heightDatum": HEIGHT_DATUM,
-                            "aoi": cfg.aoi.name}}
         write_cityjson(out / "city.city.json", buildings, crs_epsg=cfg.aoi.epsg, metadata=meta)
+        return {"city": "city.city.json"}
+    if name == "cityseq":
         write_cityjsonseq(out / "city.city.jsonl", buildings, crs_epsg=cfg.aoi.epsg, metadata=meta)
-        return {"city": "city.city.json", "cityseq": "city.city.jsonl"}
+        return {"cityseq": "city.city.jsonl"}
     # The GeoPackage keys features by integer: the 1-based position in city.city.json.
     fp = Footprints(ids=np.arange(1, len(buildings) + 1),
                     polygons=np.array([b.footprint for b in buildings], dtype=object),

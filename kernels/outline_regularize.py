@@ -1011,3 +1011,45 @@ def closed_world_rings(xy, ring_offsets, a, b, c, d, e, f, reverse):
             o += 1
         off[r + 1] = o
     return out[:o], off
+
+
+@numba.njit(cache=True)
+def kept_rings(out_xy, out_off, building_offsets):
+    """The rings of ``regularize_buildings``'s output to build polygons from: holes that
+    collapsed below 3 vertices are dropped; an outer ring that did marks its building
+    ``collapsed`` (the caller falls back), loses its holes and becomes a zero-area
+    triangle on its first vertex so that arrays stay aligned. Returns ``(xy, ring_offsets,
+    building_offsets, collapsed)``."""
+    n_b = building_offsets.shape[0] - 1
+    xy = np.empty((out_xy.shape[0] + 3 * n_b, 2), dtype=np.float64)
+    r_off = np.empty(out_off.shape[0], dtype=np.int64)
+    b_off = np.empty(n_b + 1, dtype=np.int64)
+    collapsed = np.zeros(n_b, dtype=np.bool_)
+    o = 0
+    nr = 0
+    r_off[0] = 0
+    b_off[0] = 0
+    for b in range(n_b):
+        r0 = building_offsets[b]
+        for r in range(r0, building_offsets[b + 1]):
+            s = out_off[r]
+            n = out_off[r + 1] - s
+            if n < 3:
+                if r > r0:
+                    continue          # a vanished hole
+                collapsed[b] = True   # placeholder triangle on the first vertex
+                for k in range(3):
+                    xy[o + k, 0] = out_xy[s, 0] if n > 0 else 0.0
+                    xy[o + k, 1] = out_xy[s, 1] if n > 0 else 0.0
+                o += 3
+                nr += 1
+                r_off[nr] = o
+                break                 # its holes go with it
+            for k in range(n):
+                xy[o + k, 0] = out_xy[s + k, 0]
+                xy[o + k, 1] = out_xy[s + k, 1]
+            o += n
+            nr += 1
+            r_off[nr] = o
+        b_off[b + 1] = nr
+    return xy[:o], r_off[:nr + 1], b_off, collapsed

@@ -180,3 +180,16 @@ def test_run_labelling_matches_the_pixel_labelling(seed):
     assert np.array_equal(plain[0], pixel[0]) and np.array_equal(plain[1], pixel[1])
     xy, off, lab, area = trace_rings(plain[0])
     assert np.isclose(area.sum(), (plain[0] > 0).sum())   # outer minus holes = pixels
+
+
+def test_collapsed_rings_are_dropped_or_padded():
+    """A hole under 3 vertices is dropped; an outer ring under 3 vertices flags its
+    building, loses its holes and becomes a zero-area triangle."""
+    from lod3d.kernels.outline_regularize import kept_rings
+    sq = [[0, 0], [4, 0], [4, 4], [0, 4]]
+    out_xy = np.array(sq + [[1, 1], [2, 1]] + [[9, 9], [9, 10]] + [[1, 1], [2, 1], [2, 2]], dtype=float)
+    out_off = np.array([0, 4, 6, 8, 11])          # bld 0: outer + collapsed hole; bld 1: collapsed outer + hole
+    xy, r_off, b_off, collapsed = kept_rings(out_xy, out_off, np.array([0, 2, 4]))
+    assert collapsed.tolist() == [False, True]
+    assert b_off.tolist() == [0, 1, 2] and r_off.tolist() == [0, 4, 7]
+    assert np.array_equal(xy[:4], out_xy[:4]) and np.all(xy[4:] == [9, 9])

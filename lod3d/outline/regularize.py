@@ -20,7 +20,8 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from lod3d.kernels.outline_regularize import closed_world_rings, overlap_areas, regularize_buildings
+from lod3d.kernels.outline_regularize import (closed_world_rings, kept_rings, overlap_areas,
+                                              regularize_buildings)
 
 from .polygonize import Rings
 
@@ -79,43 +80,12 @@ def regularize(rings: Rings, transform: Affine, params: Params = Params()):
         params.sigma, params.corner_penalty,
         params.angle_penalty, params.diag_penalty, params.cand_eps, params.max_cand, params.circles)
     # rings that collapsed below 3 vertices: holes are dropped, outers fall back
-    n_vert = np.diff(out_off)
-    ring_building = np.repeat(np.arange(len(rings)), np.diff(rings.building_offsets))
-    is_outer = np.zeros(len(n_vert), dtype=bool)
-    is_outer[rings.building_offsets[:-1]] = True
-    ok_ring = n_vert >= 3
-    collapsed = np.zeros(len(rings), dtype=bool)
-    collapsed[ring_building[is_outer & ~ok_ring]] = True
-    keep = ok_ring | is_outer
-    keep &= ~collapsed[ring_building] | is_outer
-    kept_len = n_vert[keep]
-    starts = out_off[:-1][keep]
-    gather = np.repeat(starts, kept_len) + (np.arange(kept_len.sum())
-                                            - np.repeat(np.cumsum(kept_len) - kept_len, kept_len))
-    b_off = np.concatenate(([0], np.cumsum(np.bincount(ring_building[keep], minlength=len(rings)))))
-    # a collapsed outer ring gets a placeholder triangle, replaced below
-    xy = out_xy[gather]
-    r_off = np.concatenate(([0], np.cumsum(kept_len)))
-    if collapsed.any():
-        xy, r_off = _pad_collapsed(xy, r_off, kept_len)
+    xy, r_off, b_off, collapsed = kept_rings(out_xy, out_off, rings.building_offsets)
     polys = rings_to_polygons(xy, r_off, b_off, transform)
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
     polys, fallback = _enforce_valid(polys, raw, rings.area_px * px_area, collapsed, transform)
     polys = _remove_overlaps(polys, raw, rings.area_px, px_area)
     return polys, raw, theta, fallback
-
-
-def _pad_collapsed(xy, r_off, lengths):
-    """Give rings with fewer than 3 vertices a zero-area triangle so arrays stay aligned."""
-    pieces = []
-    for r in range(len(lengths)):
-        ring = xy[r_off[r]:r_off[r + 1]]
-        if len(ring) < 3:
-            base = ring[0] if len(ring) else np.zeros(2)
-            ring = np.vstack([base, base, base])
-        pieces.append(ring)
-    new_len = np.array([len(p) for p in pieces])
-    return np.vstack(pieces), np.concatenate(([0], np.cumsum(new_len)))
 
 
 def _enforce_valid(polys, raw, raw_area, collapsed, transform):

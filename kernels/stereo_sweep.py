@@ -150,8 +150,12 @@ def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, r
                 if d < lo[i, j] or d > hi[i, j]:
                     j += 1
                     continue
+                if _seen_by(warped, i, j) < 2:          # off all images but one: no pair, no census
+                    cost[i, j, d] = blind
+                    j += 1
+                    continue
                 ja = j                                  # a run ja..jb-1 of cells that want label d
-                while j < nx - radius and lo[i, j] <= d <= hi[i, j]:
+                while j < nx - radius and lo[i, j] <= d <= hi[i, j] and _seen_by(warped, i, j) >= 2:
                     j += 1
                 run_census(warped, i, ja, j, radius, bits, bad)
                 for jj in range(ja, j):
@@ -168,6 +172,15 @@ def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, r
                     else:
                         cost[i, jj, d] = (total + npairs // 2) // npairs
                         nvalid[i, jj] += 1
+
+
+@numba.njit(cache=True, inline="always")
+def _seen_by(warped, i, j):
+    """How many views have a sample at tile cell (i, j)."""
+    n = 0
+    for v in range(warped.shape[0]):
+        n += not np.isnan(warped[v, i, j])
+    return n
 
 
 @numba.njit(cache=True, nogil=True)

@@ -40,8 +40,7 @@ import numba
 import numpy as np
 
 ORIENT_EPS = 1.5   # Douglas–Peucker tolerance (pixels) of the spans that vote for the main axis
-SHARE_MIN = 0.6    # share of a wall's samples across from one neighbour that makes it shared
-SHARE_STORE = 0.2  # ... and that makes it a line a later neighbour's shared wall may take
+SHARE_MIN = 0.2    # share of a wall's samples across from one neighbour that makes it shared
 SHARE_SIN = math.sin(math.radians(10.0))   # a shared wall and its neighbour's: this parallel
 SHARE_DIST = 1.0   # ... and this close (pixels)
 SHARE_THETA = math.radians(3.0)  # a touching neighbour's main axis this close is adopted
@@ -759,11 +758,9 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                     lines[i, 1] = lx + mx
                     lines[i, 2] = ly + my
                     other, share = _main_neighbour(nb, a, b) if touch[bld] else (0, 0.0)
-                    if other > 0 and share >= SHARE_STORE:
+                    if other > 0 and share >= SHARE_MIN:
                         key = min(lab, other) * (n_lab + 1) + max(lab, other)
-                        e = -1
-                        if share >= SHARE_MIN:
-                            e = _shared_line(store, lines_store, next_store, key, ang, lines[i, 1], lines[i, 2])
+                        e = _shared_line(store, lines_store, next_store, key, ang, lines[i, 1], lines[i, 2])
                         if e >= 0:
                             lines[i, 0] = lines_store[e, 0]
                             lines[i, 1] = lines_store[e, 1]

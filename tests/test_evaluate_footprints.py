@@ -68,3 +68,19 @@ def test_mask_reference_drops_only_what_a_mask_cannot_show():
     corners = shapely.get_coordinates(ref)
     assert np.min(np.hypot(*(corners - (3, 10.6)).T)) < 1e-9
     assert shapely.hausdorff_distance(ref, jogs) <= 0.1
+
+
+def test_mta_projects_onto_every_true_contour():
+    """As in Frame Field Learning's code, a prediction is projected onto the contours of
+    all true buildings: a wall that strays towards a neighbour may project onto it."""
+    left = shapely.box(0, 0, 10, 10)
+    right = shapely.box(10.3, 0, 20, 10)
+    pred = shapely.Polygon([(0, 0), (10.1, 0), (10.22, 10), (0, 10)])   # east wall leans out
+    own_only = mta([left], [pred])[0]
+    every = mta([left], [pred], contours=[left, right])[0]
+    # above y = 4.2 the wall is nearer the neighbour's (x = 10.3) than its own (x = 10): the
+    # piece from y = 4 to 5 (direction (0.012, 1)) projects from one to the other (0.3, 1)
+    assert every == pytest.approx(np.degrees(np.arctan(0.3) - np.arctan(0.012)), abs=0.05)
+    assert own_only < 1.0
+    m = footprint_metrics([left, right], [pred, right])
+    assert m["mta"] == pytest.approx(np.mean([every, 0.0]))

@@ -10,7 +10,8 @@ partner that much, so no assignment problem arises). Over matched pairs:
 - **PoLiS** — mean over the vertices of each polygon of the distance to the other's
   boundary, averaged both ways (Avbelj et al. 2015), in CRS units.
 - **MTA** — max tangent angle error (Frame Field Learning, HiSup), degrees: the predicted
-  rings resampled every ``mta_spacing`` units and projected onto the truth's boundary; the
+  rings resampled every ``mta_spacing`` units and projected onto the nearest true
+  contour (of any true building, as in their code); the
   largest angle between a resampled edge and its projection (edges stretched 2x or more by
   the projection left out), averaged over matched buildings. See
   :mod:`lod3d.kernels.outline_metrics`.
@@ -105,12 +106,42 @@ def _edges(polys):
     return np.ascontiguousarray(edges, dtype=np.float64), offsets.astype(np.int64)
 
 
-def mta(truth, pred, spacing: float = 1.0, max_stretch: float = 2.0) -> np.ndarray:
+def mta(truth, pred, spacing: float = 1.0, max_stretch: float = 2.0, contours=None) -> np.ndarray:
     """Max tangent angle error (degrees) of each aligned pair ``(truth[k], pred[k])``.
     ``spacing`` is in CRS units: 1 m is HiSup's 2 px at the 0.5 m of our masks; 0.5 m
-    (1 px, as in Frame Field Learning) charges sub-pixel corner offsets much more."""
-    xy, ring_off, poly_off = _rings(np.asarray(pred, dtype=object))
-    edges, e_off = _edges(np.asarray(truth, dtype=object))
+    (1 px, as in Frame Field Learning) charges sub-pixel corner offsets much more.
+
+    ``contours``: all true footprints. Frame Field Learning (and HiSup with its code)
+    projects each predicted polygon onto the contours of every true building, so a
+    wall along a neighbour may project onto the neighbour's ring; without ``contours``
+    only the matched truth is used. The truths that can hold a nearest point are those
+    within the Hausdorff distance of the pair's boundaries (no sample of the prediction
+    is farther than that from its own truth), found with an STRtree."""
+    pred = np.asarray(pred, dtype=object)
+    truth = np.asarray(truth, dtype=object)
+    xy, ring_off, poly_off = _rings(pred)
+    if contours is None:
+        edges, e_off = _edges(truth)
+    else:
+        contours = np.asarray(contours, dtype=object)
+        # a point of a predicted edge is within half the edge's length of one of its ends,
+        # which are within the (vertex) Hausdorff distance of the own truth's boundary
+        owner = np.repeat(np.arange(len(ring_off) - 1), np.diff(ring_off))
+        same = owner[1:] == owner[:-1]
+        seg = np.hypot(*(xy[1:] - xy[:-1]).T)[same]
+        ring_poly = np.repeat(np.arange(len(pred)), np.diff(poly_off))
+        longest = np.zeros(len(pred))
+        np.maximum.at(longest, ring_poly[owner[:-1][same]], seg)
+        reach = shapely.hausdorff_distance(shapely.boundary(pred), shapely.boundary(truth)) + 0.5 * longest
+        p_idx, c_idx = shapely.STRtree(contours).query(pred, predicate="dwithin", distance=reach)
+        order = np.argsort(p_idx, kind="stable")
+        p_idx, c_idx = p_idx[order], c_idx[order]
+        c_edges, c_off = _edges(contours)
+        counts = (c_off[1:] - c_off[:-1])[c_idx]
+        starts = c_off[:-1][c_idx]
+        gather = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts) + np.arange(counts.sum())
+        edges = np.ascontiguousarray(c_edges[gather])
+        e_off = np.concatenate(([0], np.cumsum(np.bincount(p_idx, weights=counts, minlength=len(pred))))).astype(np.int64)
     return max_tangent_angle(xy, ring_off, poly_off, edges, e_off, float(spacing), float(max_stretch))
 
 
@@ -123,7 +154,7 @@ def footprint_metrics(truth, pred, *, mta_spacing: float = 1.0) -> dict:
     npred = vertex_count(pred[pi]).astype(float)
     ciou = iou * (1 - np.abs(npred - nt) / np.maximum(npred + nt, 1))
     pol = polis(truth[ti], pred[pi])
-    ang = mta(truth[ti], pred[pi], spacing=mta_spacing)
+    ang = mta(truth[ti], pred[pi], spacing=mta_spacing, contours=truth)
 
     def mean(x):
         return float(np.nanmean(x)) if len(x) else float("nan")

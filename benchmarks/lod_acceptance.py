@@ -1,6 +1,7 @@
 """LoD acceptance: real city models burnt at 0.5 m and simulated Toulouse, rebuilt.
 
 Usage: python benchmarks/lod_acceptance.py [--sim DIR] [--repeat N]
+       python benchmarks/lod_acceptance.py --attribute RUN [RUN ...]
 
 Real models (``shared/data/cityjson/real``): burnt into DSM/DTM with
 :func:`lod3d.cityjson.rasterize.burn_cityjson` and rebuilt from that DSM and their own
@@ -11,6 +12,14 @@ footprints; truth = ``buildings.city.json``. Prints one row per data set: buildi
 present, LoD2.2 share, roof RMSE, volume error, invalid buildings, schema errors,
 roof-type accuracy, buildings per core-second (process CPU time, one thread) and the
 number of buildings cut by the DSM's edge (LoD2.2 made, volume not judged).
+
+``--attribute RUN``: where the LoD2.2 roof error of a ``lod3d city`` run on a simulated
+AOI comes from. Its LoD2.2 models are rebuilt from each pairing of surface (S: the run's
+stereo DSM and DTM, T: the simulation's truth DSM and DTM) and footprints (O: the run's
+own, T: the truth's) and burnt onto the grid as ``lod3d evaluate`` does; one row per
+pairing: roof RMSE on the truth building cells, coverage of them, share of the roof cells
+outside every truth building, RMSE within 1 m of a truth wall and further inside, RMSE by
+the truth roof type (the building's first), and the stereo DSM itself as a reference row.
 """
 
 from __future__ import annotations
@@ -74,11 +83,71 @@ def measure(label, case, repeat, schema):
     return m
 
 
+def attribute(run) -> None:
+    """Print the attribution rows of a ``lod3d city`` run folder (see the module docstring)."""
+    import numpy as np
+    import shapely
+    from rasterio.enums import Resampling
+    from scipy import ndimage
+
+    from lod3d.evaluate.city import _at_lod, _burn_roofs, _roof_errors, on_grid
+
+    run = Path(run)
+    t = run / "simulation/truth"
+    grid = Raster.read(run / "dsm.tif")
+    surfaces = {"S": (grid, Raster.read(run / "dtm.tif")), "T": (Raster.read(t / "dsm.tif"), Raster.read(t / "dtm.tif"))}
+    t_ids = np.nan_to_num(on_grid(t / "buildings.tif", grid, Resampling.nearest)).astype(np.int64)
+    t_dsm = on_grid(t / "dsm.tif", grid, Resampling.bilinear)
+    wall = np.zeros(t_ids.shape, bool)
+    for axis in (0, 1):
+        d = np.diff(t_ids, axis=axis) != 0
+        wall[tuple(slice(1, None) if a == axis else slice(None) for a in (0, 1))] |= d
+        wall[tuple(slice(None, -1) if a == axis else slice(None) for a in (0, 1))] |= d
+    near = ndimage.binary_dilation(wall, iterations=1) & (t_ids > 0)  # cells within ~1 m of a wall
+    kind = {int(b.attributes["truth_id"]): (b.attributes.get("roof_types") or ["?"])[0]
+            for b in read_cityjson(t / "buildings.city.json").buildings()}
+    kinds = np.array(["-"] + [kind.get(i, "?") for i in range(1, t_ids.max() + 1)], dtype=object)[t_ids]
+    box = shapely.box(*grid.bounds)
+    footprints = {"O": [(b.id, b.footprint) for b in read_cityjson(run / "city.city.json").buildings()],
+                  "T": [(i, p.intersection(box)) for i, p in read_footprints(t / "footprints.geojson", grid.crs)
+                        if p.intersection(box).area > 2.0]}
+    types = ("flat", "shed", "gable", "hip", "pyramid")
+    print(f"{'surface+footprints':<20} {'RMSE':>6} {'cover':>6} {'outside':>7} {'<1m wall':>8} {'inside':>6} "
+          + " ".join(f"{k:>7}" for k in types) + f" {'cpu s':>6}")
+
+    def row(label, top, seconds=float("nan")):
+        e = _roof_errors(top, t_dsm, t_ids)
+        err = top - t_dsm
+        ok = (t_ids > 0) & np.isfinite(err)
+        rmse = [float(np.sqrt(np.mean(err[ok & m] ** 2))) if (ok & m).any() else float("nan")
+                for m in [near, ~near] + [kinds == k for k in types]]
+        print(f"{label:<20} {e['rmse']:>6.3f} {e['completeness']:>6.1%} {e['outside_share']:>7.1%} "
+              + " ".join(f"{v:>6.3f}" for v in rmse[:2]) + "  " + " ".join(f"{v:>7.3f}" for v in rmse[2:])
+              + f" {seconds:>6.1f}")
+
+    stereo = grid.data[-1] if grid.data.ndim == 3 else grid.data
+    row("stereo DSM itself", np.where(np.isfinite(stereo), stereo, np.nan).astype(np.float64))
+    for s_key, f_key in (("S", "O"), ("S", "T"), ("T", "O"), ("T", "T")):
+        dsm, dtm = surfaces[s_key]
+        start = time.process_time()
+        built = build_buildings(footprints[f_key], dsm, dtm)
+        seconds = time.process_time() - start
+        row(f"{'stereo' if s_key == 'S' else 'truth'} DSM + {'our' if f_key == 'O' else 'truth'} fp",
+            _burn_roofs(_at_lod(built, "2.2"), grid), seconds)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sim", help="folder of a simulated scene (with truth/); simulated if absent")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--attribute", nargs="+", metavar="RUN", help="lod3d city run folders of simulated AOIs: "
+                    "attribute their LoD2.2 roof error (rows above) instead")
     args = ap.parse_args()
+    if args.attribute:
+        for run in args.attribute:
+            print(run)
+            attribute(run)
+        return
     schema = DATA / "cityjson/schema-2.0/cityjson.min.schema.json"
     print(f"{'data set':<22} {'present':>9} {'LoD2.2':>6} {'RMSE m':>8} {'vol mean':>7} {'vol max':>7}"
           f" {'invalid':>7} {'schema':>6} {'type':>6} {'bldg/cs':>8} {'edge':>5}")

@@ -1,5 +1,6 @@
 """``lod3d city`` end to end: rank-count independence, resume after a kill, ownership."""
 
+import json
 import os
 import signal
 import subprocess
@@ -72,6 +73,15 @@ def test_two_ranks_write_identical_city(one_rank, images, tmp_path):
     run = _city(tmp_path / "two", images, ranks=2)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "two/city.city.json").read_bytes() == (one_rank / "city.city.json").read_bytes()
+    # Each rank's timeline; the model is loaded once (9 small tiles), by the rank that segments.
+    summary = json.loads((tmp_path / "two/run.json").read_text())
+    assert [r["rank"] for r in summary["ranks"]] == [0, 1]
+    for r in summary["ranks"]:
+        assert {"dsm:tiles", "lod:tiles", "report"} <= {s[0] for s in r["spans"]} and r["peak_rss_mb"] > 0
+    loads = summary["timings"]["dsm"]["segment_model_loads"]
+    assert len(loads) == 1 and loads[0]["ok"]
+    assert {t["rank"] for t in summary["timings"]["segment"]["tiles"].values()} == {loads[0]["rank"]}
+    assert {r["rank"] for r in summary["timings"]["lod"]["products"]} <= {0, 1}
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=1536)
     ap.add_argument("--margin", type=int, default=None, help="default: predict_logits's")
     ap.add_argument("--ramp", type=int, default=None, help="default: predict_logits's")
-    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--procs", type=int, default=2)
     args = ap.parse_args()

@@ -26,7 +26,7 @@ METHODS = ("model", "classical")
 
 
 def segment(ortho: Raster, ndsm: Raster, *, method: str = "model", model=None, threshold: float | None = None,
-            tile: int = 1536, batch: int = 2, device: str = "auto", threads: int | None = 1,
+            tile: int = 1536, batch: int = 1, device: str = "auto", threads: int | None = 1,
             ortho_name: str = "ortho", ndsm_name: str = "nDSM") -> tuple[Raster, Raster]:
     """``(probability, mask)`` rasters on the ortho's grid.
 
@@ -75,7 +75,7 @@ class Segment:
     writes = ("building_probability", "mask")
 
     def __init__(self, method: str = "model", model: str | None = None, threshold: float | None = None,
-                 tile: int = 1536, batch: int = 2, device: str = "auto", threads: int | None = 1):
+                 tile: int = 1536, batch: int = 1, device: str = "auto", threads: int | None = 1):
         if method not in METHODS:
             raise InputError(f"unknown segmentation method {method!r}; choose from {METHODS}")
         self.method, self.threshold = method, threshold

@@ -132,3 +132,16 @@ def test_simulated_toulouse_tri_stereo(tmp_path):
     assert stats["all"]["nmad"] <= 0.65 and abs(stats["all"]["median"]) <= 0.3
     assert stats["roofs"]["nmad"] <= 0.5 and abs(stats["roofs"]["median"]) <= 0.3
     assert stats["ground"]["nmad"] <= 1.4 and abs(stats["ground"]["median"]) <= 1.0
+
+
+def test_pointing_correction_is_spread_over_the_views(shared_data):
+    """Only relative pointing is observable: on the Giza pair (≈ 0.5 px relative bias across
+    the epipolar lines) each view takes half of the correction, in opposite directions."""
+    from lod3d.stereo.dsm import StereoParams, load_views, make_grid, pointing_and_range
+
+    views = load_views(_giza(shared_data))
+    grid = make_grid(views, 140.0, 0.6, GIZA_WINDOW, "EPSG:32636")
+    pointing_and_range(views, grid, StereoParams())
+    (r0, c0), (r1, c1) = views[0].offset, views[1].offset
+    assert 0.35 < abs(c1 - c0) < 0.65                 # the relative bias, mostly along columns here
+    assert abs(c0 + c1) < 0.05 and abs(r0 + r1) < 0.05

@@ -99,7 +99,8 @@ def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, r
     only the best pairs, against occlusions, was measured on simulated tri-stereo: no
     gain overall, roofs worse.) Where fewer than two views see the cell the cost is the
     uninformative value of half the bits. Labels outside a cell's range are not
-    evaluated (a coarse pass bounds each cell's height) and get the full cost.
+    evaluated (a coarse pass bounds each cell's height) and get the full cost; cells that
+    fewer than two views see at a label get the uninformative cost without a census.
     ``nvalid`` (ny, nx) counts the heights at which at least two views saw the cell.
     """
     ny, nx = lo.shape

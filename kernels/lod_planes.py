@@ -105,3 +105,61 @@ def score_candidates(u, v, z, labels, nlab, horizontal, fu, fv, floor, noise, ma
         mse[c] = s / n
         score[c] = n * np.log(mse[c] + noise * noise) + (1 if horizontal[c] else 3 * k) * np.log(n)
     return planes, usable, mse, score
+
+
+@numba.njit(cache=True)
+def _rect_roof_score(s, w, z, s0, s1, w0, w1, ground, noise, max_grad):
+    """Best score of the primitive roofs over the rectangle ``s0..s1 x w0..w1`` (as
+    ``lod3d.lod.roof.fit_roof`` labels and scores them in that rectangle's frame, the long
+    side along ``u``; outline-edge hips left out) of the samples ``(s, w, z)``; infinite
+    when none is usable."""
+    n = len(z)
+    sc, wc, ls, lw = 0.5 * (s0 + s1), 0.5 * (w0 + w1), 0.5 * (s1 - s0), 0.5 * (w1 - w0)
+    if ls >= lw:
+        u, v, hl, hw = s - sc, w - wc, ls, lw
+    else:
+        u, v, hl, hw = w - wc, sc - s, lw, ls
+    hl, hw = max(hl, 1e-3), max(hw, 1e-3)
+    labels = np.zeros((7, n), np.int64)
+    for i in range(n):
+        du, dv = hl - abs(u[i]), hw - abs(v[i])
+        edge = (0 if u[i] > 0 else 1) if du < dv else (2 if v[i] > 0 else 3)
+        labels[2, i] = 1 if v[i] >= 0 else 0
+        labels[3, i] = 1 if u[i] >= 0 else 0
+        labels[4, i] = edge
+        labels[5, i] = (0 if u[i] > 0 else 1) if du / hl < dv / hw else (2 if v[i] > 0 else 3)
+        labels[6, i] = edge if min(du, dv) < 0.35 * hw else 4
+    nlab = np.zeros(7, np.int64)
+    for c in range(7):
+        nlab[c] = labels[c].max() + 1
+    horizontal = np.zeros(7, np.bool_)
+    horizontal[0] = True
+    fu = np.array([hl, -hl, -hl, hl])
+    fv = np.array([hw, hw, -hw, -hw])
+    floor = ground + min(1.0, 0.5 * (np.median(z) - ground))
+    _, usable, _, score = score_candidates(u, v, z, labels, nlab, horizontal, fu, fv, floor, noise, max_grad)
+    best = np.inf
+    for c in range(7):
+        if usable[c] and score[c] < best:
+            best = score[c]
+    return best
+
+
+@numba.njit(cache=True)
+def screen_cuts(s, w, z, ts, s0, s1, w0, w1, ground, noise, max_grad, min_count):
+    """Screening scores of straight cuts across a rectangle ``s0..s1 x w0..w1`` at the
+    positions ``ts`` along ``s``: the summed best primitive roof score
+    (:func:`_rect_roof_score`) of the samples ``(s, w, z)`` on either side; 1e300 when no
+    roof is usable on a side, infinite when a side keeps fewer than ``max(min_count, 8)``
+    samples (no roof can be fitted there)."""
+    out = np.full(len(ts), np.inf)
+    for j in range(len(ts)):
+        t = ts[j]
+        a = s < t
+        na = a.sum()
+        if na < max(min_count, 8) or len(s) - na < max(min_count, 8):
+            continue
+        b = ~a
+        out[j] = min(_rect_roof_score(s[a], w[a], z[a], s0, t, w0, w1, ground, noise, max_grad)
+                     + _rect_roof_score(s[b], w[b], z[b], t, s1, w0, w1, ground, noise, max_grad), 1e300)
+    return out

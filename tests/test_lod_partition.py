@@ -82,3 +82,27 @@ def test_thin_lower_strip_kept():
     z, poly = _flat_with_strip(-4.0)
     dsm, _ = _rasters(z)
     assert len(partition(poly, roof_cells(poly, dsm), min_width=2.5)) == 2
+
+
+def test_screened_sweep_finds_the_exhaustive_cut():
+    """The sweep screened all at once (only the best few coarse cuts fitted) finds the same
+    pieces as fitting every coarse cut."""
+    z, poly = _row(noise=0.1)
+    cells = roof_cells(poly, _rasters(z)[0])
+    args = (poly, cells.x, cells.y, cells.z, GROUND, 0.15)
+    screened = split_roof(*args, sweep_step=2.0)
+    exhaustive = split_roof(*args, sweep_step=2.0, sweep_keep=0)
+    assert [g.wkt for g, _ in screened] == [g.wkt for g, _ in exhaustive]
+    assert [f.score for _, f in screened] == [f.score for _, f in exhaustive]
+
+
+def test_cut_screen_ranks_the_party_wall_first():
+    from lod3d.kernels.lod_planes import screen_cuts
+
+    z, _ = _row(noise=0.05)
+    x, y = _grid()
+    inside = (x > 5) & (x < 41) & (y > 10) & (y < 22)
+    ts = np.arange(9.0, 38.0, 2.0)  # along x from 5 to 41, w across from 10 to 22
+    score = screen_cuts(x[inside], y[inside], z[inside], ts, 5.0, 41.0, 10.0, 22.0, GROUND, 0.15,
+                        np.tan(np.radians(70.0)), 24)
+    assert ts[np.argmin(score)] == 23.0

@@ -30,17 +30,19 @@ import shapely
 from affine import Affine
 from scipy import ndimage
 
+from lod3d.kernels.lod_planes import screen_cuts
 from lod3d.kernels.lod_regions import label_regions
 
 from ..raster import Raster
 from .roof import fit_roof
 
-__all__ = ["RoofCells", "roof_cells", "dsm_noise", "partition", "split_roof"]
+__all__ = ["RoofCells", "dsm_noise", "partition", "roof_cells", "split_roof"]
 
 GRID = 1e-3  # metres: the node grid of the solids (equal to the CityJSON quantization)
 SWEEP_STEP = 2.0      # metres between the straight cuts :func:`split_roof` tries across a part (refined to 1/4)
 SWEEP_MARGIN = 3.0    # metres: the least width of a piece such a cut leaves
 MIN_PART_WIDTH = 0.0  # metres: thinner higher strips along the outline merged (off: real narrow parts go too)
+SWEEP_KEEP = 3        # coarse straight cuts per axis whose roofs are fitted: the best of a screen (:func:`_sweep_screened`)
 
 
 @dataclass
@@ -233,7 +235,7 @@ def _main_neighbour(p, others):
 
 def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_area: float = 12.0,
                min_samples: int = 24, max_eval: int = 500, fit=None, tol: float | None = None,
-               sweep_step: float = 0.0, sweep_penalty: float = 0.0) -> list:
+               sweep_step: float = 0.0, sweep_penalty: float = 0.0, sweep_keep: int = SWEEP_KEEP) -> list:
     """``[(piece, RoofFit | None)]``: ``poly`` cut at its inside corners into pieces that
     each carry a simpler roof, with the best primitive roof of each (``fit`` may give the
     one of ``poly`` when known).
@@ -248,10 +250,12 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     piece is cut again (up to ``depth`` levels). The first cut whose pieces all fit to
     within ``noise`` is taken without trying the rest. With ``sweep_step`` > 0 and no such
     cut, straight cuts right across ``poly`` along its frame's axes are tried too
-    (:func:`_sweep_cuts`: every ``sweep_step`` metres, then refined to a quarter of it
+    (:func:`_sweep_axes`: every ``sweep_step`` metres, then refined to a quarter of it
     around the best): the party walls of terraced houses or adjoining buildings that one
-    mask blob and one height-continuous region hold together. Such a cut must beat the
-    best so far by ``sweep_penalty * log n``. Cuts are compared on a seeded random subset
+    mask blob and one height-continuous region hold together. The coarse cuts along an
+    axis are screened all at once by simple least-squares roofs on either side
+    (:func:`_sweep_screened`), and only the best ``sweep_keep`` of them (all when 0) are
+    cut and fitted. Such a cut must beat the best so far by ``sweep_penalty * log n``. Cuts are compared on a seeded random subset
     of at most ``max_eval`` samples. Pieces keep exact common edges on the solids' 1 mm
     grid.
     """
@@ -269,7 +273,7 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     best, best_score = None, whole.score if whole is not None else np.inf
 
     def attempt(cut):
-        """(summed score of the pieces' roofs, pieces, all within the noise) or None."""
+        """(summed score of the pieces' roofs, pieces, all within the noise, their fits) or None."""
         pieces = [shapely.set_precision(g, GRID) for g in _cut(poly, cut)]
         if len(pieces) < 2 or min(g.area for g in pieces) < min_area:
             return None
@@ -283,38 +287,49 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
                 return None
             fits.append(f)
             score += f.score
-        return score, pieces, all(f.rmse <= noise for f in fits)
+        return score, pieces, all(f.rmse <= noise for f in fits), fits
 
-    done = False
+    done, best_fits = False, None
     for cut in _corner_cuts(poly):
         r = attempt(cut)
         if r is not None and r[0] < best_score:
-            best, best_score, done = r[1], r[0], r[2]
+            best, best_score, done, best_fits = r[1], r[0], r[2], r[3]
             if done:
                 break  # every piece explained to the noise: no better cut to look for
     if not done and sweep_step > 0:
         # straight cuts right across, coarse then refined around the best; each must beat
-        # the best so far by sweep_penalty log n (a wall where none was seen needs evidence)
+        # the best so far by sweep_penalty log n (a wall where none was seen needs evidence).
+        # The coarse positions of an axis are screened all at once (:func:`_sweep_screened`)
+        # and only the best few are cut and fitted.
         need = best_score - sweep_penalty * np.log(max(len(zs), 2))
         found = None
-        for axis, t, cut in _sweep_cuts(poly, sweep_step, SWEEP_MARGIN):
-            r = attempt(cut)
-            if r is not None and r[0] < need and (found is None or r[0] < found[0]):
-                found = (r[0], r[1], axis, t)
+        for ax in _sweep_axes(poly, SWEEP_MARGIN):
+            fitted = 0
+            for t in _sweep_screened(ax, sweep_step, xs, ys, zs, ground, noise, max(min_samples // step, 8)):
+                r = attempt(_sweep_line(ax, t))
+                if r is None:
+                    continue
+                if r[0] < need and (found is None or r[0] < found[0]):
+                    found = (r[0], r[1], ax, t, r[3])
+                fitted += 1
+                if fitted == sweep_keep:
+                    break  # the rest screened out
         if found is not None:
-            for axis, t, cut in _sweep_cuts(poly, sweep_step, SWEEP_MARGIN, around=(found[2], found[3])):
-                r = attempt(cut)
+            ax = found[2]
+            for t in _sweep_positions(ax, sweep_step, around=found[3]):
+                r = attempt(_sweep_line(ax, t))
                 if r is not None and r[0] < found[0]:
-                    found = (r[0], r[1], axis, t)
-            best, best_score = found[1], found[0]
+                    found = (r[0], r[1], ax, t, r[3])
+            best, best_score, best_fits = found[1], found[0], found[4]
     if best is None:
         return [(poly, fit)]
     out = []
-    for g in best:
+    for g, f in zip(best, best_fits):
         m = shapely.contains_xy(g, x, y)
+        if step > 1:  # compared on a subset: refitted on all (on all already otherwise)
+            f = fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples else None
         out += split_roof(g, x[m], y[m], z[m], ground, noise, depth - 1, min_area, min_samples, max_eval,
-                          fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples
-                          else None, tol, sweep_step, sweep_penalty)
+                          f, tol, sweep_step, sweep_penalty, sweep_keep)
     return out
 
 
@@ -368,33 +383,60 @@ def _corner_cuts(poly, min_edge: float = 1.0, max_cuts: int = 12) -> list:
     return [cut for _, _, cut in sorted(cuts, key=lambda t: t[:2])[:max_cuts]]
 
 
-def _sweep_cuts(poly, step: float = 2.0, margin: float = 3.0, around=None) -> list:
-    """``[(axis, position, line)]``: straight cut lines right across ``poly`` along its
-    frame's two axes (the minimum rotated rectangle's), every ``step`` metres at least
-    ``margin`` from its extremes, or, with ``around=(axis, position)``, every quarter step
-    within a step of that one: the walls between terraced houses or adjoining buildings of
-    similar height that one mask blob and one height-continuous region hold together."""
+def _sweep_axes(poly, margin: float = 3.0) -> list:
+    """``[(axis, centre, u, n, lo, hi, reach, start, end, left, right)]``: the axes of
+    ``poly``'s frame (the minimum rotated rectangle's sides) at least ``2 * margin`` long,
+    each with its unit vector ``u`` (straight cuts across ``poly`` are spaced along it),
+    the unit normal ``n`` (they run along it), the range ``lo..hi`` of cut positions (along
+    ``u`` from the centre, ``margin`` inside the rectangle's extent ``start..end``), the half
+    length of a cut line and the rectangle's extent ``left..right`` along ``n``."""
     xy = np.asarray(shapely.minimum_rotated_rectangle(poly).exterior.coords)[:4]
     c = xy.mean(axis=0)
-    cuts = []
+    axes = []
     for axis, e in enumerate((xy[1] - xy[0], xy[2] - xy[1])):
         length = float(np.hypot(*e))
-        if length < 2 * margin or (around is not None and around[0] != axis):
+        if length < 2 * margin:
             continue
         u = e / length                     # the cuts run across this side
         n = np.array([-u[1], u[0]])
         s = (xy - c) @ u
-        lo, hi = s.min() + margin, s.max() - margin
         reach = float(np.ptp((xy - c) @ n)) + 1.0
-        if around is None:
-            ts = lo + 0.5 * (hi - lo - step * np.floor((hi - lo) / step)) + step * np.arange(int((hi - lo) // step) + 1)
-        else:
-            ts = around[1] + 0.25 * step * np.array([-3, -2, -1, 1, 2, 3])
-            ts = ts[(ts >= lo) & (ts <= hi)]
-        for t in ts:
-            p = c + t * u
-            cuts.append((axis, float(t), shapely.LineString([p - reach * n, p + reach * n])))
-    return cuts
+        w = (xy - c) @ n
+        axes.append((axis, c, u, n, s.min() + margin, s.max() - margin, reach, s.min(), s.max(), w.min(), w.max()))
+    return axes
+
+
+def _sweep_positions(ax, step: float = 2.0, around=None) -> np.ndarray:
+    """Cut positions along the axis ``ax`` (of :func:`_sweep_axes`): every ``step`` metres
+    centred in its range, or, with ``around`` (a position), every quarter step within a
+    step of that one."""
+    lo, hi = ax[4], ax[5]
+    if around is None:
+        return lo + 0.5 * (hi - lo - step * np.floor((hi - lo) / step)) + step * np.arange(int((hi - lo) // step) + 1)
+    ts = around + 0.25 * step * np.array([-3, -2, -1, 1, 2, 3])
+    return ts[(ts >= lo) & (ts <= hi)]
+
+
+def _sweep_line(ax, t: float):
+    """The straight cut line across the part at position ``t`` along the axis ``ax``."""
+    p = ax[1] + t * ax[2]
+    return shapely.LineString([p - ax[6] * ax[3], p + ax[6] * ax[3]])
+
+
+def _sweep_screened(ax, step, x, y, z, ground, noise, min_count) -> list:
+    """The coarse cut positions along the axis ``ax`` (every ``step`` metres), best first
+    by a screen of all of them at once (:func:`lod3d.kernels.lod_planes.screen_cuts`: the
+    primitive roofs on either side of each fitted as over the two rectangles it cuts the
+    frame into, no polygons cut; those where no roof is usable on a side last); positions
+    where either side keeps fewer than ``min_count`` of the samples ``(x, y, z)`` are left
+    out (no roof can be fitted there)."""
+    ts = _sweep_positions(ax, step)
+    c, u, n = ax[1], ax[2], ax[3]
+    s = (x - c[0]) * u[0] + (y - c[1]) * u[1]
+    w = (x - c[0]) * n[0] + (y - c[1]) * n[1]
+    score = screen_cuts(s, w, np.asarray(z, float), ts, ax[7], ax[8], ax[9], ax[10], float(ground), noise,
+                        np.tan(np.radians(70.0)), min_count)
+    return [float(ts[i]) for i in np.argsort(score, kind="stable") if np.isfinite(score[i])]
 
 
 def _cut(poly, segment) -> list:

@@ -163,3 +163,26 @@ def screen_cuts(s, w, z, ts, s0, s1, w0, w1, ground, noise, max_grad, min_count)
         out[j] = min(_rect_roof_score(s[a], w[a], z[a], s0, t, w0, w1, ground, noise, max_grad)
                      + _rect_roof_score(s[b], w[b], z[b], t, s1, w0, w1, ground, noise, max_grad), 1e300)
     return out
+
+
+@numba.njit(cache=True)
+def nearest_segment(x, y, p, d):
+    """Index of the segment ``p[k] .. p[k] + d[k]`` nearest to each point ``(x, y)`` (the
+    first on a tie), renumbered ``0..`` over the segments that are nearest to any point."""
+    n, m = len(x), len(p)
+    near = np.zeros(n, np.int64)
+    for i in range(n):
+        best = np.inf
+        for k in range(m):
+            t = ((x[i] - p[k, 0]) * d[k, 0] + (y[i] - p[k, 1]) * d[k, 1]) / (d[k, 0] ** 2 + d[k, 1] ** 2)
+            t = min(max(t, 0.0), 1.0)
+            dist = np.hypot(x[i] - p[k, 0] - t * d[k, 0], y[i] - p[k, 1] - t * d[k, 1])
+            if dist < best:
+                best, near[i] = dist, k
+    rank = np.zeros(m, np.int64)
+    for i in range(n):
+        rank[near[i]] = 1
+    rank = np.cumsum(rank) - 1
+    for i in range(n):
+        near[i] = rank[near[i]]
+    return near

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from lod3d.kernels.lod_planes import score_candidates
+from lod3d.kernels.lod_planes import nearest_segment, score_candidates
 
 __all__ = ["RoofFit", "fit_roof", "frame"]
 
@@ -214,18 +214,17 @@ def _snapped_plane(x, y, z, dirs, tol_deg=15.0):
 def _nearest_edge(polygon, x, y) -> np.ndarray:
     """Index of the outline edge (longer than 1 m; holes included) nearest to each point:
     one roof plane per edge gives a hip roof over any outline, courtyards included."""
-    segs = []
+    p, d = [], []
     for ring in [polygon.exterior, *polygon.interiors]:
         xy = np.asarray(ring.coords)
-        segs += [(p, q) for p, q in zip(xy[:-1], xy[1:]) if np.hypot(*(q - p)) > 1.0]
-    if not segs:
+        e = np.diff(xy, axis=0)
+        long = np.hypot(e[:, 0], e[:, 1]) > 1.0
+        p.append(xy[:-1][long])
+        d.append(e[long])
+    p, d = np.concatenate(p), np.concatenate(d)
+    if not len(p):
         return np.zeros(len(x), np.int64)
-    p = np.array([s[0] for s in segs])
-    d = np.array([s[1] for s in segs]) - p
-    t = ((x[:, None] - p[:, 0]) * d[:, 0] + (y[:, None] - p[:, 1]) * d[:, 1]) / (d**2).sum(axis=1)
-    t = np.clip(t, 0.0, 1.0)
-    dist = np.hypot(x[:, None] - p[:, 0] - t * d[:, 0], y[:, None] - p[:, 1] - t * d[:, 1])
-    return np.unique(np.argmin(dist, axis=1), return_inverse=True)[1]
+    return nearest_segment(np.asarray(x, float), np.asarray(y, float), p, d)
 
 
 def _to_global(planes, cx, cy, cos, sin):

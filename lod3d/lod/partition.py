@@ -42,7 +42,7 @@ GRID = 1e-3  # metres: the node grid of the solids (equal to the CityJSON quanti
 SWEEP_STEP = 2.0      # metres between the straight cuts :func:`split_roof` tries across a part (refined to 1/4)
 SWEEP_MARGIN = 3.0    # metres: the least width of a piece such a cut leaves
 MIN_PART_WIDTH = 0.0  # metres: thinner higher strips along the outline merged (off: real narrow parts go too)
-SWEEP_KEEP = 3        # coarse straight cuts per axis whose roofs are fitted: the best of a screen (:func:`_sweep_screened`)
+SWEEP_KEEP = 5        # coarse straight cuts per axis whose roofs are fitted: the best of a screen (:func:`_sweep_screened`)
 
 
 @dataclass

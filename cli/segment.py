@@ -17,9 +17,9 @@ import click
               help="Checkpoint from `lod3d train` (default: the shipped model).")
 @click.option("--classical", is_flag=True, help="Use the nDSM height/roughness rules instead of a model.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Probability threshold (default: the model's).")
-@click.option("--tile", type=click.IntRange(min=128), default=1024, show_default=True,
-              help="Inference tile side (cells); tiles overlap by 96.")
-@click.option("--batch", type=int, default=2, show_default=True, help="Tiles per forward pass.")
+@click.option("--tile", type=click.IntRange(min=128), default=1536, show_default=True,
+              help="Largest inference tile side (cells); neighbouring tiles overlap by 416 (two 192-cell margins and a 32-cell blend ramp).")
+@click.option("--batch", type=int, default=1, show_default=True, help="Tiles per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
 @click.option("--threads", type=int, default=1, show_default=True, help="CPU compute threads (1 per MPI rank).")
 def command(ortho, ndsm, out, model, classical, threshold, tile, batch, device, threads) -> None:

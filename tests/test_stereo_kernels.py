@@ -176,3 +176,19 @@ def test_tie_point_shift_subpixel():
                         np.array([-3, 3, -3, 3], np.int64))
     assert out[0, 0] > 0.9
     assert abs(out[0, 1] - 2.0) < 0.15 and abs(out[0, 2] + 5.4) < 0.2
+
+
+def test_fill_background_takes_the_lower_surface():
+    from lod3d.kernels.stereo_post import fill_background
+
+    dsm = np.full((30, 30), 200.0)
+    dsm[:, 10:20] = 215.0                      # a roof between two streets
+    dsm[5:25, 3:8] = np.nan                     # unconfirmed street cells next to it
+    dsm[12:15, 13:16] = np.nan                  # and a hole inside the roof
+    mask = np.isnan(dsm)
+    assert fill_background(dsm, mask, 60) == mask.sum()
+    assert np.all(dsm[5:25, 3:8] == 200.0)      # the street takes the ground, not the roof
+    assert np.all(dsm[12:15, 13:16] == 215.0)   # surrounded by roof: roof
+    out = np.full((5, 5), np.nan)
+    assert fill_background(out, np.ones((5, 5), bool), 60) == 0   # nothing in reach: stays NaN
+    assert np.isnan(out).all()

@@ -137,6 +137,14 @@ def _label_plain(ids, row_runs, cap):
         prev_first = first
         prev_end = n_runs
         prev_row = r
+    return _write_labels(labels, parent, run_source, run_pos, n_runs)
+
+
+@numba.njit(cache=True)
+def _write_labels(labels, parent, run_source, run_pos, n_runs):
+    """Number the union-find roots of the runs 1..n in run order (raster order of each
+    component's first pixel), write each run's number over its pixels in ``labels`` and
+    return ``(labels, source_id)`` (``source_id[k]``: the input id of component k)."""
     root_label = np.zeros(n_runs, dtype=np.int32)
     source = np.zeros(n_runs + 1, dtype=np.int64)
     n = 0
@@ -146,10 +154,9 @@ def _label_plain(ids, row_runs, cap):
             n += 1
             root_label[root] = n
             source[n] = run_source[k]
-        lab = root_label[root]
         row_out = labels[run_pos[k, 0]]
         for c in range(run_pos[k, 1], run_pos[k, 2]):
-            row_out[c] = lab
+            row_out[c] = root_label[root]
     return labels, source[: n + 1].copy()
 
 
@@ -201,19 +208,7 @@ def label_instances(ids, heights, max_step):
             run_pos[run, 2] = c
     # runs come in raster order, so numbering roots at their first run numbers the
     # components in raster order of their first pixel; only run pixels are rewritten
-    root_label = np.zeros(n_runs, dtype=np.int32)
-    source = np.zeros(n_runs + 1, dtype=np.int64)
-    n = 0
-    for k in range(n_runs):
-        root = _find(parent, k)
-        if root_label[root] == 0:
-            n += 1
-            root_label[root] = n
-            source[n] = run_source[k]
-        row = run_pos[k, 0]
-        for c in range(run_pos[k, 1], run_pos[k, 2]):
-            labels[row, c] = root_label[root]
-    return labels, source[: n + 1].copy()
+    return _write_labels(labels, parent, run_source, run_pos, n_runs)
 
 
 @numba.njit(cache=True)

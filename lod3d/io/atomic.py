@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import OutputError
 
-__all__ = ["atomic_path", "atomic_dir", "check_output_dir"]
+__all__ = ["atomic_dir", "atomic_path", "check_output_dir", "remove_path", "replace_dir"]
 
 
 @contextlib.contextmanager
@@ -35,12 +35,12 @@ def atomic_path(path):
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
-        _remove(tmp)
+        remove_path(tmp)
         if exc.errno == 28:  # ENOSPC
             raise OutputError(f"{path}: no space left on device") from None
         raise
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
         raise
 
 
@@ -56,17 +56,24 @@ def atomic_dir(path, overwrite: bool = False):
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            _remove(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            _remove(old)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
         raise
+
+
+def replace_dir(new, path) -> None:
+    """Rename the complete directory ``new`` to ``path``, replacing what was there (the old
+    one is first moved aside, so ``path`` is never half one and half the other)."""
+    new, path = Path(new), Path(path)
+    if path.exists():
+        old = path.with_name(f".{path.name}.old")
+        remove_path(old)
+        os.replace(path, old)
+        os.replace(new, path)
+        remove_path(old)
+    else:
+        os.replace(new, path)
 
 
 def check_output_dir(path, overwrite: bool = False) -> None:
@@ -90,7 +97,9 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-def _remove(path: Path) -> None:
+def remove_path(path) -> None:
+    """Remove a file or a directory tree, if there is one (links are unlinked, not followed)."""
+    path = Path(path)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:

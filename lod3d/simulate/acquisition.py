@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +36,7 @@ from ..aoi import AOI
 from ..cityjson import write_cityjson
 from ..errors import InputError
 from ..geometry.rpcfit import fit_rpc
-from ..io.atomic import check_output_dir
+from ..io.atomic import check_output_dir, remove_path, replace_dir
 from ..io.raster import write_raster
 from ..progress import progress
 from .render import render_ortho, render_view, shade_surface
@@ -94,7 +92,7 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
     staging = out.with_name(f".{out.name}.part")
     if write:
         check_output_dir(out, overwrite)  # refuse before the work, not after
-        _remove_dir(staging)
+        remove_path(staging)
         staging.mkdir(parents=True)
     try:
         timings: dict[str, float] = {}
@@ -176,31 +174,12 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
             "timings_s": timings,
         }
         (staging / "simulation.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-        _replace_dir(staging, out)
+        replace_dir(staging, out)
         return SimulationResult(out, [out / "images" / p.name for p in images], summary)
     except BaseException:
         if write:
-            _remove_dir(staging)  # nothing half-written is left behind
+            remove_path(staging)  # nothing half-written is left behind
         raise
-
-
-def _remove_dir(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def _replace_dir(new: Path, path: Path) -> None:
-    """Rename the complete folder ``new`` to ``path``, replacing what was there."""
-    if path.exists():
-        old = path.with_name(f".{path.name}.old")
-        _remove_dir(old)
-        os.replace(path, old)
-        os.replace(new, path)
-        _remove_dir(old)
-    else:
-        os.replace(new, path)
 
 
 def _in_order(tasks, fn):

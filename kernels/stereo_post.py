@@ -214,7 +214,7 @@ def fill_background(dsm, mask, max_dist, rank=0):
     (Hirschmüller takes the second lowest disparity's background): an unconfirmed cell
     takes the lower of the surfaces around it, not the roof that SGM spread over it.
     (On simulated Toulouse the lowest, ``rank`` 0, took more spilled roof off than the
-    second lowest: cells > 2 m too high 14.0 → 12.1 % at seed 7, roofs unchanged.)
+    second lowest: cells > 2 m too high 14.0 → 12.1 % at seed 7, roof RMSE unchanged.)
     Cells with no height in reach stay NaN. Returns the number of cells filled.
     """
     ny, nx = dsm.shape

@@ -85,6 +85,20 @@ def visible(rows, cols, heights, img_shape, tolerance):
 
 
 @numba.njit(cache=True)
+def _window_heights(dsm, i, j, radius, buf):
+    """Copy the non-NaN heights of the (2·radius+1)² window around (i, j) into ``buf``;
+    return how many there are."""
+    ny, nx = dsm.shape
+    n = 0
+    for a in range(max(i - radius, 0), min(i + radius + 1, ny)):
+        for b in range(max(j - radius, 0), min(j + radius + 1, nx)):
+            if not np.isnan(dsm[a, b]):
+                buf[n] = dsm[a, b]
+                n += 1
+    return n
+
+
+@numba.njit(cache=True)
 def smooth_heights(dsm, radius, tol):
     """Edge-preserving smoothing: per cell, the mean of the window's heights within ``tol``
     of the window median ((2·radius+1)² window, NaN ignored, NaN cells stay NaN).
@@ -100,12 +114,7 @@ def smooth_heights(dsm, radius, tol):
         for j in range(nx):
             if np.isnan(dsm[i, j]):
                 continue
-            n = 0
-            for a in range(max(i - radius, 0), min(i + radius + 1, ny)):
-                for b in range(max(j - radius, 0), min(j + radius + 1, nx)):
-                    if not np.isnan(dsm[a, b]):
-                        buf[n] = dsm[a, b]
-                        n += 1
+            n = _window_heights(dsm, i, j, radius, buf)
             med = np.median(buf[:n])
             total = 0.0
             m = 0
@@ -131,12 +140,7 @@ def median_heights(dsm, radius):
         for j in range(nx):
             if np.isnan(dsm[i, j]):
                 continue
-            n = 0
-            for a in range(max(i - radius, 0), min(i + radius + 1, ny)):
-                for b in range(max(j - radius, 0), min(j + radius + 1, nx)):
-                    if not np.isnan(dsm[a, b]):
-                        buf[n] = dsm[a, b]
-                        n += 1
+            n = _window_heights(dsm, i, j, radius, buf)
             out[i, j] = np.median(buf[:n])
     return out
 

@@ -100,8 +100,13 @@ def end_to_end(out: Path, size_m: float, seed: int, segment: str) -> list[str]:
 
 def stereo(skip_cars: bool) -> list[str]:
     _, out = run([sys.executable, str(BENCH / "stereo_vs_cars.py"), *(["--skip-cars"] if skip_cars else [])])
-    r = json.loads(out[out.index("{"):])
+    return stereo_rows(json.loads(out[out.index("{"):]))
+
+
+def stereo_rows(r: dict) -> list[str]:
+    """The stereo table from ``stereo_vs_cars.py``'s report."""
     cars, ours = r.get("cars", {}).get("wall_s"), r["lod3d"]["wall_s"]
+    inside, whole = r["completeness_inside_both_images"], r["completeness_on_cars_grid"]
     return [
         "| | lod3d dsm | CARS 1.3 |",
         "|---|---|---|",
@@ -109,8 +114,10 @@ def stereo(skip_cars: bool) -> list[str]:
         f"| speed ratio CARS ÷ lod3d | {f(cars / ours, 1) if cars else '–'} | |",
         f"| NMAD vs stored CARS DSM (geoid removed) | {r['vs_cars_stored']['nmad_m']} m | |",
         f"| NMAD vs stored s2p DSM | {r['vs_s2p_stored']['nmad_m']} m | (CARS vs s2p: 1.02 m) |",
-        f"| completeness on the CARS grid | {100 * r['completeness_on_cars_grid']:.1f} % | "
-        f"{100 * r['cars_completeness']:.1f} % (s2p {100 * r['s2p_completeness']:.1f} %) |",
+        f"| completeness inside both images ({100 * r['grid_inside_both_images']:.0f} % of the grid) | "
+        f"{100 * inside['lod3d']:.1f} % | {100 * inside['cars']:.1f} % (s2p {100 * inside['s2p']:.1f} %) |",
+        f"| completeness on the whole CARS grid | {100 * whole['lod3d']:.1f} % | "
+        f"{100 * whole['cars']:.1f} % (s2p {100 * whole['s2p']:.1f} %) |",
     ]
 
 

@@ -25,7 +25,7 @@ All timings are CPU seconds of one thread (``time.process_time``), so other load
 shared machine does not count. Usage::
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/outline_vs_buildingregulariser.py \
-        [--scene /tmp/sim7 --scene /tmp/sim11] [--no-peer] [--out benchmarks/results/outline.json]
+        [--scene runs/sim7 --scene runs/sim11] [--no-peer] [--out benchmarks/results/outline.json]
 """
 
 from __future__ import annotations

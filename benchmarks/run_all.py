@@ -1,7 +1,7 @@
 """One command: lod3d and the installable peers side by side, accuracy and speed, as Markdown.
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/run_all.py \
-        [--out /tmp/lod3d_bench] [--results benchmarks/RESULTS.md] [--skip-cars] [--no-peers]
+        [--out runs/bench] [--results benchmarks/RESULTS.md] [--skip-cars] [--no-peers]
 
 Runs, each as a subprocess (a failing part is reported in the table, the rest goes on):
 
@@ -161,7 +161,7 @@ def machine() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("/tmp/lod3d_bench"))
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench")
     ap.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
     ap.add_argument("--size-m", type=float, default=300.0)
     ap.add_argument("--seed", type=int, default=7)

@@ -391,11 +391,9 @@ def _segment_warmups(plan: _Plan, comm) -> int:
 
 
 def _warm_segment(plan: _Plan) -> dict:
-    from .segment.checkpoint import DEFAULT_MODEL, load_checkpoint
-
-    if not _SEGMENT_READY[0]:
-        load_checkpoint(plan.config.model or DEFAULT_MODEL)  # imports torch and the network's modules
-        _SEGMENT_READY[0] = True
+    """Load the model into this process's Segment stage (the one its tiles will use)."""
+    _segment_stage(plan.config).load()
+    _SEGMENT_READY[0] = True
     return {"warmup": "segment"}
 
 
@@ -697,7 +695,7 @@ def _write_products(plan: _Plan, comm) -> dict:
 def _write_product(plan: _Plan, name: str, buildings: list) -> dict:
     out = Path(plan.config.out)
     cfg = plan.config
-    if name in ("dsm", "dtm", "ndsm", "ortho", "confidence", "mask"):
+    if name in RASTER_PRODUCTS:
         with rasterio.open(plan.work / f"{name}.tif") as src:
             data, tags = src.read(1), src.tags()
         if name == "mask":

@@ -83,11 +83,16 @@ class Segment:
         self.model_path = model
         self._loaded = None
 
-    def __call__(self, products: Mapping[str, Any]) -> dict[str, Any]:
+    def load(self) -> None:
+        """Load the checkpoint (method ``"model"``), once per stage, not per tile; the
+        first call does it, so a caller may warm the stage up before its first raster."""
         if self.method == "model" and self._loaded is None:
             from .checkpoint import DEFAULT_MODEL, load_checkpoint
 
-            self._loaded = load_checkpoint(self.model_path or DEFAULT_MODEL)  # once per stage, not per tile
+            self._loaded = load_checkpoint(self.model_path or DEFAULT_MODEL)
+
+    def __call__(self, products: Mapping[str, Any]) -> dict[str, Any]:
+        self.load()
         prob, mask = segment(products["ortho"], products["ndsm"], method=self.method, model=self._loaded,
                              threshold=self.threshold, tile=self.tile, batch=self.batch, device=self.device,
                              threads=self.threads)

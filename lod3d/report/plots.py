@@ -179,8 +179,9 @@ def buildings_3d(buildings, path: Path, lod: str = "2.2", k: int = 12) -> Path:
     if faces:
         allp = np.concatenate(faces)
         origin = allp.min(axis=0)
+        # limits are set below: autoscaling here can fail after other figures in the process
         ax.add_collection3d(Poly3DCollection([f - origin for f in faces], facecolors=colours,
-                                             edgecolors="#333333", linewidths=0.3))
+                                             edgecolors="#333333", linewidths=0.3), autolim=False)
         span = allp.max(axis=0) - origin
         ax.set_xlim(0, span[0])
         ax.set_ylim(0, span[1])

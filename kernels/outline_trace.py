@@ -19,11 +19,6 @@ these y-down coordinates outer rings have positive shoelace area and holes negat
 import numba
 import numpy as np
 
-# Directions E, S, W, N in (x = column, y = row) steps.
-_DX = np.array([1, 0, -1, 0], dtype=np.int64)
-_DY = np.array([0, 1, 0, -1], dtype=np.int64)
-
-
 @numba.njit(cache=True)
 def _find(parent, i):
     root = i
@@ -56,10 +51,13 @@ def _joins(ids, heights, use_h, max_step, r0, c0, r1, c1):
 
 @numba.njit(cache=True)
 def _count_runs(ids, heights, use_h, max_step, row_runs):
-    """Number of horizontal runs (see ``label_instances``), per row into ``row_runs``.
+    """Number of horizontal runs (see ``label_instances``), per row into ``row_runs``, and
+    the smallest and largest id (the caller checks the mask with them: no separate pass).
     Without heights the count is branch-free (vectorized: about memory speed)."""
     h, w = ids.shape
     n = 0
+    lo = 0
+    hi = 0
     for r in range(h):
         row = ids[r]
         k = 0
@@ -73,7 +71,11 @@ def _count_runs(ids, heights, use_h, max_step, row_runs):
                 k += (row[c] > 0) & (row[c] != row[c - 1])
         row_runs[r] = k
         n += k
-    return n
+        for c in range(w):   # the row is in cache: a second loop is cheaper than a branchy one
+            v = row[c]
+            lo = min(lo, v)
+            hi = max(hi, v)
+    return n, lo, hi
 
 
 @numba.njit(cache=True)
@@ -169,14 +171,23 @@ def label_instances(ids, heights, max_step):
     ``labels`` (int32) numbers the components 1..n in raster order of their first pixel,
     ``source_id[k]`` is the input id of component k (index 0 unused).
     """
+    labels, source, _, _, _ = _label(ids, heights, max_step)
+    return labels, source
+
+
+@numba.njit(cache=True)
+def _label(ids, heights, max_step):
+    """``label_instances``, also returning the number of runs of each row (0: a row
+    without buildings) and the smallest and largest id, all from the same passes."""
     h, w = ids.shape
     use_h = heights.shape[0] == h and heights.shape[1] == w
-    labels = np.zeros((h, w), dtype=np.int32)   # first the run index + 1 of each pixel
     # exact sizes up front: arrays regrown inside the scan would slow every iteration
     row_runs = np.empty(h, dtype=np.int64)
-    cap = _count_runs(ids, heights, use_h, max_step, row_runs)
+    cap, lo, hi = _count_runs(ids, heights, use_h, max_step, row_runs)
     if not use_h and w > 0:
-        return _label_plain(ids, row_runs, cap)
+        labels, source = _label_plain(ids, row_runs, cap)
+        return labels, source, row_runs, lo, hi
+    labels = np.zeros((h, w), dtype=np.int32)   # first the run index + 1 of each pixel
     parent = np.empty(cap, dtype=np.int64)
     run_source = np.empty(cap, dtype=np.int64)
     run_pos = np.empty((cap, 3), dtype=np.int64)   # row, first column, end column
@@ -208,35 +219,8 @@ def label_instances(ids, heights, max_step):
             run_pos[run, 2] = c
     # runs come in raster order, so numbering roots at their first run numbers the
     # components in raster order of their first pixel; only run pixels are rewritten
-    return _write_labels(labels, parent, run_source, run_pos, n_runs)
-
-
-@numba.njit(cache=True)
-def _owner(labels, x, y, d):
-    """Label of the pixel on the right of the crack leaving vertex (x, y) in direction d."""
-    h, w = labels.shape
-    if d == 0:
-        r, c = y, x
-    elif d == 1:
-        r, c = y, x - 1
-    elif d == 2:
-        r, c = y - 1, x - 1
-    else:
-        r, c = y - 1, x
-    if r < 0 or c < 0 or r >= h or c >= w:
-        return 0
-    return labels[r, c]
-
-
-@numba.njit(cache=True)
-def _other(labels, x, y, d):
-    """Label of the pixel on the left of the crack leaving vertex (x, y) in direction d."""
-    return _owner(labels, x + _DX[d], y + _DY[d], (d + 2) % 4)
-
-
-@numba.njit(cache=True)
-def _is_edge(labels, x, y, d, lab):
-    return _owner(labels, x, y, d) == lab and _other(labels, x, y, d) != lab
+    labels, source = _write_labels(labels, parent, run_source, run_pos, n_runs)
+    return labels, source, row_runs, lo, hi
 
 
 @numba.njit(cache=True)
@@ -254,7 +238,7 @@ def _trace_one(labels, x0, y0, lab, xy, nv, top_seen):
     when ``xy`` ran full (the caller grows it and traces the ring again)."""
     # around vertex (x, y): A = pixel (y-1, x-1), B = (y-1, x), C = (y, x-1), D = (y, x).
     # The crack leaving east has D on its right (owner) and B on its left; south: C and D;
-    # west: A and C; north: B and A (as ``_owner``/``_other``).
+    # west: A and C; north: B and A.
     h, w = labels.shape
     cap = xy.shape[0]
     x, y, d = x0, y0, 0
@@ -368,6 +352,13 @@ def trace_rings(labels):
     doubling outside the scan loops (arrays reassigned inside a loop keep Numba from
     vectorizing it).
     """
+    return _trace(labels, np.arange(labels.shape[0]))
+
+
+@numba.njit(cache=True)
+def _trace(labels, rows):
+    """``trace_rings`` looking for ring starts on ``rows`` only (increasing; every row
+    with a labelled pixel must be in it)."""
     h, w = labels.shape
     xy = np.empty((1024, 2), dtype=np.float64)
     offsets = np.zeros(65, dtype=np.int64)
@@ -379,7 +370,7 @@ def trace_rings(labels):
     words = buf.view(np.uint64)
     nv = 0
     nr = 0
-    for y0 in range(h):
+    for y0 in rows:
         if not _mark_starts(labels, y0, buf):
             continue
         x = 0
@@ -396,3 +387,112 @@ def trace_rings(labels):
 def _grow_all(xy, nv, offsets, ring_label, ring_area, nr):
     """All output arrays of ``trace_rings`` with twice the room."""
     return _grow(xy, nv), _grow(offsets, nr + 1), _grow(ring_label, nr), _grow(ring_area, nr)
+
+
+@numba.njit(cache=True)
+def polygonize_ids(ids, heights, max_step, min_area_px, min_hole_px):
+    """Building instances of an id raster as boundary rings, in one compiled call.
+
+    Labels ``ids`` as :func:`label_instances` does, traces the rings on the rows that hold
+    buildings only (a sparse tile's empty rows are read once, by the run count) and keeps
+    the buildings of at least ``min_area_px`` pixels and their holes of at least
+    ``min_hole_px``. An id raster with ids above 1 is an instance raster: an instance in
+    several pieces keeps its largest (ties: the first in raster order) and buildings keep
+    their input id; a binary one numbers its buildings 1..n in raster order.
+
+    Returns ``(labels, lo, hi, xy, ring_offsets, building_offsets, building_id, area_px,
+    cut, building_label)``: the label raster, the smallest and largest input id, the kept
+    rings (building b owns rings ``building_offsets[b]:building_offsets[b+1]``, its outer
+    ring first, holes in raster order; ring r is ``xy[ring_offsets[r]:ring_offsets[r+1]]``),
+    each building's id, pixel area (outer less kept holes), whether it touches the raster
+    border and its label in ``labels``.
+    """
+    labels, source, row_runs, lo, hi = _label(ids, heights, max_step)
+    xy, offsets, ring_label, ring_area = _trace(labels, np.nonzero(row_runs)[0])
+    return (labels, lo, hi) + _select_rings(xy, offsets, ring_label, ring_area, source, labels,
+                                            min_area_px, min_hole_px, hi > 1)
+
+
+@numba.njit(cache=True)
+def _select_rings(xy, offsets, ring_label, ring_area, source, labels, min_area_px, min_hole_px,
+                  one_piece):
+    """The kept buildings and rings of ``polygonize_ids``, gathered by label (counting
+    sort: the rings come in raster order, so a label's outer ring, which starts at its
+    first pixel, comes before its holes)."""
+    n_labels = source.shape[0] - 1
+    n_rings = ring_label.shape[0]
+    area = np.zeros(n_labels + 1)
+    for i in range(n_rings):
+        area[ring_label[i]] += ring_area[i]
+    keep = area >= min_area_px
+    keep[0] = False
+    if one_piece:   # the largest piece of each input id
+        order = np.argsort(source[1:], kind="mergesort") + 1   # stable: label order in a tie
+        j = 0
+        while j < n_labels:
+            best = order[j]
+            q = j + 1
+            while q < n_labels and source[order[q]] == source[best]:
+                if area[order[q]] > area[best]:
+                    best = order[q]
+                q += 1
+            for t in range(j, q):
+                if order[t] != best:
+                    keep[order[t]] = False
+            j = q
+    # kept rings per label, then each ring's slot in label order
+    count = np.zeros(n_labels + 1, dtype=np.int64)
+    kept = np.zeros(n_rings, dtype=np.bool_)
+    for i in range(n_rings):
+        lab = ring_label[i]
+        if keep[lab] and (ring_area[i] > 0 or -ring_area[i] >= min_hole_px):
+            kept[i] = True
+            count[lab] += 1
+    first_slot = np.zeros(n_labels + 2, dtype=np.int64)
+    for k in range(n_labels + 1):
+        first_slot[k + 1] = first_slot[k] + count[k]
+    n_out = first_slot[n_labels + 1]
+    slot_ring = np.empty(n_out, dtype=np.int64)
+    fill = first_slot[:-1].copy()
+    for i in range(n_rings):
+        if kept[i]:
+            slot_ring[fill[ring_label[i]]] = i
+            fill[ring_label[i]] += 1
+    ring_off = np.zeros(n_out + 1, dtype=np.int64)
+    for j in range(n_out):
+        i = slot_ring[j]
+        ring_off[j + 1] = ring_off[j] + offsets[i + 1] - offsets[i]
+    xy_out = np.empty((ring_off[n_out], 2), dtype=np.float64)
+    for j in range(n_out):
+        i = slot_ring[j]
+        xy_out[ring_off[j]:ring_off[j + 1]] = xy[offsets[i]:offsets[i + 1]]
+    # buildings: the kept labels in order
+    border = np.zeros(n_labels + 1, dtype=np.bool_)
+    h, w = labels.shape
+    if h > 0 and w > 0:
+        for c in range(w):
+            border[labels[0, c]] = True
+            border[labels[h - 1, c]] = True
+        for r in range(h):
+            border[labels[r, 0]] = True
+            border[labels[r, w - 1]] = True
+    n_b = 0
+    for k in range(1, n_labels + 1):
+        n_b += keep[k]
+    b_off = np.zeros(n_b + 1, dtype=np.int64)
+    b_id = np.empty(n_b, dtype=np.int64)
+    b_area = np.zeros(n_b)
+    b_cut = np.empty(n_b, dtype=np.bool_)
+    b_label = np.empty(n_b, dtype=np.int64)
+    b = 0
+    for k in range(1, n_labels + 1):
+        if not keep[k]:
+            continue
+        b_off[b + 1] = b_off[b] + count[k]
+        for j in range(first_slot[k], first_slot[k + 1]):
+            b_area[b] += ring_area[slot_ring[j]]
+        b_id[b] = source[k] if one_piece else b + 1
+        b_cut[b] = border[k]
+        b_label[b] = k
+        b += 1
+    return xy_out, ring_off, b_off, b_id, b_area, b_cut, b_label

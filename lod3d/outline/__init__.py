@@ -19,7 +19,7 @@ from lod3d.errors import InputError
 from lod3d.pipeline import register_stage
 from lod3d.raster import Raster
 
-from .polygonize import Rings, mask_ids, trace_buildings
+from .polygonize import Rings, trace_buildings
 from .regularize import Params, pixel_polygons, regularize
 
 __all__ = ["Footprints", "Outline", "Params", "outline_mask", "polygonize_mask"]
@@ -47,15 +47,14 @@ class Footprints:
 
 def _rings(mask: Raster, ndsm: Raster | None, max_step: float, min_area: float,
            min_hole: float, name: str) -> Rings:
-    ids, binary = mask_ids(mask.data, mask.nodata, name=name)
     heights = None
     if ndsm is not None:
         if ndsm.shape != mask.shape:
             raise InputError(f"ndsm: shape {ndsm.shape} differs from the mask's {mask.shape}")
         heights = np.asarray(ndsm.data, dtype=np.float64)
     px_area = abs(mask.transform.a * mask.transform.e - mask.transform.b * mask.transform.d)
-    return trace_buildings(ids, binary=binary, heights=heights, max_step=max_step,
-                           min_area_px=min_area / px_area, min_hole_px=min_hole / px_area)
+    return trace_buildings(mask.data, mask.nodata, heights=heights, max_step=max_step,
+                           min_area_px=min_area / px_area, min_hole_px=min_hole / px_area, name=name)
 
 
 def polygonize_mask(mask: Raster, ndsm: Raster | None = None, *, max_step: float = 2.0,

@@ -21,8 +21,12 @@ Every method starts from the same mask: lod3d from the raster; DP and buildingre
 from its pixel-exact polygons (polygonizing is not counted in their time, it is in ours).
 buildingregulariser runs in its own venv (``--peer-python``, default
 ``/tmp/peers/buildingregulariser/bin/python``) as a subprocess, one core (``num_cores=1``).
-All timings are CPU seconds of one thread (``time.process_time``), so other load on a
-shared machine does not count. Usage::
+Our time is the whole pipeline stage call a user pays (:class:`lod3d.outline.Outline` on the
+mask raster: reading the ids, labelling, tracing, regularizing, the validity and overlap
+repairs, the footprint list), Numba compilation excluded (it is cached on disk once).
+Both sides are timed the same way: CPU seconds of one thread (``time.process_time``), so
+other load on a shared machine does not count, best of three runs in one process (the
+peer's three runs in its own subprocess, reading and writing files not counted). Usage::
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/outline_vs_buildingregulariser.py \
         [--scene runs/sim7 --scene runs/sim11] [--no-peer] [--out benchmarks/results/outline.json]
@@ -40,9 +44,10 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from affine import Affine
 
 from lod3d.evaluate import footprint_metrics, mask_reference
-from lod3d.outline import outline_mask, polygonize_mask
+from lod3d.outline import Outline, polygonize_mask
 from lod3d.outline.synthetic import random_scene
 from lod3d.raster import Raster
 
@@ -54,9 +59,11 @@ import sys, time, json
 import geopandas as gpd
 from buildingregulariser import regularize_geodataframe
 gdf = gpd.read_file(sys.argv[1])
-t = time.process_time()
-out = regularize_geodataframe(gdf, num_cores=1)
-dt = time.process_time() - t
+dt = float("inf")
+for _ in range(3):  # best of three, as ours
+    t = time.process_time()
+    out = regularize_geodataframe(gdf, num_cores=1)
+    dt = min(dt, time.process_time() - t)
 out[["id", "geometry"]].to_file(sys.argv[2], driver="GeoJSON")
 print(json.dumps({"seconds": dt, "n": len(out)}))
 """
@@ -115,31 +122,33 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     results = {}
-    outline_mask(Raster(np.pad(np.ones((4, 4), np.uint8), 2), __import__("affine").Affine.identity(), None))  # JIT
+    stage = Outline()
+    stage({"mask": Raster(np.pad(np.ones((4, 4), np.uint8), 2), Affine.identity(), None)})  # JIT cache
     for name, mask, truth_raw in datasets(args.scene):
         truth = mask_reference(truth_raw, abs(mask.transform.a))
-        ours, t_ours = None, np.inf
+        out, t_ours = None, np.inf
         for _ in range(3):  # CPU time, best of three: the machine is shared
             t = time.process_time()
-            ours = outline_mask(mask)
+            out = stage({"mask": mask})["footprints"]
             t_ours = min(t_ours, time.process_time() - t)
+        ours = np.array([g for _, g in out], dtype=object)
         raw = polygonize_mask(mask)
         dp = shapely.simplify(raw.polygons, 0.5)
         row = {
             "n_buildings": len(ours),
-            "ours": fmt(footprint_metrics(truth, ours.polygons)),
+            "ours": fmt(footprint_metrics(truth, ours)),
             "douglas_peucker_0.5m": fmt(footprint_metrics(truth, dp)),
-            "ours_raw_truth": fmt(footprint_metrics(truth_raw, ours.polygons)),
-            "ours_mta_1px": fmt(footprint_metrics(truth, ours.polygons, mta_spacing=0.5))["mta"],
-            "seconds_ours": round(t_ours, 4),
+            "ours_raw_truth": fmt(footprint_metrics(truth_raw, ours)),
+            "ours_mta_1px": fmt(footprint_metrics(truth, ours, mta_spacing=0.5))["mta"],
+            "seconds_ours": round(t_ours, 6),
             "buildings_per_core_second_ours": round(len(ours) / t_ours),
-            "valid": bool(shapely.is_valid(ours.polygons).all()),
-            "overlap_m2": round(_overlap_area(ours.polygons), 4),
+            "valid": bool(shapely.is_valid(ours).all()),
+            "overlap_m2": round(_overlap_area(ours), 4),
         }
         if not args.no_peer:
             peer, t_peer, err = run_peer(args.peer_python, raw.polygons, raw.ids)
             row["buildingregulariser"] = fmt(footprint_metrics(truth, peer)) if peer is not None else {"error": err}
-            row["seconds_peer"] = round(t_peer, 4)
+            row["seconds_peer"] = round(t_peer, 6)
             row["speed_ratio"] = round(t_peer / t_ours, 1)
         results[name] = row
         print(name, json.dumps(row), flush=True)

@@ -44,6 +44,8 @@ SHARE_MIN = 0.2    # share of a wall's samples across from one neighbour that ma
 SHARE_SIN = math.sin(math.radians(10.0))   # a shared wall and its neighbour's: this parallel
 SHARE_DIST = 1.0   # ... and this close (pixels)
 SHARE_THETA = math.radians(3.0)  # a touching neighbour's main axis this close is adopted
+OFF_PIXELS = 2.0    # a wall intersection this far (pixels) from the pixel boundary is a spike (chosen on synthetic-noisy)
+CHAIN_REACH = 8     # ... measured on the crack corners this close to the candidate corner
 CORNER_REACH = 3.0  # consecutive walls meeting farther than this (pixels) from their crack corner get a connecting wall
 CAND_SIGMAS = 2.5  # candidate corners: Douglas–Peucker tolerance at least this many noise sigmas
 AMBIGUOUS = 16.0   # overlap_areas: pieces within this many eps of a boundary, but not eps, are unclear
@@ -436,8 +438,36 @@ def _emit(out, no, x, y):
 
 
 @numba.njit(cache=True)
-def _vertices(lines, corners, out, no):
-    """Intersect consecutive lines (angle, x0, y0); connect near-parallel ones at the corner."""
+def _chain_dist(px, py, cx, cy, ci, reach):
+    """Distance from (px, py) to the crack ring (cx, cy) within ``reach`` crack corners of
+    corner ``ci``: how far a vertex placed there lies from the pixel boundary."""
+    k = cx.shape[0]
+    best = np.inf
+    for o in range(-reach, reach):
+        a = ci + o
+        a = a + k if a < 0 else (a - k if a >= k else a)
+        b = a + 1 if a + 1 < k else 0
+        ax, ay = cx[a], cy[a]
+        vx, vy = cx[b] - ax, cy[b] - ay
+        vv = vx * vx + vy * vy
+        t = 0.0
+        if vv > 0.0:
+            t = min(max(((px - ax) * vx + (py - ay) * vy) / vv, 0.0), 1.0)
+        d = (ax + t * vx - px) ** 2 + (ay + t * vy - py) ** 2
+        if d < best:
+            best = d
+    return math.sqrt(best)
+
+
+@numba.njit(cache=True)
+def _vertices(lines, corners, weight, cx, cy, corner_idx, out, no):
+    """Intersect consecutive lines (angle, x0, y0); connect near-parallel ones at the corner.
+
+    An intersection farther than ``OFF_PIXELS`` from the pixel boundary (a spike: a short
+    wall whose few samples leave its direction uncertain, meeting its neighbour at a
+    shallow angle) is not a corner the mask supports; the vertex is then the crack corner
+    projected onto the better supported of the two walls (more samples, ``weight``), and
+    the other wall takes the direction its end points give it."""
     k = lines.shape[0]
     sin_min = math.sin(math.radians(20.0))
     for i in range(k):
@@ -455,6 +485,13 @@ def _vertices(lines, corners, out, no):
             xx = lines[i, 1] + s * ux
             yy = lines[i, 2] + s * uy
             if (xx - qx) ** 2 + (yy - qy) ** 2 <= CORNER_REACH ** 2:
+                if _chain_dist(xx, yy, cx, cy, corner_idx[j], CHAIN_REACH) > OFF_PIXELS:
+                    if weight[i] >= weight[j]:
+                        t1 = (qx - lines[i, 1]) * ux + (qy - lines[i, 2]) * uy
+                        xx, yy = lines[i, 1] + t1 * ux, lines[i, 2] + t1 * uy
+                    else:
+                        t2 = (qx - lines[j, 1]) * vx + (qy - lines[j, 2]) * vy
+                        xx, yy = lines[j, 1] + t2 * vx, lines[j, 2] + t2 * vy
                 no = _emit(out, no, xx, yy)
                 done = True
         if not done:
@@ -750,6 +787,8 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 k = chosen.shape[0] - 1
                 lines = np.empty((k, 3), dtype=np.float64)
                 corners = np.empty((k, 2), dtype=np.float64)
+                weight = np.empty(k, dtype=np.float64)
+                cidx = np.empty(k, dtype=np.int64)
                 for i in range(k):
                     a = bounds[chosen[i]]
                     b = bounds[chosen[i + 1]]
@@ -773,9 +812,11 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                             store[key] = n_store
                             n_store += 1
                     ci = corner_idx[chosen[i]]
+                    cidx[i] = ci
+                    weight[i] = b - a
                     corners[i, 0] = cx[ci]
                     corners[i, 1] = cy[ci]
-                no = _vertices(lines, corners, out, no)
+                no = _vertices(lines, corners, weight, cx, cy, cidx, out, no)
             if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
                     and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:
                 no -= 1

@@ -193,3 +193,21 @@ def test_collapsed_rings_are_dropped_or_padded():
     assert collapsed.tolist() == [False, True]
     assert b_off.tolist() == [0, 1, 2] and r_off.tolist() == [0, 4, 7]
     assert np.array_equal(xy[:4], out_xy[:4]) and np.all(xy[4:] == [9, 9])
+
+
+def test_wall_intersection_off_the_pixels_is_no_spike():
+    """A short wall whose fitted direction meets its neighbour 2.5 px off the pixel
+    boundary (a spike the mask does not show) ends on the better supported wall, at the
+    crack corner; corners on the boundary are plain intersections."""
+    from lod3d.kernels.outline_regularize import _vertices
+    cx = np.array([0.0, 10.0, 10.0, 0.0])
+    cy = np.array([0.0, 0.0, 10.0, 10.0])
+    tilt = np.arctan2(5.0, -2.0)        # through (12.5, 0) and (10.5, 5)
+    lines = np.array([[0.0, 5.0, 0.0], [tilt, 12.5, 0.0], [np.pi, 5.0, 10.0], [0.5 * np.pi, 0.0, 5.0]])
+    corners = np.column_stack([cx, cy])
+    out = np.empty((16, 2))
+    no = _vertices(lines, corners, np.array([40.0, 10.0, 40.0, 40.0]), cx, cy,
+                   np.arange(4), out, 0)
+    assert no == 4
+    np.testing.assert_allclose(out[0], [10.0, 0.0], atol=1e-9)    # not (12.5, 0)
+    np.testing.assert_allclose(out[1], [8.5, 10.0], atol=1e-9)    # on the boundary: kept

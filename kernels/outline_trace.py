@@ -18,6 +18,7 @@ these y-down coordinates outer rings have positive shoelace area and holes negat
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 @numba.njit(cache=True)
 def _find(parent, i):
@@ -53,28 +54,37 @@ def _joins(ids, heights, use_h, max_step, r0, c0, r1, c1):
 def _count_runs(ids, heights, use_h, max_step, row_runs):
     """Number of horizontal runs (see ``label_instances``), per row into ``row_runs``, and
     the smallest and largest id (the caller checks the mask with them: no separate pass).
-    Without heights the count is branch-free (vectorized: about memory speed)."""
+    Without heights the loop is branch-free (vectorized: about memory speed; the min/max
+    as selects in the row's dtype cost nothing more)."""
     h, w = ids.shape
     n = 0
-    lo = 0
-    hi = 0
+    lo = np.int64(0)
+    hi = np.int64(0)
+    if w == 0:
+        row_runs[:] = 0
+        return n, lo, hi
     for r in range(h):
         row = ids[r]
-        k = 0
+        k = 1 if row[0] > 0 else 0
+        rlo = row[0]
+        rhi = row[0]
         if use_h:
-            for c in range(w):
-                if row[c] > 0 and (c == 0 or not _joins(ids, heights, use_h, max_step, r, c - 1, r, c)):
-                    k += 1
-        elif w > 0:
-            k = 1 if row[0] > 0 else 0
             for c in range(1, w):
-                k += (row[c] > 0) & (row[c] != row[c - 1])
+                if row[c] > 0 and not _joins(ids, heights, use_h, max_step, r, c - 1, r, c):
+                    k += 1
+                v = row[c]
+                rlo = v if v < rlo else rlo
+                rhi = v if v > rhi else rhi
+        else:
+            for c in range(1, w):
+                v = row[c]
+                k += (v > 0) & (v != row[c - 1])
+                rlo = v if v < rlo else rlo
+                rhi = v if v > rhi else rhi
         row_runs[r] = k
         n += k
-        for c in range(w):   # the row is in cache: a second loop is cheaper than a branchy one
-            v = row[c]
-            lo = min(lo, v)
-            hi = max(hi, v)
+        lo = min(lo, np.int64(rlo))
+        hi = max(hi, np.int64(rhi))
     return n, lo, hi
 
 
@@ -107,11 +117,10 @@ def _label_plain(ids, row_runs, cap):
         first = n_runs
         start = -1          # start column of the open segment, if its value > 0
         for k in range(nw):
-            if words[k] == 0:
-                continue
-            for c in range(8 * k, min(8 * k + 8, w + 1)):
-                if buf[c] == 0:
-                    continue
+            word = words[k]
+            while word != 0:   # each marked byte holds 1: its lowest bit locates it
+                c = 8 * k + (trailing_zeros(word) >> 3)
+                word &= word - np.uint64(1)
                 if start >= 0:              # close the open run at c
                     run_pos[n_runs - 1, 2] = c
                     start = -1
@@ -311,15 +320,20 @@ def _mark_starts(labels, y0, buf):
 @numba.njit(cache=True)
 def _scan_row(labels, y0, x_start, buf, words, xy, nv, offsets, ring_label, ring_area, nr, top_seen):
     """Trace the rings starting on row ``y0`` from column ``x_start`` at the columns marked
-    in ``buf`` (viewed as 64-bit ``words`` to skip eight unmarked columns at a time).
+    in ``buf`` (viewed as 64-bit ``words``: eight columns at a time, the marked ones found
+    by their bits, not by testing each column).
     Returns ``(nv, nr, x)``: ``x`` is the row width when done, else the column where an
     output array ran full (grow them and call again from there)."""
     w = labels.shape[1]
-    for k in range(x_start // 8, words.shape[0]):
-        if words[k] == 0:
-            continue
-        for x0 in range(max(8 * k, x_start), min(8 * k + 8, w)):
-            if buf[x0] == 0 or top_seen[y0, x0]:
+    k0 = x_start // 8
+    for k in range(k0, words.shape[0]):
+        word = words[k]
+        if k == k0:   # resuming: drop the marks left of x_start
+            word &= ~((np.uint64(1) << np.uint64(8 * (x_start - 8 * k0))) - np.uint64(1))
+        while word != 0:   # each marked byte holds 1: its lowest bit locates it
+            x0 = 8 * k + (trailing_zeros(word) >> 3)
+            word &= word - np.uint64(1)
+            if top_seen[y0, x0]:
                 continue
             lab = labels[y0, x0]
             if nr + 1 == ring_label.shape[0]:

@@ -263,24 +263,38 @@ def _trace_one(labels, x0, y0, lab, xy, nv, top_seen):
             x -= 1
         else:
             y -= 1
-        up = y > 0
-        left = x > 0
-        down = y < h
-        right = x < w
-        ea = up and left and labels[y - 1, x - 1] == lab
-        eb = up and right and labels[y - 1, x] == lab
-        ec = down and left and labels[y, x - 1] == lab
-        ed = down and right and labels[y, x] == lab
-        # turn right if the crack there is an edge (hug the owning pixel), else go
-        # straight, else left
-        if d == 0:
-            nd = 1 if (ec and not ed) else (0 if (ed and not eb) else 3)
-        elif d == 1:
-            nd = 2 if (ea and not ec) else (1 if (ec and not ed) else 0)
-        elif d == 2:
-            nd = 3 if (eb and not ea) else (2 if (ea and not ec) else 1)
-        else:
-            nd = 0 if (ed and not eb) else (3 if (eb and not ea) else 2)
+        # the pixel just walked along is ``lab``; of the other three around the new
+        # vertex only the one or two that decide the turn are read: turn right if the
+        # crack there is an edge (hug the owning pixel, which keeps labels 4-connected
+        # at saddles), else go straight, else left
+        if d == 0:      # walked along C; D ahead, B across
+            if not (x < w and labels[y, x] == lab):
+                nd = 1
+            elif y > 0 and labels[y - 1, x] == lab:
+                nd = 3
+            else:
+                nd = 0
+        elif d == 1:    # walked along A; C ahead, D across
+            if not (y < h and labels[y, x - 1] == lab):
+                nd = 2
+            elif x < w and labels[y, x] == lab:
+                nd = 0
+            else:
+                nd = 1
+        elif d == 2:    # walked along B; A ahead, C across
+            if not (x > 0 and labels[y - 1, x - 1] == lab):
+                nd = 3
+            elif y < h and labels[y, x - 1] == lab:
+                nd = 1
+            else:
+                nd = 2
+        else:           # walked along D; B ahead, A across
+            if not (y > 0 and labels[y - 1, x] == lab):
+                nd = 0
+            elif x > 0 and labels[y - 1, x - 1] == lab:
+                nd = 2
+            else:
+                nd = 3
         if nd != d:
             if nv == cap:
                 return -1, 0.0

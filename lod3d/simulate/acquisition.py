@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -36,7 +39,7 @@ from ..aoi import AOI
 from ..cityjson import write_cityjson
 from ..errors import InputError
 from ..geometry.rpcfit import fit_rpc
-from ..io.atomic import check_output_dir, remove_path, replace_dir
+from ..io.atomic import atomic_path, check_output_dir, remove_path, replace_dir
 from ..io.raster import write_raster
 from ..progress import progress
 from .render import render_ortho, render_view, shade_surface
@@ -44,7 +47,7 @@ from .scene import generate_scene
 from .sensor import Sun, design_views, surface_bounds
 from .truth import footprints_geojson, rasterize_truth, scene_surface, truth_buildings
 
-__all__ = ["simulate", "SimulationResult", "SCENE_MARGIN_M"]
+__all__ = ["SCENE_MARGIN_M", "SimulationResult", "simulate"]
 
 # Ground margin populated around the AOI: the images cover the AOI with a margin, their
 # footprints are rotated with the ground track, and off-nadir lines of sight travel up to
@@ -66,12 +69,19 @@ class SimulationResult:
 
 def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views: int = 3,
              gsd: float = 0.5, view_angle_deg: float = 12.0, overwrite: bool = False,
-             map_tasks=None, write: bool = True) -> SimulationResult | None:
+             map_tasks=None, write: bool = True, side_tasks: Sequence[Callable[[], Any]] = ()
+             ) -> SimulationResult | None:
     """Simulate a tri-stereo (or stereo) acquisition over ``aoi`` into directory ``out``.
 
-    The views and the true ortho are rendered by ``map_tasks(tasks, fn) -> [fn(t) ...]``
-    (default: one after the other here); ``lod3d city`` passes one that scatters them over
-    its MPI ranks, every rank calling ``simulate`` and only the one with ``write`` writing.
+    The scene's preparation (scene, truth, cameras, shaded fine surface), the views and
+    the true ortho are tasks run by ``map_tasks(tasks, fn) -> [fn(t) ...]`` (default: one
+    after the other here); ``lod3d city`` passes one that scatters them over its MPI ranks,
+    every rank calling ``simulate`` and only the one with ``write`` writing. The scene is
+    prepared once, by one task, and shared with the ranks that render through a file in
+    the staging folder (computing it on every rank cost each rank as much as rendering a
+    view). ``side_tasks``: callables, unrelated to the simulation, queued right after the
+    preparation so that the ranks that would wait for the scene run them meanwhile
+    (``lod3d city``: loading the segmentation model); their results are dropped.
     """
     if views not in (2, 3):
         raise InputError(f"--views {views}: the simulator makes 2 or 3 views")
@@ -106,51 +116,75 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
 
         steps = progress(total=3 + views, desc="simulate", unit="step")
         xmin, ymin, xmax, ymax = area.bounds
-        m = SCENE_MARGIN_M
-        scene_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
-        scene = generate_scene(scene_bounds, crs=area.crs, seed=seed)
-        lap("scene"); steps.update()
-
         grid = Affine(gsd, 0.0, xmin, 0.0, -gsd, ymax)
         shape = (round(area.height / gsd), round(area.width / gsd))
-        truth = rasterize_truth(scene, grid, shape)
-        z_range = _height_range(scene, scene_bounds)
         angles = (-view_angle_deg, 0.0, view_angle_deg) if views == 3 else (-view_angle_deg, view_angle_deg)
-        cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
-                            z_range=z_range, seed=seed)
-        # The rendered surface must hold every pixel's line of sight through the height range.
-        needed = surface_bounds(cams, z_range)
-        if not (needed[0] >= scene_bounds[0] and needed[1] >= scene_bounds[1]
-                and needed[2] <= scene_bounds[2] and needed[3] <= scene_bounds[3]):
-            raise RuntimeError(f"scene margin {m} m too small for the views' lines of sight {needed}")
-        surface = scene_surface(scene, res=gsd / 2, bounds=needed)
         sun = Sun()
-        shading = shade_surface(surface, sun)
         gains = 1.0 + np.random.default_rng(seed).uniform(-0.15, 0.15, size=views)
         nadir = int(np.argmin(np.abs(angles)))
-        lap("truth"); steps.update()
 
-        def render(k: int):
-            """Task ``k < views``: view k+1 and its fitted RPC; task ``views``: the true ortho."""
+        def prepare() -> dict:
+            """The scene, its truth rasters, the views' cameras and the shaded fine surface:
+            what every rendering and writing task reads."""
+            start = time.perf_counter()
+            m = SCENE_MARGIN_M
+            scene_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
+            scene = generate_scene(scene_bounds, crs=area.crs, seed=seed)
+            made = time.perf_counter()
+            steps.update()
+            truth = rasterize_truth(scene, grid, shape)
+            z_range = _height_range(scene, scene_bounds)
+            cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
+                                z_range=z_range, seed=seed)
+            # The rendered surface must hold every pixel's line of sight through the height range.
+            needed = surface_bounds(cams, z_range)
+            if not (needed[0] >= scene_bounds[0] and needed[1] >= scene_bounds[1]
+                    and needed[2] <= scene_bounds[2] and needed[3] <= scene_bounds[3]):
+                raise RuntimeError(f"scene margin {m} m too small for the views' lines of sight {needed}")
+            surface = scene_surface(scene, res=gsd / 2, bounds=needed)
+            shading = shade_surface(surface, sun)
+            steps.update()
+            timed = {"scene": round(made - start, 3), "truth": round(time.perf_counter() - made, 3)}
+            return {"scene": {"scene": scene, "truth": truth, "timings": timed},
+                    "views": {"z_range": z_range, "cams": cams, "surface": surface, "shading": shading}}
+
+        # One task prepares the scene; a rank that renders or writes without having prepared
+        # it reads it from the staging folder (with one process it stays in memory).
+        prepared = _Shared(staging if map_tasks is not None else None)
+
+        def render(task):
+            """Task ``"scene"``: prepare the scene; a callable: a side task of the caller;
+            ``k < views``: view k+1 and its fitted RPC; ``k == views``: the true ortho."""
+            if task == "scene":
+                prepared.make(prepare)
+                return None
+            if callable(task):
+                task()
+                return None
+            p, k = prepared.get("views"), task
             if k == views:
-                return render_ortho(surface, grid, shape, sun, gain=float(gains[nadir]), seed=seed * 100,
-                                    shading=shading)
-            img = render_view(surface, cams[k], sun, seed=seed * 100 + k + 1, gain=float(gains[k]),
-                              shading=shading)
-            rpc, stats = fit_rpc(cams[k], area.crs, z_range)
+                return render_ortho(p["surface"], grid, shape, sun, gain=float(gains[nadir]), seed=seed * 100,
+                                    shading=p["shading"])
+            img = render_view(p["surface"], p["cams"][k], sun, seed=seed * 100 + k + 1, gain=float(gains[k]),
+                              shading=p["shading"])
+            rpc, stats = fit_rpc(p["cams"][k], area.crs, p["z_range"])
             steps.update()
             return img, rpc, stats
 
-        rendered = (map_tasks or _in_order)(list(range(views + 1)), render)
-        lap("render_and_rpc")
+        # The scene first, then the side tasks, which fill the time other ranks would wait
+        # for the scene, then the renders.
+        rendered = (map_tasks or _in_order)(["scene", *side_tasks, *range(views + 1)], render)
+        rendered = rendered[1 + len(side_tasks):]
+        lap("prepare_and_render")
         ortho, images = rendered[views], [staging / "images" / f"img_{k:02d}.tif" for k in range(1, views + 1)]
 
         def save(part: str) -> None:
             """Writing task: the quick looks, the truth, or the images (the costliest first)."""
+            shared = prepared.get("scene") if part in ("quicklooks", "truth") else None
             if part == "quicklooks":
-                _write_quicklooks(staging / "report", truth, ortho, [r[0] for r in rendered[:views]])
+                _write_quicklooks(staging / "report", shared["truth"], ortho, [r[0] for r in rendered[:views]])
             elif part == "truth":
-                _write_truth(staging / "truth", truth, ortho, grid, area, scene)
+                _write_truth(staging / "truth", shared["truth"], ortho, grid, area, shared["scene"])
             else:
                 (staging / "images").mkdir(exist_ok=True)
                 for k, (img, rpc, _) in enumerate(rendered[:views], start=1):
@@ -162,6 +196,9 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
         steps.close()
         if not write:
             return None
+        scene = prepared.get("scene")["scene"]
+        timings = {**prepared.get("scene")["timings"], **timings}
+        prepared.remove(["scene", "views"])
         summary = {
             "lod3d_version": __version__,
             "aoi": area.to_dict(),
@@ -180,6 +217,52 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
         if write:
             remove_path(staging)  # nothing half-written is left behind
         raise
+
+
+class _Shared:
+    """Values one task computes and tasks on other ranks read, in named parts.
+
+    With a ``folder``, the task that makes them also writes each part there (atomically,
+    ``.<part>.pkl``), and a rank that did not make them reads only the parts it needs,
+    sleeping until they appear; if making them fails, a ``.failed`` file tells the waiting
+    ranks to fail too. Without a folder (one process) they stay in memory.
+    """
+
+    def __init__(self, folder: Path | None, poll_s: float = 0.01):
+        self.folder, self.poll_s, self.parts = folder, poll_s, {}
+
+    def _path(self, part: str) -> Path:
+        return self.folder / f".{part}.pkl"
+
+    def make(self, fn: Callable[[], dict[str, Any]]) -> None:
+        try:
+            self.parts = fn()
+        except BaseException as exc:
+            if self.folder is not None:
+                self._path("failed").write_text(f"{type(exc).__name__}: {exc}")
+            raise
+        if self.folder is not None:
+            for part, value in self.parts.items():
+                with atomic_path(self._path(part)) as tmp:
+                    tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def get(self, part: str):
+        if part not in self.parts:
+            if self.folder is None:
+                raise RuntimeError(f"shared {part!r} read before it was made")
+            path = self._path(part)
+            while not path.exists():
+                if self._path("failed").exists():
+                    raise RuntimeError(f"preparing the scene failed: {self._path('failed').read_text()}")
+                time.sleep(self.poll_s)
+            self.parts[part] = pickle.loads(path.read_bytes())
+        return self.parts[part]
+
+    def remove(self, names) -> None:
+        """Remove the files (once every rank is done with them)."""
+        if self.folder is not None:
+            for part in names:
+                remove_path(self._path(part))
 
 
 def _in_order(tasks, fn):

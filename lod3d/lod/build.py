@@ -46,6 +46,10 @@ __all__ = ["build_building", "build_buildings", "MIN_SAMPLES"]
 
 MIN_SAMPLES = 8  # roof samples needed for any 3-D model
 NOISE = 0.15  # metres: the least DSM noise the roof fits assume (the measured noise when larger)
+# levels of cuts :func:`~lod3d.lod.partition.split_roof` makes in a height-continuous piece (up to
+# 2**depth roofs): a stereo DSM blurs the height jumps between terraced houses, so a whole block
+# of a dozen can be one region; three levels (eight roofs) left such blocks under-split
+SPLIT_DEPTH = 6
 LODS = ("12", "13", "22")
 
 
@@ -198,11 +202,11 @@ def _roof_pieces(poly, pieces, cells, ground) -> list:
 
     The fits assume the DSM noise measured inside (at least ``NOISE``); corners are cut
     where a roof misses its samples by more than 1.25 times that noise (at least
-    ``2 * NOISE``)."""
+    ``2 * NOISE``), up to ``SPLIT_DEPTH`` levels of cuts."""
     noise = max(NOISE, cells.noise)
     tol = max(2 * NOISE, 1.25 * noise)
     out = _final_fits([cut for piece in pieces for cut in split_roof(
-        piece, *_fit_samples(piece, cells), ground, noise, tol=tol, sweep_step=SWEEP_STEP)],
+        piece, *_fit_samples(piece, cells), ground, noise, depth=SPLIT_DEPTH, tol=tol, sweep_step=SWEEP_STEP)],
         cells, ground, noise)
     score, worst = _score(out, cells, noise)
     if len(pieces) > 1 and worst > tol:

@@ -35,6 +35,7 @@ from lod3d.kernels.lod_regions import label_regions
 
 from ..raster import Raster
 from .roof import fit_roof
+from .solid import roof_height
 
 __all__ = ["RoofCells", "dsm_noise", "partition", "roof_cells", "split_roof"]
 
@@ -42,7 +43,7 @@ GRID = 1e-3  # metres: the node grid of the solids (equal to the CityJSON quanti
 SWEEP_STEP = 2.0      # metres between the straight cuts :func:`split_roof` tries across a part (refined to 1/4)
 SWEEP_MARGIN = 3.0    # metres: the least width of a piece such a cut leaves
 MIN_PART_WIDTH = 0.0  # metres: thinner higher strips along the outline merged (off: real narrow parts go too)
-SWEEP_KEEP = 5        # coarse straight cuts per axis whose roofs are fitted: the best of a screen (:func:`_sweep_screened`)
+SWEEP_KEEP = 3        # coarse straight cuts per axis whose roofs are fitted: the best of a screen (:func:`_sweep_screened`)
 
 
 @dataclass
@@ -244,7 +245,8 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     jump are one height-continuous region, but no single lower envelope of planes fits
     them: one wing's plane, extended, cuts into the other. When the best primitive over
     ``poly`` misses the samples ``(x, y, z)`` by more than ``tol`` RMSE (default
-    ``2 * noise``), each cut
+    ``2 * noise``), and by more than ``tol`` robustly too (1.4826 times the median
+    absolute residual: a few gross outliers need no cut), each cut
     at an inside corner along one of its edges (:func:`_corner_cuts`) is tried; the cut
     whose pieces' roofs have the lowest summed BIC wins if it beats the whole, and each
     piece is cut again (up to ``depth`` levels). The first cut whose pieces all fit to
@@ -264,6 +266,8 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     tol = 2 * noise if tol is None else tol
     if depth == 0 or fit is None or fit.rmse <= tol:
         return [(poly, fit)]
+    if 1.4826 * np.median(np.abs(roof_height(fit.planes, x, y) - z)) <= tol:
+        return [(poly, fit)]  # the misfit is a few outliers (a stereo DSM's blunders, spill at walls), no wall
     # cuts are compared on at most ~max_eval samples (a seeded random subset: a regular stride
     # would keep the same raster columns, blind to cuts between them), the winner refitted on all
     step = -(-len(z) // max_eval)

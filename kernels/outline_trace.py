@@ -495,15 +495,7 @@ def _select_rings(xy, offsets, ring_label, ring_area, source, labels, min_area_p
         i = slot_ring[j]
         xy_out[ring_off[j]:ring_off[j + 1]] = xy[offsets[i]:offsets[i + 1]]
     # buildings: the kept labels in order
-    border = np.zeros(n_labels + 1, dtype=np.bool_)
     h, w = labels.shape
-    if h > 0 and w > 0:
-        for c in range(w):
-            border[labels[0, c]] = True
-            border[labels[h - 1, c]] = True
-        for r in range(h):
-            border[labels[r, 0]] = True
-            border[labels[r, w - 1]] = True
     n_b = 0
     for k in range(1, n_labels + 1):
         n_b += keep[k]
@@ -520,7 +512,13 @@ def _select_rings(xy, offsets, ring_label, ring_area, source, labels, min_area_p
         for j in range(first_slot[k], first_slot[k + 1]):
             b_area[b] += ring_area[slot_ring[j]]
         b_id[b] = source[k] if one_piece else b + 1
-        b_cut[b] = border[k]
+        # on the border iff its outer ring has a corner there (no scan of the raster's
+        # edge columns, one cache line per row)
+        outer = xy_out[ring_off[first_slot[k]]:ring_off[first_slot[k] + 1]]
+        cut = False
+        for v in range(outer.shape[0]):
+            cut |= (outer[v, 0] == 0) | (outer[v, 0] == w) | (outer[v, 1] == 0) | (outer[v, 1] == h)
+        b_cut[b] = cut
         b_label[b] = k
         b += 1
     return xy_out, ring_off, b_off, b_id, b_area, b_cut, b_label

@@ -501,8 +501,11 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
             s = (dx * vy - dy * vx) / cross
             xx = lines[i, 1] + s * ux
             yy = lines[i, 2] + s * uy
-            if (xx - qx) ** 2 + (yy - qy) ** 2 <= CORNER_REACH ** 2:
-                dist, px, py = _chain_dist(xx, yy, cx, cy, corner_idx[j], CHAIN_REACH)
+            dq = (xx - qx) ** 2 + (yy - qy) ** 2
+            if dq <= CORNER_REACH ** 2:
+                dist = 0.0   # the crack corner is on the boundary: near it, no search
+                if dq > chamfer * chamfer:
+                    dist, px, py = _chain_dist(xx, yy, cx, cy, corner_idx[j], CHAIN_REACH)
                 if chamfer < dist <= OFF_PIXELS:
                     # cut the corner along the pixel boundary: a wall through the nearest
                     # boundary point, square to the way the corner sticks out

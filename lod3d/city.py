@@ -3,8 +3,8 @@
 The AOI grid (``gsd`` cells) is cut into tiles (:class:`lod3d.tiling.TileGrid`). The work
 runs in five phases; in each, the tiles are scattered over the MPI ranks by a dynamic
 queue (:func:`lod3d.parallel.run_tasks`), each tile computes on its halo window and keeps
-its core, and rank 0 mosaics the cores into seamless rasters that the next phase reads
-windows of:
+its core, and the ranks mosaic the cores (a band each) into seamless rasters that the next
+phase reads windows of:
 
 1. ``dsm``      images → DSM, confidence, true ortho        (small halo: matching context)
 2. ``terrain``  DSM mosaic → DTM, nDSM                       (wide halo: the largest building)
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import hashlib
 import json
 import logging
@@ -171,28 +172,36 @@ def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: 
     """Run the whole chain over ``config.aoi``; return the run summary (also ``run.json``)."""
     rank = comm.rank if comm is not None else 0
     clock = _Timeline()
+    _SEGMENT_READY[0] = None
     with clock.span("start"):
         simulate_here = _on_rank0(comm, lambda: _start(config, resume=resume, overwrite=overwrite))
+    warm = loads = 0
     if simulate_here:
+        # Ranks that will segment load the model while another rank prepares the scene.
+        warm = _segment_warmups(config, comm, len(_grid(config)))
         with clock.span("simulate"):
-            _simulate(config, comm)
+            _simulate(config, comm, [functools.partial(_warm_segment, config, quiet=True)] * warm)
+        if warm:
+            loads = [r for r in comm.allgather(_SEGMENT_READY[0] and dict(_SEGMENT_READY[0], rank=rank)) if r]
     with clock.span("plan"):
         plan = _on_rank0(comm, lambda: _make_plan(config))
+    if loads:
+        plan.timings["simulate"] = {"segment_model_loads": loads}
 
     failures: dict[str, list[dict]] = {}
     n = len(plan.tiles)
-    warm = 0
     for phase in PHASES:
         start = time.perf_counter()
         tasks, order, take = list(plan.tiles), None, True
-        if phase == "dsm":
+        if phase == "dsm" and not warm:
             # Ranks that will segment load the model now, as tasks of this long phase.
-            warm = _segment_warmups(plan, comm)
+            todo = sum(not _tile_path(plan, "segment", t).exists() for t in plan.tiles)
+            warm = _segment_warmups(config, comm, todo)
             tasks += [_WARM_SEGMENT] * warm
             order = list(range(n, n + warm)) + list(range(n))
         elif phase == "segment" and warm:
             # The ranks that loaded the model segment every tile (all ranks, if none could).
-            ready = comm.allgather(_SEGMENT_READY[0])
+            ready = comm.allgather(bool(_SEGMENT_READY[0]))
             take = ready[comm.rank] or not any(ready)
         elif phase == "lod":
             order = _lod_order(plan)
@@ -218,9 +227,9 @@ def run_city(config: CityConfig, *, comm=None, resume: bool = False, overwrite: 
         failures[phase] = [{"tile": plan.tiles[r.index].id, "error": r.error, "attempts": r.attempts,
                             "traceback": r.log[-1] if r.log else None}
                            for r in results[:n] if not r.ok]
-        if rank == 0 and phase in PHASE_BANDS:
+        if phase in PHASE_BANDS:
             with clock.span(f"{phase}:mosaic"):
-                _mosaic(plan, phase)
+                task_map(comm, what="mosaic")(list(PHASE_BANDS[phase]), lambda b, p=phase: _mosaic(plan, p, b))
         if rank == 0 and phase == "outline":
             with clock.span("outline:merge"):
                 _merge_footprints(plan)
@@ -271,12 +280,14 @@ def _start(config: CityConfig, *, resume: bool, overwrite: bool) -> bool:
     return not config.images and not (out / "simulation" / "simulation.json").exists()
 
 
-def _simulate(config: CityConfig, comm) -> None:
-    """The AOI's simulated acquisition into ``OUT/simulation``, its views rendered on all ranks."""
+def _simulate(config: CityConfig, comm, side_tasks: list) -> None:
+    """The AOI's simulated acquisition into ``OUT/simulation``, its tasks shared by all ranks
+    (with ``side_tasks``, which run while the scene is prepared)."""
     from .simulate.acquisition import simulate
 
     simulate(config.aoi, Path(config.out) / "simulation", seed=config.seed, gsd=config.gsd, overwrite=True,
-             map_tasks=task_map(comm, what="simulation task"), write=comm is None or comm.rank == 0)
+             map_tasks=None if comm is None else task_map(comm, what="simulation task"),
+             write=comm is None or comm.rank == 0, side_tasks=side_tasks)
     quiet_barrier(comm)
 
 
@@ -299,15 +310,20 @@ def _make_plan(config: CityConfig) -> _Plan:
         raise InputError("need at least 2 images for stereo")
     _check_coverage(pairs, config.aoi)
 
-    xmin, ymin, xmax, ymax = config.aoi.bounds
-    g = config.gsd
-    bounds = (np.floor(xmin / g) * g, np.floor(ymin / g) * g, np.ceil(xmax / g) * g, np.ceil(ymax / g) * g)
-    grid = TileGrid.from_bounds(bounds, res=g, tile_size_m=config.tile_m)
+    grid = _grid(config)
     work = out / "tiles"
     for phase in PHASES:
         (work / phase).mkdir(parents=True, exist_ok=True)
     return _Plan(config, grid, list(grid), pairs, work,
                  reference_date or _dt.date.today().isoformat(), truth)
+
+
+def _grid(config: CityConfig) -> TileGrid:
+    """The AOI's tile grid, its bounds snapped outwards to the ``gsd``."""
+    xmin, ymin, xmax, ymax = config.aoi.bounds
+    g = config.gsd
+    bounds = (np.floor(xmin / g) * g, np.floor(ymin / g) * g, np.ceil(xmax / g) * g, np.ceil(ymax / g) * g)
+    return TileGrid.from_bounds(bounds, res=g, tile_size_m=config.tile_m)
 
 
 def _check_coverage(pairs, aoi: AOI) -> None:
@@ -358,7 +374,7 @@ def _read(plan: _Plan, name: str, window: Window) -> Raster:
 
 # A task of the dsm phase that loads the segmentation model on the rank that takes it.
 _WARM_SEGMENT = "load segmentation model"
-_SEGMENT_READY = [False]  # whether this process loaded the model (per process: one rank)
+_SEGMENT_READY: list = [None]  # this process's model load ({"seconds": ...}), if it loaded it
 _SEGMENT_STAGES: dict = {}  # the Segment stage of this process, its model loaded once
 # Measured on 150 m tiles (docs/cluster.md): loading torch and the model costs about as
 # much as segmenting 10 tiles once it is loaded.
@@ -372,28 +388,35 @@ def _segment_stage(cfg: CityConfig) -> Segment:
     return _SEGMENT_STAGES[key]
 
 
-def _segment_warmups(plan: _Plan, comm) -> int:
-    """How many ranks should load the segmentation model during the dsm phase.
+def _segment_warmups(config: CityConfig, comm, todo: int) -> int:
+    """How many ranks should load the segmentation model ahead of the segment phase, for
+    ``todo`` tiles to segment.
 
     Every rank that segments pays the model load once. With few tiles per rank that load
-    outweighs the tiles, so only ``w`` ranks load it (in the dsm phase, as tasks) and
-    segment every tile: w ≈ √(tiles × ranks / load), load in tiles, balances the load
-    against the tiles' share (1 of 2 ranks for 4 tiles; every rank for thousands).
+    outweighs the tiles, so only ``w`` ranks load it (as tasks of the simulation, or of the
+    dsm phase) and segment every tile: w ≈ √(tiles × ranks / load), load in tiles, balances
+    the load against the tiles' share (1 of 2 ranks for 4 tiles; every rank for thousands).
     """
-    if comm is None or plan.config.segment_method != "model":
+    if comm is None or config.segment_method != "model" or todo == 0:
         return 0
-    _SEGMENT_READY[0] = False
-    todo = sum(not _tile_path(plan, "segment", t).exists() for t in plan.tiles)
-    if todo == 0:
-        return 0
-    scale = (plan.config.tile_m / 150.0) ** 2
+    scale = (config.tile_m / 150.0) ** 2
     return int(min(comm.size, max(1, round(np.sqrt(todo * scale * comm.size / SEGMENT_LOAD_TILES)))))
 
 
-def _warm_segment(plan: _Plan) -> dict:
-    """Load the model into this process's Segment stage (the one its tiles will use)."""
-    _segment_stage(plan.config).load()
-    _SEGMENT_READY[0] = True
+def _warm_segment(config: CityConfig, quiet: bool = False) -> dict:
+    """Load the model into this process's Segment stage (the one its tiles will use).
+
+    ``quiet``: a failure is logged, not raised (a side task of the simulation must not
+    fail it; the segment phase then reports the error on its tiles)."""
+    start = time.perf_counter()
+    try:
+        _segment_stage(config).load()
+    except Exception as exc:
+        if not quiet:
+            raise
+        log.warning("loading the segmentation model failed: %s", exc)
+        return {"warmup": "segment", "error": str(exc)}
+    _SEGMENT_READY[0] = {"warmup": "segment", "seconds": round(time.perf_counter() - start, 3)}
     return {"warmup": "segment"}
 
 
@@ -408,7 +431,7 @@ def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
     """Compute one phase on one tile and write its product atomically; return timings."""
     cfg = plan.config
     if tile is _WARM_SEGMENT:
-        return _warm_segment(plan)
+        return _warm_segment(cfg)
     if isinstance(tile, str):
         return _write_product(plan, tile, [])
     if phase == "dsm":
@@ -598,24 +621,25 @@ def _progress_bar(phase: str, n: int, rank: int):
 
 
 # ------------------------------------------------------------------ mosaics and merge
-def _mosaic(plan: _Plan, phase: str) -> None:
-    """Assemble the phase's tile cores into one tiled GeoTIFF per band (rank 0)."""
+def _mosaic(plan: _Plan, phase: str, name: str) -> None:
+    """Assemble the tile cores of one band of the phase into one tiled GeoTIFF (each band
+    is a task shared by the ranks: ranks waiting for rank 0 alone was a serial gap)."""
     rows, cols = plan.grid.shape
     profile = dict(driver="GTiff", height=rows, width=cols, count=1, dtype="float32",
                    crs=plan.config.aoi.crs, transform=plan.grid.transform, nodata=float("nan"),
                    tiled=True, blockxsize=256, blockysize=256, compress="deflate", predictor=3)
-    for b, name in enumerate(PHASE_BANDS[phase], start=1):
-        tags = {"HEIGHT_DATUM": HEIGHT_DATUM} if name in ("dsm", "dtm") else {}
-        with atomic_path(plan.work / f"{name}.tif") as tmp:
-            with rasterio.open(tmp, "w", **profile) as dst:
-                dst.update_tags(**tags)
-                for tile in plan.tiles:
-                    path = _tile_path(plan, phase, tile)
-                    data = np.full((int(tile.core.height), int(tile.core.width)), np.nan, np.float32)
-                    if path.exists():
-                        with rasterio.open(path) as src:
-                            data = src.read(b)
-                    dst.write(data, 1, window=tile.core)
+    b = PHASE_BANDS[phase].index(name) + 1
+    tags = {"HEIGHT_DATUM": HEIGHT_DATUM} if name in ("dsm", "dtm") else {}
+    with atomic_path(plan.work / f"{name}.tif") as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.update_tags(**tags)
+            for tile in plan.tiles:
+                path = _tile_path(plan, phase, tile)
+                data = np.full((int(tile.core.height), int(tile.core.width)), np.nan, np.float32)
+                if path.exists():
+                    with rasterio.open(path) as src:
+                        data = src.read(b)
+                dst.write(data, 1, window=tile.core)
 
 
 def _finish(plan: _Plan, failures: dict, allow_partial: bool, comm, clock: _Timeline) -> dict:

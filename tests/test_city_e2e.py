@@ -30,7 +30,8 @@ def images(tmp_path_factory):
 
 
 def _city(out, images, *extra, ranks=1, wait=True):
-    cmd = [str(BIN / "lod3d"), "-q", "city", *AOI, *OPTS, "--out", str(out), "--images", *images, *extra]
+    given = ["--images", *images] if images else []  # no images: the city simulates them
+    cmd = [str(BIN / "lod3d"), "-q", "city", *AOI, *OPTS, "--out", str(out), *given, *extra]
     if ranks > 1:
         cmd = [str(BIN / "mpiexec"), "-n", str(ranks), *cmd]
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
@@ -82,6 +83,27 @@ def test_two_ranks_write_identical_city(one_rank, images, tmp_path):
     assert len(loads) == 1 and loads[0]["ok"]
     assert {t["rank"] for t in summary["timings"]["segment"]["tiles"].values()} == {loads[0]["rank"]}
     assert {r["rank"] for r in summary["timings"]["lod"]["products"]} <= {0, 1}
+
+
+@pytest.mark.slow
+def test_two_ranks_simulate_once_and_load_the_model_meanwhile(one_rank, images, tmp_path):
+    if not (BIN / "mpiexec").exists():
+        pytest.skip("no mpiexec")
+    out = tmp_path / "simulated"
+    run = _city(out, [], "--seed", "5", ranks=2)
+    assert run.returncode == 0, run.stderr
+    # The views are those `lod3d simulate` makes alone, and so is the city model built on
+    # them (its metadata aside: the simulated acquisition has its own reference date).
+    for image in images:
+        assert (out / "simulation/images" / Path(image).name).read_bytes() == Path(image).read_bytes()
+    assert not [p.name for p in (out / "simulation").iterdir() if p.name.startswith(".")]
+    mine, theirs = (json.loads((d / "city.city.json").read_text()) for d in (out, one_rank))
+    assert {k: v for k, v in mine.items() if k != "metadata"} == {k: v for k, v in theirs.items() if k != "metadata"}
+    # One rank loaded the model while the other prepared the scene, and it segmented.
+    summary = json.loads((out / "run.json").read_text())
+    loads = summary["timings"]["simulate"]["segment_model_loads"]
+    assert len(loads) == 1 and "error" not in loads[0] and "segment_model_loads" not in summary["timings"]["dsm"]
+    assert {t["rank"] for t in summary["timings"]["segment"]["tiles"].values()} == {loads[0]["rank"]}
 
 
 @pytest.mark.slow

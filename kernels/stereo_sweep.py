@@ -10,6 +10,15 @@ projection on the real Giza and Marseille crops and a simulated scene, ±100 m).
 Arrays: ``imgs`` (V, H, W) float32 views padded to a common shape, NaN on unusable
 pixels (nodata, saturated, padding), fields ``frow``/``fcol`` (V, NH, GY, GX) float64. A tile is the
 block of output cells starting at global cell (i0, j0) of size (ny, nx).
+
+The sweep samples the views at every height, each time at another sub-pixel phase. A
+bilinear sample is a low-pass whose strength depends on that phase (none at a pixel, a
+two-pixel mean half-way), so the census of the warped views changed with the phase as
+well as with the height, and ripples from it entered the cost. The sweep therefore
+samples bilinearly a 2× upsampled copy of the views (``upsample2``, cubic convolution):
+close to a cubic sample at the cost of a bilinear one. NMAD: Giza vs s2p / CARS 1.079 /
+0.994 → 1.060 / 0.990 m, Marseille vs s2p 0.585 → 0.578 m, simulated Toulouse seed 7
+0.372 → 0.346 m (a cubic sample in the sweep itself: about as good, 2× the sweep's time).
 """
 
 import numba
@@ -60,6 +69,57 @@ def sample(img, v, r, c):
             + ay * ((1 - ax) * img[v, y0 + 1, x0] + ax * img[v, y0 + 1, x0 + 1]))
 
 
+@numba.njit(cache=True, inline="always")
+def _keys(t):
+    """Keys' cubic convolution kernel (a = −0.5) at offset ``t``."""
+    t = abs(t)
+    if t < 1.0:
+        return 1.5 * t * t * t - 2.5 * t * t + 1.0
+    if t < 2.0:
+        return -0.5 * t * t * t + 2.5 * t * t - 4.0 * t + 2.0
+    return 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def _half(a, b, c, d):
+    """Value half-way between ``b`` and ``c`` (samples ``a b c d`` one pixel apart): cubic
+    convolution, or the mean of ``b`` and ``c`` where ``a`` or ``d`` is missing (NaN)."""
+    if np.isnan(a) or np.isnan(d):
+        return 0.5 * (b + c)
+    w0 = _keys(1.5)
+    w1 = _keys(0.5)
+    return w0 * (a + d) + w1 * (b + c)
+
+
+@numba.njit(cache=True, nogil=True)
+def upsample2(imgs):
+    """Views (V, H, W) → (V, 2H − 1, 2W − 1) with ``out[v, 2r, 2c] = imgs[v, r, c]`` and the
+    half-pixel positions between by cubic convolution (separable; linear next to the border
+    and to unusable pixels, so the usable area does not shrink; NaN where a needed sample is
+    NaN). A bilinear sample of the result at (2r, 2c) stands in for a cubic sample at (r, c).
+    """
+    nv, ny, nx = imgs.shape
+    rows = np.empty((nv, ny, 2 * nx - 1), np.float32)
+    for v in range(nv):
+        for i in range(ny):
+            for j in range(nx):
+                rows[v, i, 2 * j] = imgs[v, i, j]
+            for j in range(nx - 1):
+                a = imgs[v, i, j - 1] if j >= 1 else np.nan
+                d = imgs[v, i, j + 2] if j + 2 < nx else np.nan
+                rows[v, i, 2 * j + 1] = _half(a, imgs[v, i, j], imgs[v, i, j + 1], d)
+    out = np.empty((nv, 2 * ny - 1, 2 * nx - 1), np.float32)
+    for v in range(nv):
+        for i in range(ny):
+            out[v, 2 * i] = rows[v, i]
+        for i in range(ny - 1):
+            for j in range(2 * nx - 1):
+                a = rows[v, i - 1, j] if i >= 1 else np.nan
+                d = rows[v, i + 2, j] if i + 2 < ny else np.nan
+                out[v, 2 * i + 1, j] = _half(a, rows[v, i, j], rows[v, i + 1, j], d)
+    return out
+
+
 @numba.njit(cache=True)
 def warp_views(imgs, frow, fcol, h_nodes, step, heights, i0, j0, out):
     """Sample every view at each tile cell's height ``heights`` (ny, nx) → ``out`` (V, ny, nx).
@@ -89,11 +149,12 @@ def popcount64(x):
 
 
 @numba.njit(cache=True, nogil=True)
-def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, radius, cost, nvalid):
+def sweep_cost_volume(up, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, radius, cost, nvalid):
     """Multi-view census cost of every tile cell at the heights ``labels[lo[i, j]:hi[i, j] + 1]``.
 
-    Per height, every view is warped onto the tile (bilinear, through the coordinate
-    field) where some cell's census window needs it, and ``cost`` (ny, nx, D) uint8
+    ``up`` is ``upsample2`` of the views: a view's pixel (r, c) is sampled at (2r, 2c).
+
+    Per height, every view is warped onto the tile (through the coordinate field) where some cell's census window needs it, and ``cost`` (ny, nx, D) uint8
     receives, per cell, the mean Hamming distance between the census strings of all pairs
     of views that see it: every view contributes, none is a privileged reference. (Keeping
     only the best pairs, against occlusions, was measured on simulated tri-stereo: no
@@ -104,7 +165,7 @@ def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, r
     ``nvalid`` (ny, nx) counts the heights at which at least two views saw the cell.
     """
     ny, nx = lo.shape
-    nv = imgs.shape[0]
+    nv = up.shape[0]
     nh = h_nodes.shape[0]
     nbits = (2 * radius + 1) ** 2 - 1
     blind = nbits // 2
@@ -127,52 +188,66 @@ def sweep_cost_volume(imgs, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, r
                     whi[i, j] = max(whi[i, j], hi[di, dj])
     cost[:, :, :] = nbits
     nvalid[:, :] = 0
-    warped = np.empty((nv, ny, nx), np.float32)
+    # bands of rows, all labels of a band before the next: the views' pixels under a band
+    # stay in cache from one label to the next (a whole tile's do not)
+    band = 32
+    warped = np.empty((nv, band + 2 * radius, nx), np.float32)
     bits = np.empty((nv, nx), np.uint64)
     bad = np.empty((nv, nx), np.uint8)
-    for d in range(labels.shape[0]):
-        h = labels[d]
-        k = 0
-        while k < nh - 2 and h > h_nodes[k + 1]:
-            k += 1
-        t = (h - h_nodes[k]) / (h_nodes[k + 1] - h_nodes[k])
-        for v in range(nv):
-            for i in range(ny):
-                for j in range(nx):
-                    if d < wlo[i, j] or d > whi[i, j]:
-                        warped[v, i, j] = np.nan
+    for b0 in range(radius, ny - radius, band):
+        b1 = min(b0 + band, ny - radius)              # census rows b0..b1-1, warped rows w0..w1-1
+        w0 = b0 - radius
+        w1 = b1 + radius
+        dmin = labels.shape[0]
+        dmax = -1
+        for i in range(b0, b1):
+            for j in range(radius, nx - radius):
+                dmin = min(dmin, lo[i, j])
+                dmax = max(dmax, hi[i, j])
+        for d in range(dmin, dmax + 1):
+            h = labels[d]
+            k = 0
+            while k < nh - 2 and h > h_nodes[k + 1]:
+                k += 1
+            t = (h - h_nodes[k]) / (h_nodes[k + 1] - h_nodes[k])
+            for v in range(nv):
+                for i in range(w0, w1):
+                    for j in range(nx):
+                        if d < wlo[i, j] or d > whi[i, j]:
+                            warped[v, i - w0, j] = np.nan
+                            continue
+                        r = rc[v, k, 0, i, j] + t * (rc[v, k + 1, 0, i, j] - rc[v, k, 0, i, j])
+                        c = rc[v, k, 1, i, j] + t * (rc[v, k + 1, 1, i, j] - rc[v, k, 1, i, j])
+                        warped[v, i - w0, j] = sample(up, v, 2.0 * r, 2.0 * c)
+            for i in range(b0, b1):
+                wi = i - w0
+                j = radius
+                while j < nx - radius:
+                    if d < lo[i, j] or d > hi[i, j]:
+                        j += 1
                         continue
-                    r = rc[v, k, 0, i, j] + t * (rc[v, k + 1, 0, i, j] - rc[v, k, 0, i, j])
-                    c = rc[v, k, 1, i, j] + t * (rc[v, k + 1, 1, i, j] - rc[v, k, 1, i, j])
-                    warped[v, i, j] = sample(imgs, v, r, c)
-        for i in range(radius, ny - radius):
-            j = radius
-            while j < nx - radius:
-                if d < lo[i, j] or d > hi[i, j]:
-                    j += 1
-                    continue
-                if _seen_by(warped, i, j) < 2:          # off all images but one: no pair, no census
-                    cost[i, j, d] = blind
-                    j += 1
-                    continue
-                ja = j                                  # a run ja..jb-1 of cells that want label d
-                while j < nx - radius and lo[i, j] <= d <= hi[i, j] and _seen_by(warped, i, j) >= 2:
-                    j += 1
-                run_census(warped, i, ja, j, radius, bits, bad)
-                for jj in range(ja, j):
-                    total = 0
-                    npairs = 0
-                    for a in range(nv):
-                        if not bad[a, jj - ja]:
-                            for b in range(a + 1, nv):
-                                if not bad[b, jj - ja]:
-                                    total += popcount64(bits[a, jj - ja] ^ bits[b, jj - ja])
-                                    npairs += 1
-                    if npairs == 0:
-                        cost[i, jj, d] = blind
-                    else:
-                        cost[i, jj, d] = (total + npairs // 2) // npairs
-                        nvalid[i, jj] += 1
+                    if _seen_by(warped, wi, j) < 2:          # off all images but one: no pair, no census
+                        cost[i, j, d] = blind
+                        j += 1
+                        continue
+                    ja = j                                  # a run ja..jb-1 of cells that want label d
+                    while j < nx - radius and lo[i, j] <= d <= hi[i, j] and _seen_by(warped, wi, j) >= 2:
+                        j += 1
+                    run_census(warped, wi, ja, j, radius, bits, bad)
+                    for jj in range(ja, j):
+                        total = 0
+                        npairs = 0
+                        for a in range(nv):
+                            if not bad[a, jj - ja]:
+                                for b in range(a + 1, nv):
+                                    if not bad[b, jj - ja]:
+                                        total += popcount64(bits[a, jj - ja] ^ bits[b, jj - ja])
+                                        npairs += 1
+                        if npairs == 0:
+                            cost[i, jj, d] = blind
+                        else:
+                            cost[i, jj, d] = (total + npairs // 2) // npairs
+                            nvalid[i, jj] += 1
 
 
 @numba.njit(cache=True, inline="always")

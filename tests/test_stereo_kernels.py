@@ -3,7 +3,7 @@
 import numpy as np
 from lod3d.kernels.stereo_post import fill_from_rim, median_heights, remove_speckles, smooth_heights, visible
 from lod3d.kernels.stereo_sgm import sgm8, winner_subpixel
-from lod3d.kernels.stereo_sweep import field_at, run_census, sweep_cost_volume
+from lod3d.kernels.stereo_sweep import field_at, run_census, sweep_cost_volume, upsample2
 from lod3d.kernels.stereo_tiepoints import match_patches
 
 
@@ -33,13 +33,31 @@ def test_sweep_and_sgm_find_the_true_height():
     hi = np.full((40, 40), len(labels) - 1, np.int64)
     cost = np.empty((40, 40, len(labels)), np.uint8)
     nvalid = np.empty((40, 40), np.int64)
-    sweep_cost_volume(imgs, frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, cost, nvalid)
+    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, cost, nvalid)
     assert np.mean(cost[10:30, 10:30].argmin(axis=2) == 12) > 0.95
     assert np.all(cost[10:30, 10:30, 12] == 0)
     flat = np.full((40, 40), np.nan, np.float32)
     label, uniq = winner_subpixel(sgm8(cost, lo, hi, flat, 1.0, 4, 30), lo, hi, 2)
     assert np.all(np.abs(label[5:35, 5:35] - 12) < 0.5)
     assert np.median(uniq) > 0.3
+
+
+def test_upsample2_keeps_pixels_and_is_cubic_between():
+    """Pixels stay; half-way values are exact for quadratics (cubic convolution), linear
+    next to the border and to unusable pixels, and NaN only where a neighbour is NaN."""
+    r, c = np.meshgrid(np.arange(8.0), np.arange(9.0), indexing="ij")
+    img = (0.5 * r * r - 2 * r * c + c * c + 3).astype(np.float32)[None]
+    up = upsample2(img)
+    assert up.shape == (1, 15, 17)
+    assert np.array_equal(up[0, ::2, ::2], img[0])
+    rr, cc = np.meshgrid(np.arange(15) / 2, np.arange(17) / 2, indexing="ij")
+    exact = 0.5 * rr * rr - 2 * rr * cc + cc * cc + 3
+    assert np.allclose(up[0, 2:-2, 2:-2], exact[2:-2, 2:-2], atol=1e-4)
+    assert np.isclose(up[0, 0, 1], 0.5 * (img[0, 0, 0] + img[0, 0, 1]))      # border: linear
+    img[0, 4, 4] = np.nan
+    up = upsample2(img)
+    assert np.isclose(up[0, 8, 11], 0.5 * (img[0, 4, 5] + img[0, 4, 6]))     # beside a NaN: linear
+    assert np.isnan(up[0, 8, 7]) and np.isfinite(up[0, 8, 5])
 
 
 def test_sgm_on_label_ranges_matches_full_range_inside_them():
@@ -82,7 +100,7 @@ def test_sweep_skips_labels_outside_the_cell_range():
     hi = np.full((40, 40), 20, np.int64)
     cost = np.empty((40, 40, len(labels)), np.uint8)
     nvalid = np.empty((40, 40), np.int64)
-    sweep_cost_volume(imgs, frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, cost, nvalid)
+    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, cost, nvalid)
     assert np.all(cost[:, :, :14] == 24)
     assert nvalid[0, 0] == 0                            # census window off the tile
     assert nvalid[20, 20] == 7

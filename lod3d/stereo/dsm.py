@@ -76,7 +76,7 @@ from lod3d.kernels.stereo_post import (
     visible,
 )
 from lod3d.kernels.stereo_sgm import sgm8, winner_subpixel
-from lod3d.kernels.stereo_sweep import project_cells, sweep_cost_volume, warp_views
+from lod3d.kernels.stereo_sweep import project_cells, sweep_cost_volume, upsample2, warp_views
 from lod3d.kernels.stereo_tiepoints import match_patches
 
 from ..geometry.rpc import RPCModel
@@ -366,6 +366,7 @@ def _match_tiles(imgs, grid, frow, fcol, h_nodes, labels, lo, hi, nadir, params:
     # the cost is a mean over pairs of views: its noise, hence the smoothing it needs, falls as √pairs
     pairs = len(imgs) * (len(imgs) - 1) / 2
     p1, p2 = (max(round(p / np.sqrt(pairs)), 1) for p in (params.p1, params.p2))
+    up = upsample2(imgs)
 
     # equal tiles of at most params.tile cells a side: threads finish together
     cuts_i = np.linspace(0, ny, -(-ny // params.tile) + 1).round().astype(int)
@@ -378,7 +379,7 @@ def _match_tiles(imgs, grid, frow, fcol, h_nodes, labels, lo, hi, nadir, params:
         cost = np.empty((i1 - i0, j1 - j0, len(labels)), np.uint8)
         nvalid = np.empty((i1 - i0, j1 - j0), np.int64)
         tlo, thi = lo[i0:i1, j0:j1], hi[i0:i1, j0:j1]
-        sweep_cost_volume(imgs, frow, fcol, h_nodes, params.field_step, labels, tlo, thi, i0, j0,
+        sweep_cost_volume(up, frow, fcol, h_nodes, params.field_step, labels, tlo, thi, i0, j0,
                           params.census_radius, cost, nvalid)
         guide = np.empty((1, i1 - i0, j1 - j0), np.float32)
         mid = labels[(tlo + thi) // 2]

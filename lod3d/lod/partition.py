@@ -245,8 +245,10 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     jump are one height-continuous region, but no single lower envelope of planes fits
     them: one wing's plane, extended, cuts into the other. When the best primitive over
     ``poly`` misses the samples ``(x, y, z)`` by more than ``tol`` RMSE (default
-    ``2 * noise``), and by more than ``tol`` robustly too (1.4826 times the median
-    absolute residual: a few gross outliers need no cut), each cut
+    ``2 * noise``), and by more than ``tol`` robustly too (the upper quartile of the
+    absolute residuals as a Gaussian sigma, over 1.1503: a quarter of the samples or
+    fewer off by far, a stereo DSM's blunders and spill at walls, need no cut; a wing or
+    annex holding more does), each cut
     at an inside corner along one of its edges (:func:`_corner_cuts`) is tried; the cut
     whose pieces' roofs have the lowest summed BIC wins if it beats the whole, and each
     piece is cut again (up to ``depth`` levels). The first cut whose pieces all fit to
@@ -266,7 +268,7 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     tol = 2 * noise if tol is None else tol
     if depth == 0 or fit is None or fit.rmse <= tol:
         return [(poly, fit)]
-    if 1.4826 * np.median(np.abs(roof_height(fit.planes, x, y) - z)) <= tol:
+    if np.percentile(np.abs(roof_height(fit.planes, x, y) - z), 75) / 1.1503 <= tol:
         return [(poly, fit)]  # the misfit is a few outliers (a stereo DSM's blunders, spill at walls), no wall
     # cuts are compared on at most ~max_eval samples (a seeded random subset: a regular stride
     # would keep the same raster columns, blind to cuts between them), the winner refitted on all

@@ -164,18 +164,21 @@ def _group(ids, n):
 
 
 @numba.njit(cache=True)
-def fill_from_rim(dsm, holes, rim, n, step_m):
+def fill_from_rim(dsm, holes, rim, n, step_m, smooth):
     """Fill hole ``k`` (cells where ``holes == k``, 1..n) from its rim (``rim == k``), in place.
 
     A hole whose rim has a step of more than ``step_m`` between neighbouring rim cells lies
     between surfaces (a steep but continuous slope, like a pyramid face, is one surface) — mostly an occlusion at the foot of a building — and takes the median of the
-    lower half of its rim: the ground, not a blend of ground and roof. Any other hole is a
-    gap in one surface (textureless or ambiguous cells) and is interpolated smoothly:
-    inverse-square-distance weights over its rim cells. Holes without rim are left NaN.
+    lower half of its rim: the ground, not a blend of ground and roof. Any other hole, and
+    any hole ``k`` with ``smooth[k]`` set, is a gap in one surface (textureless or
+    ambiguous cells) and is interpolated smoothly: inverse-square-distance weights over its
+    rim cells. Holes without rim are left NaN. Returns per hole whether it took the
+    lower-rim fill.
     """
     ny, nx = dsm.shape
     hole_cells, hs = _group(holes, n)
     rim_cells, rs = _group(rim, n)
+    lower = np.zeros(n + 1, np.bool_)
     for k in range(1, n + 1):
         m = rs[k + 1] - rs[k]
         if m == 0:
@@ -187,12 +190,13 @@ def fill_from_rim(dsm, holes, rim, n, step_m):
             c = rim_cells[rs[k] + a]
             ri[a], rj[a], rh[a] = c // nx, c % nx, dsm[c // nx, c % nx]
         between = False                      # a step between neighbouring rim cells?
-        for a in range(m):
+        for a in range(m if not smooth[k] else 0):
             for di in range(-1, 2):
                 for dj in range(-1, 2):
                     qi, qj = ri[a] + di, rj[a] + dj
                     if 0 <= qi < ny and 0 <= qj < nx and rim[qi, qj] == k and abs(dsm[qi, qj] - rh[a]) > step_m:
                         between = True
+        lower[k] = between
         mid = np.median(rh)
         for b in range(hs[k], hs[k + 1]):
             i, j = hole_cells[b] // nx, hole_cells[b] % nx
@@ -206,6 +210,7 @@ def fill_from_rim(dsm, holes, rim, n, step_m):
                 num += w * rh[a]
                 den += w
             dsm[i, j] = num / den
+    return lower
 
 
 @numba.njit(cache=True)

@@ -172,8 +172,12 @@ def test_fill_from_rim_occlusion_takes_ground_slope_is_interpolated():
         rim[7:13, 7:13] = 1
         rim[holes > 0] = 0
         a = np.where(holes > 0, np.nan, dsm)
-        fill_from_rim(a, holes, rim, 1, 3.0)
+        lower = fill_from_rim(a, holes, rim, 1, 3.0, np.zeros(2, bool))
         assert np.allclose(a[8:12, 8:12], np.broadcast_to(expect, dsm.shape)[8:12, 8:12], atol=0.35)
+        assert lower[1] == (dsm is step)
+    a = np.where(holes > 0, np.nan, step)           # told it is no occlusion: interpolated
+    assert not fill_from_rim(a, holes, rim, 1, 3.0, np.array([False, True]))[1]
+    assert 2.0 < a[9, 9] < 6.0
 
 
 def test_visibility_zbuffer():

@@ -20,6 +20,7 @@ import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+
 @numba.njit(cache=True)
 def _find(parent, i):
     root = i
@@ -55,7 +56,7 @@ def _count_runs(ids, heights, use_h, max_step, row_runs):
     """Number of horizontal runs (see ``label_instances``), per row into ``row_runs``, and
     the smallest and largest id (the caller checks the mask with them: no separate pass).
     Without heights the loop is branch-free (vectorized: about memory speed; the min/max
-    as selects in the row's dtype cost nothing more)."""
+    in the row's own dtype cost nothing more)."""
     h, w = ids.shape
     n = 0
     lo = np.int64(0)
@@ -73,14 +74,14 @@ def _count_runs(ids, heights, use_h, max_step, row_runs):
                 if row[c] > 0 and not _joins(ids, heights, use_h, max_step, r, c - 1, r, c):
                     k += 1
                 v = row[c]
-                rlo = v if v < rlo else rlo
-                rhi = v if v > rhi else rhi
+                rlo = min(rlo, v)
+                rhi = max(rhi, v)
         else:
             for c in range(1, w):
                 v = row[c]
                 k += (v > 0) & (v != row[c - 1])
-                rlo = v if v < rlo else rlo
-                rhi = v if v > rhi else rhi
+                rlo = min(rlo, v)
+                rhi = max(rhi, v)
         row_runs[r] = k
         n += k
         lo = min(lo, np.int64(rlo))

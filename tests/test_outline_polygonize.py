@@ -89,9 +89,8 @@ def test_run_labelling_matches_pixel_connectivity(seed):
     """The union-find over runs gives exactly the 4-connected, same-id, no-height-jump
     components: every joinable neighbour pair shares a label, and no label spans two
     scipy components of one id (or, with heights, crosses a jump without a path)."""
-    from scipy import ndimage
-
     from lod3d.kernels.outline_trace import label_instances
+    from scipy import ndimage
 
     rng = np.random.default_rng(seed)
     ids = (rng.random((37, 53)) < 0.65) * rng.integers(1, 4, size=(37, 53))

@@ -18,7 +18,7 @@ from pyproj import CRS
 from lod3d.errors import OutputError
 from lod3d.io.atomic import atomic_path
 
-__all__ = ["write_footprints", "FORMATS"]
+__all__ = ["FORMATS", "write_footprints"]
 
 FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
 

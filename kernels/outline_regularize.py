@@ -27,7 +27,8 @@ Algorithm (per building, all rings of a building share its orientation):
 5. **Shared walls.** A wall that runs along a touching neighbour done earlier takes the
    neighbour's line for it when the two nearly agree, so party walls coincide.
 6. **Vertices.** Consecutive walls are intersected; nearly parallel walls (a step in a
-   facade) get a connecting wall perpendicular to the first, through the candidate corner.
+   facade) get a connecting wall perpendicular to the first, where the pixel boundary
+   crosses the mid-line between them (the step as the pixels place it).
    An intersection that the pixels do not support (farther than about a pixel from the
    pixel boundary) is cut by a short wall along the boundary, or, a spike farther still,
    moved onto one of the two walls. Collinear neighbours are merged and duplicate
@@ -470,8 +471,36 @@ def _chain_dist(px, py, cx, cy, ci, reach):
 
 
 @numba.njit(cache=True)
+def _step_point(x1, y1, x2, y2, ux, uy, cx, cy, ci, reach, near, qx, qy):
+    """Where the pixel boundary crosses the mid-line between two near-parallel walls
+    (through (x1, y1) and (x2, y2), direction (ux, uy)): the position of the step between
+    them as the pixels show it, the crossing nearest to (qx, qy) among the crack ring's
+    segments within ``reach`` corners of corner ``ci``; (qx, qy) if none is within ``near``."""
+    k = cx.shape[0]
+    mx, my = 0.5 * (x1 + x2), 0.5 * (y1 + y2)
+    best = near * near
+    rx, ry = qx, qy
+    for o in range(-reach, reach):
+        a = ci + o
+        a = a + k if a < 0 else (a - k if a >= k else a)
+        b = a + 1 if a + 1 < k else 0
+        da = (cx[a] - mx) * uy - (cy[a] - my) * ux
+        db = (cx[b] - mx) * uy - (cy[b] - my) * ux
+        if (da < 0.0) != (db < 0.0):
+            t = da / (da - db)
+            px = cx[a] + t * (cx[b] - cx[a])
+            py = cy[a] + t * (cy[b] - cy[a])
+            d = (px - qx) ** 2 + (py - qy) ** 2
+            if d < best:
+                best = d
+                rx, ry = px, py
+    return rx, ry
+
+
+@numba.njit(cache=True)
 def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
-    """Intersect consecutive lines (angle, x0, y0); connect near-parallel ones at the corner.
+    """Intersect consecutive lines (angle, x0, y0); connect near-parallel ones at the step
+    the pixel boundary shows (``_step_point``), otherwise at the crack corner.
 
     The mask bounds where a corner can be: true corners lie within about a pixel of the
     pixel boundary (99 % of the synthetic scenes' corners within 0.85 px). An intersection
@@ -527,6 +556,9 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
                         xx, yy = lines[j, 1] + t2 * vx, lines[j, 2] + t2 * vy
                 no = _emit(out, no, xx, yy)
                 done = True
+        if not done and abs(cross) < sin_min:
+            qx, qy = _step_point(lines[i, 1], lines[i, 2], lines[j, 1], lines[j, 2], ux, uy,
+                                 cx, cy, corner_idx[j], CHAIN_REACH, CORNER_REACH, qx, qy)
         if not done:
             t1 = (qx - lines[i, 1]) * ux + (qy - lines[i, 2]) * uy
             t2 = (qx - lines[j, 1]) * vx + (qy - lines[j, 2]) * vy

@@ -222,3 +222,21 @@ def test_wall_intersection_off_the_pixels_is_cut_or_no_spike():
     assert no == 4
     np.testing.assert_allclose(out[0], [10.0, 0.0], atol=1e-9)    # not (12.5, 0)
     np.testing.assert_allclose(out[1], [8.5, 10.0], atol=1e-9)    # on the boundary: kept
+
+
+def test_facade_step_is_placed_where_the_pixels_step():
+    """Two parallel walls (y = 0 and y = 2) joined by a step the pixel boundary shows at
+    x = 10: the connecting wall goes there, not through a candidate corner 2 px off it."""
+    from lod3d.kernels.outline_regularize import _vertices
+    # a 20 x 6 block whose lower facade steps up by 2 px at x = 10 (crack ring, y down)
+    cx = np.array([0.0, 10, 10, 20, 20, 0])
+    cy = np.array([0.0, 0, 2, 2, 6, 6])
+    lines = np.array([[0.0, 5.0, 0.0], [0.0, 15.0, 2.0], [0.5 * np.pi, 20.0, 4.0],
+                      [np.pi, 10.0, 6.0], [1.5 * np.pi, 0.0, 3.0]])
+    start = np.array([0, 2, 3, 4, 5])
+    corners = np.column_stack([cx[start], cy[start]])
+    corners[1] = [12.0, 2.0]            # the segmentation's candidate corner, 2 px along
+    out = np.empty((16, 2))
+    no = _vertices(lines, corners, np.full(5, 10.0), cx, cy, start, 1.0, out, 0)
+    np.testing.assert_allclose(out[:2], [[10, 0], [10, 2]], atol=1e-9)
+    assert no == 6

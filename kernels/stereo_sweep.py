@@ -149,10 +149,11 @@ def popcount64(x):
 
 
 @numba.njit(cache=True, nogil=True)
-def sweep_cost_volume(up, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, radius, cost, nvalid):
+def sweep_cost_volume(up, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, radius, tol, cost, nvalid):
     """Multi-view census cost of every tile cell at the heights ``labels[lo[i, j]:hi[i, j] + 1]``.
 
     ``up`` is ``upsample2`` of the views: a view's pixel (r, c) is sampled at (2r, 2c).
+    ``tol`` (V,) is each view's census tolerance in grey levels (``run_census``).
 
     Per height, every view is warped onto the tile (through the coordinate field) where some cell's census window needs it, and ``cost`` (ny, nx, D) uint8
     receives, per cell, the mean Hamming distance between the census strings of all pairs
@@ -233,7 +234,7 @@ def sweep_cost_volume(up, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, rad
                     ja = j                                  # a run ja..jb-1 of cells that want label d
                     while j < nx - radius and lo[i, j] <= d <= hi[i, j] and _seen_by(warped, wi, j) >= 2:
                         j += 1
-                    run_census(warped, wi, ja, j, radius, bits, bad)
+                    run_census(warped, wi, ja, j, radius, tol, bits, bad)
                     for jj in range(ja, j):
                         total = 0
                         npairs = 0
@@ -260,11 +261,13 @@ def _seen_by(warped, i, j):
 
 
 @numba.njit(cache=True, nogil=True)
-def run_census(warped, i, ja, jb, radius, bits, bad):
+def run_census(warped, i, ja, jb, radius, tol, bits, bad):
     """Census bits of every view at the tile cells (i, ja..jb-1) → ``bits[v, :jb-ja]``.
 
     Bit k is set where the k-th sample of the (2·radius+1)² window (raster order) is
-    darker than the centre (the centre's own bit is always 0); ``bad[v, t]`` is 1 where
+    darker than the centre by more than ``tol[v]`` (the centre's own bit is always 0): a
+    neighbour within the image noise of the centre does not flip its bit from one view to
+    the other, which on weak texture (sand) was cost noise. ``bad[v, t]`` is 1 where
     any sample of the window is NaN. The loop runs over the cells of the run innermost,
     one window offset at a time, so it vectorizes (SIMD over cells): 2.3× faster than a
     cell-by-cell census on the simulated tri-stereo sweep.
@@ -274,7 +277,7 @@ def run_census(warped, i, ja, jb, radius, bits, bad):
     """
     n = jb - ja
     for v in range(warped.shape[0]):
-        cen = warped[v, i, ja:jb]
+        cen = warped[v, i, ja:jb] - tol[v]
         acc = bits[v]
         nan = bad[v]
         for t in range(n):

@@ -33,7 +33,7 @@ def test_sweep_and_sgm_find_the_true_height():
     hi = np.full((40, 40), len(labels) - 1, np.int64)
     cost = np.empty((40, 40, len(labels)), np.uint8)
     nvalid = np.empty((40, 40), np.int64)
-    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, cost, nvalid)
+    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(2), cost, nvalid)
     assert np.mean(cost[10:30, 10:30].argmin(axis=2) == 12) > 0.95
     assert np.all(cost[10:30, 10:30, 12] == 0)
     flat = np.full((40, 40), np.nan, np.float32)
@@ -100,7 +100,7 @@ def test_sweep_skips_labels_outside_the_cell_range():
     hi = np.full((40, 40), 20, np.int64)
     cost = np.empty((40, 40, len(labels)), np.uint8)
     nvalid = np.empty((40, 40), np.int64)
-    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, cost, nvalid)
+    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(2), cost, nvalid)
     assert np.all(cost[:, :, :14] == 24)
     assert nvalid[0, 0] == 0                            # census window off the tile
     assert nvalid[20, 20] == 7
@@ -114,11 +114,12 @@ def test_run_census_matches_a_cell_by_cell_census():
     r, i, ja, jb = 2, 5, 4, 26
     bits = np.empty((3, 30), np.uint64)
     bad = np.empty((3, 30), np.uint8)
-    run_census(warped, i, ja, jb, r, bits, bad)
+    tol = np.array([0.0, 0.0, 0.1])
+    run_census(warped, i, ja, jb, r, tol, bits, bad)
     for v in range(3):
         for j in range(ja, jb):
             win = warped[v, i - r:i + r + 1, j - r:j + r + 1].ravel()
-            expect = int("".join("1" if x < warped[v, i, j] else "0" for x in win), 2)
+            expect = int("".join("1" if x < warped[v, i, j] - tol[v] else "0" for x in win), 2)
             assert int(bits[v, j - ja]) == expect
             assert bad[v, j - ja] == (v == 1 and abs(j - 20) <= r)
 

@@ -941,7 +941,12 @@ def _nearest_edge(px, py, xy, ring_off, r0, r1, sign):
     for r in range(r0, r1):
         for i in range(ring_off[r], ring_off[r + 1] - 1):
             ax, ay = xy[i, 0], xy[i, 1]
-            vx, vy = xy[i + 1, 0] - ax, xy[i + 1, 1] - ay
+            bx, by = xy[i + 1, 0], xy[i + 1, 1]
+            gx = max(min(ax, bx) - px, px - max(ax, bx), 0.0)   # distance to its box:
+            gy = max(min(ay, by) - py, py - max(ay, by), 0.0)   # a lower bound, no division
+            if gx * gx + gy * gy > best:
+                continue
+            vx, vy = bx - ax, by - ay
             vv = vx * vx + vy * vy
             t = 0.0
             if vv > 0.0:
@@ -956,7 +961,7 @@ def _nearest_edge(px, py, xy, ring_off, r0, r1, sign):
 
 
 @numba.njit(cache=True)
-def _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, box, ox, oy, count_same, eps):
+def _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, box, ox, oy, count_same, eps, ts):
     """Green's-theorem share of ``area(A & B)`` from the boundary of A (rings a0..a1) that
     lies inside B (rings b0..b1): each edge of A is split where it crosses B's edges and
     each piece inside B adds its ``cross / 2`` about (ox, oy). A piece on B's boundary
@@ -964,10 +969,10 @@ def _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, box, ox, oy, count_same, e
     side) and ``count_same``; one running the other way (a shared wall between
     neighbours) bounds no common area. Returns (area, ambiguous): ambiguous when a piece
     is too close to B's boundary to classify but not on it. ``box``: B's bounding box
-    grown by the ambiguity band; edges of A outside it add nothing."""
+    grown by the ambiguity band; edges of A outside it add nothing. ``ts``: scratch for an
+    edge's crossings, grown when full and returned (one buffer for all pairs)."""
     total = 0.0
     ambiguous = False
-    ts = np.empty(64, dtype=np.float64)
     for ra in range(a0, a1):
         sa = sign[ra]
         for i in range(ring_off[ra], ring_off[ra + 1] - 1):
@@ -983,10 +988,20 @@ def _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, box, ox, oy, count_same, e
             nt = 0
             ts[nt] = 0.0
             nt += 1
+            # edges of B whose bounding box misses this edge's (both grown by a band far
+            # wider than the rounding of t and s) cannot cross it: skipped before dividing
+            tol = 1e-6 * lu + eps
+            lox, hix = min(px, qx) - tol, max(px, qx) + tol
+            loy, hiy = min(py, qy) - tol, max(py, qy) + tol
             for rb in range(b0, b1):
                 for j in range(ring_off[rb], ring_off[rb + 1] - 1):
                     rx, ry = xy[j, 0], xy[j, 1]
-                    vx, vy = xy[j + 1, 0] - rx, xy[j + 1, 1] - ry
+                    sx, sy = xy[j + 1, 0], xy[j + 1, 1]
+                    grow = 1e-6 * (abs(sx - rx) + abs(sy - ry))
+                    if max(rx, sx) + grow < lox or min(rx, sx) - grow > hix \
+                            or max(ry, sy) + grow < loy or min(ry, sy) - grow > hiy:
+                        continue
+                    vx, vy = sx - rx, sy - ry
                     den = ux * vy - uy * vx
                     lv = math.sqrt(vx * vx + vy * vy)
                     if abs(den) <= 1e-12 * lu * lv:
@@ -1033,7 +1048,7 @@ def _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, box, ox, oy, count_same, e
                     ax, ay = px + t0 * ux - ox, py + t0 * uy - oy
                     bx, by = px + t1 * ux - ox, py + t1 * uy - oy
                     total += 0.5 * sa * (ax * by - bx * ay)
-    return total, ambiguous
+    return total, ambiguous, ts
 
 
 @numba.njit(cache=True)
@@ -1072,6 +1087,7 @@ def overlap_areas(xy, ring_off, poly_off, left, right, eps):
     n = left.shape[0]
     area = np.zeros(n, dtype=np.float64)
     ambiguous = np.zeros(n, dtype=np.bool_)
+    ts = np.empty(64, dtype=np.float64)
     for k in range(n):
         a0, a1 = poly_off[left[k]], poly_off[left[k] + 1]
         b0, b1 = poly_off[right[k]], poly_off[right[k] + 1]
@@ -1083,8 +1099,8 @@ def overlap_areas(xy, ring_off, poly_off, left, right, eps):
             continue
         ox = xy[ring_off[a0], 0]
         oy = xy[ring_off[a0], 1]
-        s1, amb1 = _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, bb, ox, oy, True, eps)
-        s2, amb2 = _half_overlap(xy, ring_off, sign, b0, b1, a0, a1, ba, ox, oy, False, eps)
+        s1, amb1, ts = _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, bb, ox, oy, True, eps, ts)
+        s2, amb2, ts = _half_overlap(xy, ring_off, sign, b0, b1, a0, a1, ba, ox, oy, False, eps, ts)
         area[k] = s1 + s2
         ambiguous[k] = amb1 or amb2
     return area, ambiguous

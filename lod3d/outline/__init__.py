@@ -76,7 +76,8 @@ def outline_mask(mask: Raster, ndsm: Raster | None = None, *, params: Params = P
     holes smaller than ``min_hole`` (CRS units squared) are dropped.
     """
     rings = _rings(mask, ndsm, max_step, min_area, min_hole, name)
-    polys, raw, _, fallback = regularize(rings, mask.transform, params)
+    polys, _, fallback = regularize(rings, mask.transform, params)
+    raw = pixel_polygons(rings, mask.transform)
     return Footprints(rings.ids, polys, rings.cut, raw, fallback, mask.crs, params)
 
 
@@ -96,7 +97,8 @@ class Outline:
         self.params = Params(**params)
 
     def __call__(self, products: Mapping[str, Any]) -> dict[str, Any]:
-        result = outline_mask(products["mask"], products.get("ndsm"), params=self.params,
-                              max_step=self.max_step, min_area=self.min_area,
-                              min_hole=self.min_hole)
-        return {"footprints": result.items()}
+        # as outline_mask, less the pixel outlines of every building (not a product)
+        mask = products["mask"]
+        rings = _rings(mask, products.get("ndsm"), self.max_step, self.min_area, self.min_hole, "mask")
+        polys, _, _ = regularize(rings, mask.transform, self.params)
+        return {"footprints": list(zip(rings.ids.tolist(), polys))}

@@ -20,12 +20,16 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from lod3d.kernels.outline_regularize import (closed_world_rings, kept_rings, overlap_areas,
-                                              regularize_buildings)
+from lod3d.kernels.outline_regularize import (
+    closed_world_rings,
+    kept_rings,
+    overlap_areas,
+    regularize_buildings,
+)
 
 from .polygonize import Rings
 
-__all__ = ["Params", "regularize", "pixel_polygons", "rings_to_polygons"]
+__all__ = ["Params", "pixel_polygons", "regularize", "rings_to_polygons"]
 
 
 @dataclass(frozen=True)
@@ -60,21 +64,36 @@ def rings_to_polygons(xy: np.ndarray, ring_offsets: np.ndarray, building_offsets
     return shapely.from_ragged_array(shapely.GeometryType.POLYGON, world, (closed, building_offsets))
 
 
-def pixel_polygons(rings: Rings, transform: Affine) -> np.ndarray:
-    """The pixel-exact outlines (staircases) of the buildings."""
-    return rings_to_polygons(rings.xy, rings.ring_offsets, rings.building_offsets, transform)
+def pixel_polygons(rings: Rings, transform: Affine, which: np.ndarray | None = None) -> np.ndarray:
+    """The pixel-exact outlines (staircases) of the buildings, or of the buildings ``which``
+    (indices) only: the regularizer needs them for the few it repairs or cuts, not all."""
+    if which is None:
+        return rings_to_polygons(rings.xy, rings.ring_offsets, rings.building_offsets, transform)
+    r0, r1 = rings.building_offsets[which], rings.building_offsets[which + 1]
+    ring_idx = _ranges(r0, r1)
+    c0, c1 = rings.ring_offsets[ring_idx], rings.ring_offsets[ring_idx + 1]
+    ring_off = np.concatenate(([0], np.cumsum(c1 - c0)))
+    b_off = np.concatenate(([0], np.cumsum(r1 - r0)))
+    return rings_to_polygons(rings.xy[_ranges(c0, c1)], ring_off, b_off, transform)
+
+
+def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(a, b) for a, b in zip(start, stop)])`` without the loop."""
+    size = stop - start
+    first = np.cumsum(size) - size            # where each range begins in the output
+    return np.arange(int(size.sum()), dtype=np.int64) + np.repeat(start - first, size)
 
 
 def regularize(rings: Rings, transform: Affine, params: Params = Params()):
     """Regularized footprints of ``rings``.
 
-    Returns ``(polygons, raw, theta, fallback)``: the footprints, the pixel outlines, each
-    building's main axis (radians, pixel frame) and whether it fell back to the simplified
-    pixel outline.
+    Returns ``(polygons, theta, fallback)``: the footprints, each building's main axis
+    (radians, pixel frame) and whether it fell back to the simplified pixel outline. The
+    pixel outlines (:func:`pixel_polygons`) are built only for the buildings repaired or
+    cut here.
     """
-    raw = pixel_polygons(rings, transform)
     if len(rings) == 0:
-        return raw, raw, np.zeros(0), np.zeros(0, dtype=bool)
+        return pixel_polygons(rings, transform), np.zeros(0), np.zeros(0, dtype=bool)
     out_xy, out_off, theta = regularize_buildings(
         rings.xy, rings.ring_offsets, rings.building_offsets, rings.labels, rings.label,
         params.sigma, params.corner_penalty,
@@ -82,16 +101,16 @@ def regularize(rings: Rings, transform: Affine, params: Params = Params()):
     # rings that collapsed below 3 vertices: holes are dropped, outers fall back
     xy, r_off, b_off, collapsed = kept_rings(out_xy, out_off, rings.building_offsets)
     polys = rings_to_polygons(xy, r_off, b_off, transform)
+    polys, fallback = _enforce_valid(polys, rings, collapsed, transform)
+    polys = _remove_overlaps(polys, rings, transform)
+    return polys, theta, fallback
+
+
+def _enforce_valid(polys, rings, collapsed, transform):
+    """Repair invalid or implausible polygons; returns (polygons, fallback flags)."""
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
-    polys, fallback = _enforce_valid(polys, raw, rings.area_px * px_area, collapsed, transform)
-    polys = _remove_overlaps(polys, raw, rings.area_px, px_area)
-    return polys, raw, theta, fallback
-
-
-def _enforce_valid(polys, raw, raw_area, collapsed, transform):
-    """Repair invalid or implausible polygons; returns (polygons, fallback flags).
-    ``raw_area``: area of each building's pixels."""
-    res = abs(transform.a * transform.e - transform.b * transform.d) ** 0.5
+    res = px_area ** 0.5
+    raw_area = rings.area_px * px_area       # area of each building's pixels
     bad = collapsed | ~shapely.is_valid(polys)
     if bad.any():
         polys[bad] = shapely.orient_polygons(_largest_part(shapely.make_valid(polys[bad])))
@@ -100,11 +119,13 @@ def _enforce_valid(polys, raw, raw_area, collapsed, transform):
     area = shapely.area(polys)
     fallback = np.abs(area - raw_area) > 0.15 * raw_area
     if bad.any():
-        inter = shapely.area(shapely.intersection(polys[bad], shapely.make_valid(raw[bad])))
+        raw_bad = pixel_polygons(rings, transform, np.flatnonzero(bad))
+        inter = shapely.area(shapely.intersection(polys[bad], shapely.make_valid(raw_bad)))
         union = area[bad] + raw_area[bad] - inter
         fallback[bad] |= inter < 0.85 * union
     if fallback.any():
-        simple = shapely.simplify(shapely.make_valid(raw[fallback]), 0.5 * res, preserve_topology=True)
+        raw_fb = pixel_polygons(rings, transform, np.flatnonzero(fallback))
+        simple = shapely.simplify(shapely.make_valid(raw_fb), 0.5 * res, preserve_topology=True)
         polys[fallback] = shapely.orient_polygons(_largest_part(shapely.make_valid(simple)))
     return polys, fallback
 
@@ -156,13 +177,13 @@ def _overlapping_pairs(polys: np.ndarray, min_area: float):
     return left[keep], right[keep]
 
 
-def _remove_overlaps(polys: np.ndarray, raw: np.ndarray, raw_area: np.ndarray,
-                     px_area: float) -> np.ndarray:
+def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine) -> np.ndarray:
     """Cut every overlap out of one of the two neighbours: the one whose pixels do not hold
     the overlap (tested at a point inside it); when both or neither do, the smaller one.
     Shared walls are the same line in both neighbours (see the kernel), so they meet up to
     rounding; overlaps below 1e-8 pixel areas are that rounding and are left alone. Only
     the pairs :func:`_overlapping_pairs` keeps go through the (costly) GEOS overlay."""
+    px_area = abs(transform.a * transform.e - transform.b * transform.d)
     left, right = _overlapping_pairs(polys, 1e-8 * px_area)
     if not len(left):
         return polys
@@ -173,9 +194,12 @@ def _remove_overlaps(polys: np.ndarray, raw: np.ndarray, raw_area: np.ndarray,
         return polys
     inside = shapely.point_on_surface(overlap)
     x, y = shapely.get_x(inside), shapely.get_y(inside)
-    in_left = shapely.contains_xy(raw[left], x, y)
-    in_right = shapely.contains_xy(raw[right], x, y)
-    keep_left = np.where(in_left == in_right, raw_area[left] >= raw_area[right], in_left)
+    both, where = np.unique(np.concatenate([left, right]), return_inverse=True)
+    raw = pixel_polygons(rings, transform, both)     # the pixels of these buildings only
+    in_left = shapely.contains_xy(raw[where[:len(left)]], x, y)
+    in_right = shapely.contains_xy(raw[where[len(left):]], x, y)
+    area = rings.area_px
+    keep_left = np.where(in_left == in_right, area[left] >= area[right], in_left)
     loser = np.where(keep_left, right, left)
     winner = np.where(keep_left, left, right)
     polys = polys.copy()

@@ -9,8 +9,10 @@ is watertight by construction.
 
 Construction: each plane's cell (where it is the minimum) is a convex polygon from
 half-plane clipping; the cell boundaries inside the footprint and the footprint boundary
-are noded together (``unary_union`` on a 1 mm grid) and polygonized, so that all faces
-share their vertices exactly; each face takes the plane that is lowest at an interior
+are noded together (``union_all`` with snap-rounding to a 1 mm grid: a cell edge along
+the footprint edge, a hair off it in floating point, merges with it rather than leaving
+slivers whose edges no longer pair up) and polygonized, so that all faces share their
+vertices exactly; each face takes the plane that is lowest at an interior
 point. Walls run from the ground up to the roof along every footprint edge segment (one
 vertical quad per roof-face edge on the boundary), and the ground face is the noded
 footprint reversed (normal down). Planes whose cell covers less than ``min_face_area`` of
@@ -52,8 +54,7 @@ def envelope_faces(polygon, planes: np.ndarray, min_face_area: float = 0.5):
         return [(polygon, 0)], planes
     lines = [polygon.boundary] + [p.boundary.intersection(polygon) for c in cells
                                   for p in shapely.get_parts(c) if p.geom_type == "Polygon"]
-    noded = shapely.set_precision(shapely.union_all(lines), GRID)
-    noded = shapely.union_all([noded])
+    noded = shapely.union_all(lines, grid_size=GRID)
     faces = []
     for face in shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))):
         if face.area <= 0:

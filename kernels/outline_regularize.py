@@ -156,17 +156,26 @@ def _moments(sx, sy):
     n = sx.shape[0]
     mx = sx.mean()
     my = sy.mean()
-    p = np.zeros((2 * n + 1, 6), dtype=np.float64)
+    p = np.empty((2 * n + 1, 6), dtype=np.float64)
+    p[0, :] = 0.0
+    # running sums in registers: no store-to-load round trip on the six dependency chains
+    s0 = s1 = s2 = s3 = s4 = s5 = 0.0
     for t in range(2 * n):
         tw = t - n if t >= n else t
         x = sx[tw] - mx
         y = sy[tw] - my
-        p[t + 1, 0] = p[t, 0] + 1.0
-        p[t + 1, 1] = p[t, 1] + x
-        p[t + 1, 2] = p[t, 2] + y
-        p[t + 1, 3] = p[t, 3] + x * x
-        p[t + 1, 4] = p[t, 4] + y * y
-        p[t + 1, 5] = p[t, 5] + x * y
+        s0 += 1.0
+        s1 += x
+        s2 += y
+        s3 += x * x
+        s4 += y * y
+        s5 += x * y
+        p[t + 1, 0] = s0
+        p[t + 1, 1] = s1
+        p[t + 1, 2] = s2
+        p[t + 1, 3] = s3
+        p[t + 1, 4] = s4
+        p[t + 1, 5] = s5
     return p, mx, my
 
 
@@ -251,9 +260,10 @@ def _directions(theta):
 
 
 @numba.njit(cache=True)
-def _best_line(p, a, b, theta, sigma2, angle_penalty, diag_penalty):
-    """Cheapest line for span [a, b): returns cost, angle, centroid x, centroid y."""
-    cost, kind = _span_cost(p, a, b, _directions(theta), sigma2, angle_penalty, diag_penalty)
+def _best_line(p, a, b, theta, dirs, sigma2, angle_penalty, diag_penalty):
+    """Cheapest line for span [a, b): returns cost, angle, centroid x, centroid y.
+    ``dirs``: ``_directions(theta)``, computed once per ring by the caller."""
+    cost, kind = _span_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty)
     cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
     ang = _free_angle(cxx, cyy, cxy) if kind == 4 else theta + 0.25 * math.pi * kind
     return cost, ang, mx, my
@@ -574,12 +584,19 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
 
 @numba.njit(cache=True)
 def _clean(out, start, no, min_turn):
-    """Drop closing duplicates and vertices whose turn is below ``min_turn`` radians."""
+    """Drop closing duplicates and vertices whose turn is below ``min_turn`` radians, the
+    first such vertex in ring order at a time. After a drop only the two vertices beside
+    it have new neighbours, so the next scan resumes just before it (from the start when
+    the last vertex went: the first one's neighbour changed); the vertices it skips were
+    kept and still would be. A turn is measured (atan2) only where its sine and cosine do
+    not already show it to be well above ``min_turn`` (a wall's corner)."""
+    sin_clear = 1.001 * math.sin(min_turn)
     changed = True
+    first = 0
     while changed and no - start > 3:
         changed = False
         k = no - start
-        for i in range(k):
+        for i in range(first, k):
             a = start + (i - 1) % k
             b = start + i
             c = start + (i + 1) % k
@@ -589,14 +606,17 @@ def _clean(out, start, no, min_turn):
             lv = math.sqrt(vx * vx + vy * vy)
             drop = lu < 1e-6 or lv < 1e-6
             if not drop:
-                turn = abs(math.atan2(ux * vy - uy * vx, ux * vx + uy * vy))
-                drop = turn < min_turn
+                cross = ux * vy - uy * vx
+                dot = ux * vx + uy * vy
+                if dot > 0.0 and abs(cross) <= sin_clear * lu * lv:
+                    drop = abs(math.atan2(cross, dot)) < min_turn
             if drop:
                 for t in range(b, no - 1):
                     out[t, 0] = out[t + 1, 0]
                     out[t, 1] = out[t + 1, 1]
                 no -= 1
                 changed = True
+                first = max(i - 1, 0) if i < k - 1 else 0
                 break
     return no
 
@@ -854,10 +874,11 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 corners = np.empty((k, 2), dtype=np.float64)
                 weight = np.empty(k, dtype=np.float64)
                 cidx = np.empty(k, dtype=np.int64)
+                dirs = _directions(theta)
                 for i in range(k):
                     a = bounds[chosen[i]]
                     b = bounds[chosen[i + 1]]
-                    _, ang, lx, ly = _best_line(p, a, b, theta, sigma2, angle_penalty, diag_penalty)
+                    _, ang, lx, ly = _best_line(p, a, b, theta, dirs, sigma2, angle_penalty, diag_penalty)
                     lines[i, 0] = ang
                     lines[i, 1] = lx + mx
                     lines[i, 2] = ly + my

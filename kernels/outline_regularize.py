@@ -1194,3 +1194,118 @@ def kept_rings(out_xy, out_off, building_offsets):
             r_off[nr] = o
         b_off[b + 1] = nr
     return xy[:o], r_off[:nr + 1], b_off, collapsed
+
+
+@numba.njit(cache=True)
+def _edges_apart(ax, ay, bx, by, cx, cy, dx, dy, tol):
+    """Whether segments ab and cd are certainly disjoint: one lies strictly (by more than
+    ``tol`` times its length) on one side of the other's line, or their boxes are apart."""
+    if max(ax, bx) + tol < min(cx, dx) or max(cx, dx) + tol < min(ax, bx) \
+            or max(ay, by) + tol < min(cy, dy) or max(cy, dy) + tol < min(ay, by):
+        return True
+    ux, uy = bx - ax, by - ay
+    lu = tol * math.sqrt(ux * ux + uy * uy)
+    o1 = ux * (cy - ay) - uy * (cx - ax)
+    o2 = ux * (dy - ay) - uy * (dx - ax)
+    if (o1 > lu and o2 > lu) or (o1 < -lu and o2 < -lu):
+        return True
+    vx, vy = dx - cx, dy - cy
+    lv = tol * math.sqrt(vx * vx + vy * vy)
+    o3 = vx * (ay - cy) - vy * (ax - cx)
+    o4 = vx * (by - cy) - vy * (bx - cx)
+    return (o3 > lv and o4 > lv) or (o3 < -lv and o4 < -lv)
+
+
+@numba.njit(cache=True)
+def _ring_simple(xy, s, k, tol):
+    """Whether the ring xy[s:s+k] (no closing repeat) is certainly simple: at least 3
+    vertices, consecutive edges longer than ``tol`` that do not fold back onto each other,
+    other edge pairs certainly apart (``_edges_apart``)."""
+    if k < 3:
+        return False
+    for i in range(k):
+        j = s + (i + 1) % k
+        h = s + (i + 2) % k
+        ux, uy = xy[j, 0] - xy[s + i, 0], xy[j, 1] - xy[s + i, 1]
+        vx, vy = xy[h, 0] - xy[j, 0], xy[h, 1] - xy[j, 1]
+        lu = math.sqrt(ux * ux + uy * uy)
+        lv = math.sqrt(vx * vx + vy * vy)
+        if not (lu > tol and lv > tol):      # also catches NaN and infinity
+            return False
+        if abs(ux * vy - uy * vx) <= tol * lu * lv and ux * vx + uy * vy <= 0.0:
+            return False                     # folds back (a spike)
+    for i in range(k - 2):
+        ax, ay = xy[s + i, 0], xy[s + i, 1]
+        bx, by = xy[s + i + 1, 0], xy[s + i + 1, 1]
+        for j in range(i + 2, k if i > 0 else k - 1):   # not the edges beside edge i
+            jn = s + (j + 1) % k
+            if not _edges_apart(ax, ay, bx, by, xy[s + j, 0], xy[s + j, 1],
+                                xy[jn, 0], xy[jn, 1], tol):
+                return False
+    return True
+
+
+@numba.njit(cache=True)
+def _rings_apart(xy, s1, k1, s2, k2, tol):
+    """Whether every edge of ring xy[s1:s1+k1] is certainly apart from every edge of ring
+    xy[s2:s2+k2] (rings without closing repeat)."""
+    for i in range(k1):
+        a = s1 + i
+        b = s1 + (i + 1) % k1
+        for j in range(k2):
+            c = s2 + j
+            d = s2 + (j + 1) % k2
+            if not _edges_apart(xy[a, 0], xy[a, 1], xy[b, 0], xy[b, 1],
+                                xy[c, 0], xy[c, 1], xy[d, 0], xy[d, 1], tol):
+                return False
+    return True
+
+
+@numba.njit(cache=True)
+def _in_ring(px, py, xy, s, k):
+    """Even-odd test of (px, py) against the ring xy[s:s+k] (no closing repeat)."""
+    inside = False
+    for i in range(k):
+        ax, ay = xy[s + i, 0], xy[s + i, 1]
+        j = s + (i + 1) % k
+        bx, by = xy[j, 0], xy[j, 1]
+        if (ay > py) != (by > py):
+            if px < ax + (py - ay) * (bx - ax) / (by - ay):
+                inside = not inside
+    return inside
+
+
+@numba.njit(cache=True)
+def simple_polygons(xy, ring_off, poly_off, tol):
+    """Which polygons are certainly valid without asking GEOS (rings without closing
+    repeat, exterior first): every ring simple (``_ring_simple``), rings pairwise apart,
+    each hole inside the exterior and in no other hole. Rings that are simple and apart
+    leave a connected interior, so such a polygon is valid; ``False`` means only "not
+    certain" (the caller asks GEOS). ``tol`` (coordinate units) is far above the rounding
+    of the georeferencing (an affine map), so validity survives it."""
+    n_p = poly_off.shape[0] - 1
+    ok = np.zeros(n_p, dtype=np.bool_)
+    for q in range(n_p):
+        r0, r1 = poly_off[q], poly_off[q + 1]
+        good = r1 > r0
+        for r in range(r0, r1):
+            if not good:
+                break
+            good = _ring_simple(xy, ring_off[r], ring_off[r + 1] - ring_off[r], tol)
+        for r in range(r0 + 1, r1):     # holes: inside the exterior, apart from every ring
+            if not good:
+                break
+            s = ring_off[r]
+            good = _in_ring(xy[s, 0], xy[s, 1], xy, ring_off[r0], ring_off[r0 + 1] - ring_off[r0])
+            for r2 in range(r0, r1):
+                if not good:
+                    break
+                if r2 == r:
+                    continue
+                s2, k2 = ring_off[r2], ring_off[r2 + 1] - ring_off[r2]
+                if r2 > r0 and _in_ring(xy[s, 0], xy[s, 1], xy, s2, k2):
+                    good = False                # nested in another hole
+                elif r2 < r:                     # each pair of rings once
+                    good = _rings_apart(xy, s, ring_off[r + 1] - s, s2, k2, tol)
+        ok[q] = good
+    return ok

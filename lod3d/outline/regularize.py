@@ -25,7 +25,10 @@ from lod3d.kernels.outline_regularize import (
     kept_rings,
     overlap_areas,
     regularize_buildings,
+    simple_polygons,
 )
+
+VALID_TOL = 1e-6   # pixels: rings this far apart are certainly valid after georeferencing
 
 from .polygonize import Rings
 
@@ -101,17 +104,22 @@ def regularize(rings: Rings, transform: Affine, params: Params = Params()):
     # rings that collapsed below 3 vertices: holes are dropped, outers fall back
     xy, r_off, b_off, collapsed = kept_rings(out_xy, out_off, rings.building_offsets)
     polys = rings_to_polygons(xy, r_off, b_off, transform)
-    polys, fallback = _enforce_valid(polys, rings, collapsed, transform)
+    certain = simple_polygons(xy, r_off, b_off, VALID_TOL)   # valid without asking GEOS
+    polys, fallback = _enforce_valid(polys, rings, collapsed, certain, transform)
     polys = _remove_overlaps(polys, rings, transform)
     return polys, theta, fallback
 
 
-def _enforce_valid(polys, rings, collapsed, transform):
-    """Repair invalid or implausible polygons; returns (polygons, fallback flags)."""
+def _enforce_valid(polys, rings, collapsed, certain, transform):
+    """Repair invalid or implausible polygons; returns (polygons, fallback flags).
+    ``certain``: polygons known valid (:func:`simple_polygons`); GEOS checks the others."""
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
     res = px_area ** 0.5
     raw_area = rings.area_px * px_area       # area of each building's pixels
-    bad = collapsed | ~shapely.is_valid(polys)
+    valid = certain.copy()
+    unsure = np.flatnonzero(~certain)
+    valid[unsure] = shapely.is_valid(polys[unsure])
+    bad = collapsed | ~valid
     if bad.any():
         polys[bad] = shapely.orient_polygons(_largest_part(shapely.make_valid(polys[bad])))
     # implausible: a repaired polygon that lost its shape (IoU with its pixels < 0.85), or

@@ -1073,6 +1073,23 @@ def _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, box, ox, oy, count_same, e
 
 
 @numba.njit(cache=True)
+def _axis_gap(xy, a0, a1, b0, b1, ux, uy, ox, oy):
+    """Gap between the projections of the points xy[a0:a1] and xy[b0:b1] onto the
+    direction (ux, uy) (about (ox, oy)); negative when the projections overlap."""
+    lo_a = lo_b = np.inf
+    hi_a = hi_b = -np.inf
+    for i in range(a0, a1):
+        t = (xy[i, 0] - ox) * ux + (xy[i, 1] - oy) * uy
+        lo_a = min(lo_a, t)
+        hi_a = max(hi_a, t)
+    for i in range(b0, b1):
+        t = (xy[i, 0] - ox) * ux + (xy[i, 1] - oy) * uy
+        lo_b = min(lo_b, t)
+        hi_b = max(hi_b, t)
+    return max(lo_b - hi_a, lo_a - hi_b)
+
+
+@numba.njit(cache=True)
 def overlap_areas(xy, ring_off, poly_off, left, right, eps):
     """Common area of each pair of polygons ``(left[k], right[k])`` and whether it could
     not be told reliably (then ask an exact overlay). Polygons as closed rings: ring r is
@@ -1105,6 +1122,19 @@ def overlap_areas(xy, ring_off, poly_off, left, right, eps):
                 boxes[k, 1] = min(boxes[k, 1], xy[i, 1] - grow)
                 boxes[k, 2] = max(boxes[k, 2], xy[i, 0] + grow)
                 boxes[k, 3] = max(boxes[k, 3], xy[i, 1] + grow)
+    # each polygon's axis: its longest exterior edge (buildings are mostly square to it)
+    axis = np.zeros((n_p, 2), dtype=np.float64)
+    for k in range(n_p):
+        if poly_off[k + 1] > poly_off[k]:
+            r = poly_off[k]
+            longest = 0.0
+            for i in range(ring_off[r], ring_off[r + 1] - 1):
+                ux, uy = xy[i + 1, 0] - xy[i, 0], xy[i + 1, 1] - xy[i, 1]
+                length = math.sqrt(ux * ux + uy * uy)
+                if length > longest:
+                    longest = length
+                    axis[k, 0] = ux / length
+                    axis[k, 1] = uy / length
     n = left.shape[0]
     area = np.zeros(n, dtype=np.float64)
     ambiguous = np.zeros(n, dtype=np.bool_)
@@ -1120,6 +1150,18 @@ def overlap_areas(xy, ring_off, poly_off, left, right, eps):
             continue
         ox = xy[ring_off[a0], 0]
         oy = xy[ring_off[a0], 1]
+        # apart along either axis or its normal by more than the ambiguity band: no piece
+        # of either boundary is inside, on or near the other, so the area is 0, clearly
+        apart = False
+        for q in range(4):
+            ax = axis[left[k] if q < 2 else right[k]]
+            ux, uy = (ax[0], ax[1]) if q % 2 == 0 else (-ax[1], ax[0])
+            if _axis_gap(xy, ring_off[a0], ring_off[a0 + 1], ring_off[b0], ring_off[b0 + 1],
+                         ux, uy, ox, oy) > 2.0 * grow:
+                apart = True
+                break
+        if apart:
+            continue
         s1, amb1, ts = _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, bb, ox, oy, True, eps, ts)
         s2, amb2, ts = _half_overlap(xy, ring_off, sign, b0, b1, a0, a1, ba, ox, oy, False, eps, ts)
         area[k] = s1 + s2

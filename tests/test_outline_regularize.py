@@ -137,8 +137,8 @@ def test_noise_is_measured_per_building():
 @given(seed=st.integers(0, 2**31 - 1), offset=st.sampled_from([0.0, 5e5]))
 def test_overlap_areas_match_geos(seed, offset):
     """The Numba overlap filter (Green's theorem) agrees with GEOS on random polygons with
-    holes, in any orientation, identical pairs and neighbours sharing a wall; pairs it
-    calls unclear go to GEOS anyway."""
+    holes, in any orientation, identical pairs, neighbours sharing a wall and polygons
+    apart (told from their projections alone); pairs it calls unclear go to GEOS anyway."""
     from lod3d.outline.regularize import _closed_rings
     from lod3d.kernels.outline_regularize import overlap_areas
     rng = np.random.default_rng(seed)
@@ -156,14 +156,16 @@ def test_overlap_areas_match_geos(seed, offset):
     a, b = star(), star()
     wall = shapely.box(*a.bounds).difference(a)
     wall = max(getattr(wall, "geoms", [wall]), key=lambda g: g.area)
-    polys = np.array([a, b, a, wall], dtype=object)
-    left, right = np.array([0, 0, 0]), np.array([1, 2, 3])
+    far = affinity.translate(a, xoff=a.bounds[2] - a.bounds[0] + 0.01)   # apart along x
+    polys = np.array([a, b, a, wall, far], dtype=object)
+    left, right = np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4])
     xy, ring_off, poly_off = _closed_rings(polys)
     eps = 64 * np.finfo(float).eps * np.abs(xy).max()
     area, unclear = overlap_areas(xy, ring_off, poly_off, left, right, eps)
     exact = shapely.area(shapely.intersection(polys[left], polys[right]))
     assert np.all(unclear | (np.abs(area - exact) < 1e-6 * max(a.area, 1.0)))
     assert not unclear[1] and abs(area[1] - a.area) < 1e-6 * a.area
+    assert not unclear[3] and area[3] == 0.0
 
 
 @settings(max_examples=150, deadline=None)

@@ -58,18 +58,25 @@ AMBIGUOUS = 16.0   # overlap_areas: pieces within this many eps of a boundary, b
 
 
 @numba.njit(cache=True)
-def _dp_mark(px, py, i0, i1, eps, keep):
-    """Douglas–Peucker on the open chain px[i0..i1] (i1 may exceed len: wraps)."""
+def _dp_levels(px, py, i0, i1, floor, level):
+    """Douglas–Peucker on the open chain px[i0..i1] (i1 may exceed len: wraps) for every
+    tolerance above ``floor`` at once. The split points do not depend on the tolerance
+    (the farthest point of a chain), only where the recursion stops does, so each split
+    point gets ``level``: the smallest distance on its path of splits (its own and its
+    ancestors'). Douglas–Peucker at tolerance ``eps >= floor`` keeps exactly the points
+    whose level exceeds ``eps``."""
     n = px.shape[0]
     stack = np.empty((2 * n + 4, 2), dtype=np.int64)
-    top = 0
+    bound = np.empty(2 * n + 4, dtype=np.float64)   # smallest split distance above a chain
     stack[0, 0] = i0
     stack[0, 1] = i1
+    bound[0] = np.inf
     top = 1
     while top > 0:
         top -= 1
         a = stack[top, 0]
         b = stack[top, 1]
+        above = bound[top]
         if b - a < 2:
             continue
         aw = a - n if a >= n else a   # indices wrap at most once (no integer division)
@@ -91,33 +98,46 @@ def _dp_mark(px, py, i0, i1, eps, keep):
             if dist > best:
                 best = dist
                 bi = i
-        if best > eps:
-            keep[bi - n if bi >= n else bi] = True
+        if best > floor:
+            lv = min(best, above)
+            level[bi - n if bi >= n else bi] = lv
             stack[top, 0] = a
             stack[top, 1] = bi
+            bound[top] = lv
             stack[top + 1, 0] = bi
             stack[top + 1, 1] = b
+            bound[top + 1] = lv
             top += 2
 
 
 @numba.njit(cache=True)
-def _candidates(cx, cy, eps, max_cand):
-    """Indices of the crack corners kept by closed-ring Douglas–Peucker (at least 3)."""
+def _corner_levels(cx, cy, floor):
+    """Douglas–Peucker levels (``_dp_levels``) of the crack corners of a closed ring, cut
+    at corner 0 and the corner farthest from it (both kept at any tolerance)."""
     k = cx.shape[0]
+    level = np.full(k, -1.0)
+    far = 0
+    fd = -1.0
+    for i in range(k):
+        d = (cx[i] - cx[0]) ** 2 + (cy[i] - cy[0]) ** 2
+        if d > fd:
+            fd = d
+            far = i
+    level[0] = np.inf
+    level[far] = np.inf
+    _dp_levels(cx, cy, 0, far, floor, level)
+    _dp_levels(cx, cy, far, k, floor, level)
+    return level
+
+
+@numba.njit(cache=True)
+def _candidates(level, eps, max_cand):
+    """Indices of the crack corners kept by closed-ring Douglas–Peucker at tolerance
+    ``eps`` (at least 3), from their ``_corner_levels``; the tolerance is raised by half
+    until at most ``max_cand`` remain."""
+    k = level.shape[0]
     while True:
-        keep = np.zeros(k, dtype=np.bool_)
-        far = 0
-        fd = -1.0
-        for i in range(k):
-            d = (cx[i] - cx[0]) ** 2 + (cy[i] - cy[0]) ** 2
-            if d > fd:
-                fd = d
-                far = i
-        keep[0] = True
-        keep[far] = True
-        _dp_mark(cx, cy, 0, far, eps, keep)
-        _dp_mark(cx, cy, far, k, eps, keep)
-        idx = np.nonzero(keep)[0]
+        idx = np.nonzero(level > eps)[0]
         if idx.shape[0] < 3:
             # a ring that is one straight chain both ways (cannot be closed) or tiny: keep all
             return np.arange(k)
@@ -622,11 +642,11 @@ def _clean(out, start, no, min_turn):
 
 
 @numba.njit(cache=True)
-def _ring_setup(cx, cy, side_start, n, cand_eps, max_cand):
-    """Candidate boundaries of one ring, ready for ``_segment``: ``(bounds, corner_idx)``,
-    starting at the sharpest candidate corner (a corner for sure, so the cyclic ring may be
-    cut there)."""
-    cand = _candidates(cx, cy, cand_eps, max_cand)
+def _ring_setup(cx, cy, level, side_start, n, cand_eps, max_cand):
+    """Candidate boundaries of one ring (its corners' ``level``), ready for ``_segment``:
+    ``(bounds, corner_idx)``, starting at the sharpest candidate corner (a corner for sure,
+    so the cyclic ring may be cut there)."""
+    cand = _candidates(level, cand_eps, max_cand)
     m = cand.shape[0]
     sharp = 0
     sharp_turn = -1.0
@@ -798,13 +818,15 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
         for r in range(r0, r1):
             cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
             cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
-            coarse = _candidates(cx, cy, ORIENT_EPS, max_cand)
+            level = _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps))   # one pass, both tolerances
+            coarse = _candidates(level, ORIENT_EPS, max_cand)
             sx, sy, side_start = _samples(cx, cy)
             p, mx, my = _moments(sx, sy)
             st, en = _spans(coarse, side_start, sx.shape[0])
             _orientation_hist(p, st, en, hist)
             if r == r0:
                 o_sx, o_sy, o_ss, o_p, o_mx, o_my, o_st, o_en = sx, sy, side_start, p, mx, my, st, en
+                o_level = level
         theta = _dominant(hist)
         theta = _refine_theta(o_p, o_st, o_en, theta) % (0.5 * math.pi)
         sigma2 = max(sigma * sigma, _noise_var(o_p, o_st, o_en))
@@ -841,7 +863,9 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
             if r == r0:   # sampled above
                 sx, sy, side_start, p, mx, my, nb = o_sx, o_sy, o_ss, o_p, o_mx, o_my, o_nb
+                level = o_level
             else:
+                level = _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps))
                 sx, sy, side_start = _samples(cx, cy)
                 p, mx, my = _moments(sx, sy)
                 if touch[bld]:
@@ -849,7 +873,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 else:
                     nb = np.zeros(sx.shape[0], dtype=np.int64)
             n = sx.shape[0]
-            bounds, corner_idx = _ring_setup(cx, cy, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand)
+            bounds, corner_idx = _ring_setup(cx, cy, level, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand)
             poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
                                          angle_penalty, diag_penalty)
             use_circle = False
@@ -1311,9 +1335,8 @@ def _in_ring(px, py, xy, s, k):
         ax, ay = xy[s + i, 0], xy[s + i, 1]
         j = s + (i + 1) % k
         bx, by = xy[j, 0], xy[j, 1]
-        if (ay > py) != (by > py):
-            if px < ax + (py - ay) * (bx - ax) / (by - ay):
-                inside = not inside
+        if (ay > py) != (by > py) and px < ax + (py - ay) * (bx - ax) / (by - ay):
+            inside = not inside
     return inside
 
 

@@ -60,11 +60,17 @@ def rings_to_polygons(xy: np.ndarray, ring_offsets: np.ndarray, building_offsets
     pixel coordinates, holes negative; the kernel keeps it): a transform that flips the
     axes (north-up, negative determinant) reverses every ring, done while the rings are
     closed and georeferenced in one Numba pass instead of a GEOS orientation pass."""
-    t = transform
-    world, closed = closed_world_rings(np.ascontiguousarray(xy, dtype=np.float64),
-                                       np.asarray(ring_offsets, dtype=np.int64),
-                                       t.a, t.b, t.c, t.d, t.e, t.f, t.a * t.e - t.b * t.d < 0)
+    world, closed = _world_rings(xy, ring_offsets, transform)
     return shapely.from_ragged_array(shapely.GeometryType.POLYGON, world, (closed, building_offsets))
+
+
+def _world_rings(xy: np.ndarray, ring_offsets: np.ndarray, transform: Affine):
+    """The closed, georeferenced rings of :func:`rings_to_polygons` as flat arrays:
+    ``(coordinates, ring_offsets)``."""
+    t = transform
+    return closed_world_rings(np.ascontiguousarray(xy, dtype=np.float64),
+                              np.asarray(ring_offsets, dtype=np.int64),
+                              t.a, t.b, t.c, t.d, t.e, t.f, t.a * t.e - t.b * t.d < 0)
 
 
 def pixel_polygons(rings: Rings, transform: Affine, which: np.ndarray | None = None) -> np.ndarray:
@@ -103,16 +109,20 @@ def regularize(rings: Rings, transform: Affine, params: Params = Params()):
         params.angle_penalty, params.diag_penalty, params.cand_eps, params.max_cand, params.circles)
     # rings that collapsed below 3 vertices: holes are dropped, outers fall back
     xy, r_off, b_off, collapsed = kept_rings(out_xy, out_off, rings.building_offsets)
-    polys = rings_to_polygons(xy, r_off, b_off, transform)
+    world, closed = _world_rings(xy, r_off, transform)
+    polys = shapely.from_ragged_array(shapely.GeometryType.POLYGON, world, (closed, b_off))
     certain = simple_polygons(xy, r_off, b_off, VALID_TOL)   # valid without asking GEOS
-    polys, fallback = _enforce_valid(polys, rings, collapsed, certain, transform)
-    polys = _remove_overlaps(polys, rings, transform)
+    polys, fallback, replaced = _enforce_valid(polys, rings, collapsed, certain, transform)
+    # the overlap filter reads the flat rings unless a repair replaced a polygon
+    flat = None if replaced.any() else (world, closed, b_off)
+    polys = _remove_overlaps(polys, rings, transform, flat)
     return polys, theta, fallback
 
 
 def _enforce_valid(polys, rings, collapsed, certain, transform):
-    """Repair invalid or implausible polygons; returns (polygons, fallback flags).
-    ``certain``: polygons known valid (:func:`simple_polygons`); GEOS checks the others."""
+    """Repair invalid or implausible polygons; returns (polygons, fallback flags, replaced
+    flags). ``certain``: polygons known valid (:func:`simple_polygons`); GEOS checks the
+    others."""
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
     res = px_area ** 0.5
     raw_area = rings.area_px * px_area       # area of each building's pixels
@@ -135,7 +145,7 @@ def _enforce_valid(polys, rings, collapsed, certain, transform):
         raw_fb = pixel_polygons(rings, transform, np.flatnonzero(fallback))
         simple = shapely.simplify(shapely.make_valid(raw_fb), 0.5 * res, preserve_topology=True)
         polys[fallback] = shapely.orient_polygons(_largest_part(shapely.make_valid(simple)))
-    return polys, fallback
+    return polys, fallback, bad | fallback
 
 
 _EMPTY = shapely.Polygon()
@@ -167,32 +177,39 @@ def _closed_rings(polys: np.ndarray):
     return np.ascontiguousarray(coords, dtype=np.float64), ring_off.astype(np.int64), poly_off.astype(np.int64)
 
 
-def _overlapping_pairs(polys: np.ndarray, min_area: float):
+def _overlapping_pairs(polys: np.ndarray, min_area: float, flat=None):
     """Pairs ``(left, right)``, left < right, that may share more than ``min_area``: the
     pairs whose bounding boxes meet, less those the Numba Green's-theorem overlap
     (:func:`overlap_areas`) finds below ``min_area / 2`` (shared walls that coincide up to
-    rounding, neighbours that do not touch). Pairs it cannot tell are kept."""
+    rounding, neighbours that do not touch). Pairs it cannot tell are kept. ``flat``: the
+    polygons' closed rings as ``(xy, ring_offsets, polygon_offsets)`` when at hand (else
+    they are read from the pairs' polygons)."""
     left, right = shapely.STRtree(polys).query(polys)
     pairs = left < right
     left, right = left[pairs], right[pairs]
     if not len(left):
         return left, right
-    used, inv = np.unique(np.concatenate([left, right]), return_inverse=True)
-    xy, ring_off, poly_off = _closed_rings(polys[used])
+    if flat is None:
+        used, inv = np.unique(np.concatenate([left, right]), return_inverse=True)
+        xy, ring_off, poly_off = _closed_rings(polys[used])
+        a, b = inv[:len(left)], inv[len(left):]
+    else:
+        (xy, ring_off, poly_off), a, b = flat, left, right
     eps = 64 * np.finfo(np.float64).eps * max(float(np.abs(xy).max(initial=0.0)), 1.0)
-    area, unclear = overlap_areas(xy, ring_off, poly_off, inv[:len(left)], inv[len(left):], eps)
+    area, unclear = overlap_areas(xy, ring_off, poly_off, a, b, eps)
     keep = unclear | (area > 0.5 * min_area)
     return left[keep], right[keep]
 
 
-def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine) -> np.ndarray:
+def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=None) -> np.ndarray:
     """Cut every overlap out of one of the two neighbours: the one whose pixels do not hold
     the overlap (tested at a point inside it); when both or neither do, the smaller one.
     Shared walls are the same line in both neighbours (see the kernel), so they meet up to
     rounding; overlaps below 1e-8 pixel areas are that rounding and are left alone. Only
-    the pairs :func:`_overlapping_pairs` keeps go through the (costly) GEOS overlay."""
+    the pairs :func:`_overlapping_pairs` keeps go through the (costly) GEOS overlay;
+    ``flat``: as there."""
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
-    left, right = _overlapping_pairs(polys, 1e-8 * px_area)
+    left, right = _overlapping_pairs(polys, 1e-8 * px_area, flat)
     if not len(left):
         return polys
     overlap = shapely.intersection(polys[left], polys[right])

@@ -62,6 +62,9 @@ def test_bad_inputs(tmp_path, shared_data):
     far = replace(rb, lon_off=rb.lon_off + 0.5)
     with pytest.raises(InputError, match="do not overlap"):
         compute_dsm([(a, ra), (b, far)])
+    from lod3d.stereo.dsm import StereoParams
+    with pytest.raises(InputError, match="aggregation"):
+        StereoParams(aggregation="bp")
 
 
 def test_cli_errors_are_one_line(tmp_path, shared_data):

@@ -1,9 +1,21 @@
-"""Stereo kernels on small arrays: census cost, SGM on label ranges, subpixel, post-filters, tie points."""
+"""Stereo kernels on small arrays: census cost, SGM/MGM on label ranges, subpixel, post-filters, tie points."""
 
 import numpy as np
-from lod3d.kernels.stereo_post import fill_from_rim, median_heights, remove_speckles, smooth_heights, visible
-from lod3d.kernels.stereo_sgm import sgm8, winner_subpixel
-from lod3d.kernels.stereo_sweep import field_at, run_census, sweep_cost_volume, upsample2
+import pytest
+from lod3d.kernels.stereo_post import (
+    fill_from_rim,
+    median_heights,
+    remove_speckles,
+    smooth_heights,
+    visible,
+)
+from lod3d.kernels.stereo_sgm import mgm8, sgm8, winner_subpixel
+from lod3d.kernels.stereo_sweep import (
+    field_at,
+    run_census,
+    sweep_cost_volume,
+    upsample2,
+)
 from lod3d.kernels.stereo_tiepoints import match_patches
 
 
@@ -26,7 +38,8 @@ def test_field_interpolation_is_exact_for_affine_fields():
     assert abs(r - 17.0) < 1e-12 and abs(c - (19.0 + 6.5)) < 1e-12
 
 
-def test_sweep_and_sgm_find_the_true_height():
+@pytest.mark.parametrize("aggregate", [sgm8, mgm8])
+def test_sweep_and_sgm_find_the_true_height(aggregate):
     imgs, frow, fcol, h_nodes = _shifted_views(1.0, 12.0)
     labels = np.arange(0.0, 20.01, 1.0)
     lo = np.zeros((40, 40), np.int64)
@@ -37,7 +50,7 @@ def test_sweep_and_sgm_find_the_true_height():
     assert np.mean(cost[10:30, 10:30].argmin(axis=2) == 12) > 0.95
     assert np.all(cost[10:30, 10:30, 12] == 0)
     flat = np.full((40, 40), np.nan, np.float32)
-    label, uniq = winner_subpixel(sgm8(cost, lo, hi, flat, 1.0, 4, 30), lo, hi, 2)
+    label, uniq = winner_subpixel(aggregate(cost, lo, hi, flat, 1.0, 4, 30), lo, hi, 2)
     assert np.all(np.abs(label[5:35, 5:35] - 12) < 0.5)
     assert np.median(uniq) > 0.3
 
@@ -60,7 +73,8 @@ def test_upsample2_keeps_pixels_and_is_cubic_between():
     assert np.isnan(up[0, 8, 7]) and np.isfinite(up[0, 8, 5])
 
 
-def test_sgm_on_label_ranges_matches_full_range_inside_them():
+@pytest.mark.parametrize("aggregate", [sgm8, mgm8])
+def test_sgm_on_label_ranges_matches_full_range_inside_them(aggregate):
     """Narrow per-cell ranges that hold the answer give the full-range winner."""
     rng = np.random.default_rng(3)
     cost = rng.integers(10, 40, (30, 30, 24)).astype(np.uint8)
@@ -69,13 +83,14 @@ def test_sgm_on_label_ranges_matches_full_range_inside_them():
     lo = 9 - rng.integers(1, 7, (30, 30)).astype(np.int64)
     hi = 9 + rng.integers(1, 7, (30, 30)).astype(np.int64)
     flat = np.full((30, 30), np.nan, np.float32)
-    full, _ = winner_subpixel(sgm8(cost, full_lo, full_hi, flat, 1.0, 4, 30), full_lo, full_hi, 2)
-    ranged, _ = winner_subpixel(sgm8(cost, lo, hi, flat, 1.0, 4, 30), lo, hi, 2)
+    full, _ = winner_subpixel(aggregate(cost, full_lo, full_hi, flat, 1.0, 4, 30), full_lo, full_hi, 2)
+    ranged, _ = winner_subpixel(aggregate(cost, lo, hi, flat, 1.0, 4, 30), lo, hi, 2)
     assert np.all(np.abs(ranged - full) < 0.5)
     assert np.all((ranged >= lo) & (ranged <= hi))
 
 
-def test_p2_drops_across_image_edges():
+@pytest.mark.parametrize("aggregate", [sgm8, mgm8])
+def test_p2_drops_across_image_edges(aggregate):
     """Two flat surfaces, a noisy data term: with the guide's edge at the true step, the
     step is recovered there; with a uniform guide SGM smooths across it."""
     rng = np.random.default_rng(0)
@@ -87,10 +102,45 @@ def test_p2_drops_across_image_edges():
     lo, hi = np.zeros((ny, nx), np.int64), np.full((ny, nx), nd - 1, np.int64)
     guide = np.zeros((ny, nx), np.float32)
     guide[:, 20:] = 100.0
-    edge, _ = winner_subpixel(sgm8(cost, lo, hi, guide, 5.0, 4, 200), lo, hi, 1)
+    edge, _ = winner_subpixel(aggregate(cost, lo, hi, guide, 5.0, 4, 200), lo, hi, 1)
     assert np.all(np.abs(edge[:, 19] - 2) < 1) and np.all(np.abs(edge[:, 20] - 9) < 1)
-    plain, _ = winner_subpixel(sgm8(cost, lo, hi, np.zeros_like(guide), 5.0, 4, 200), lo, hi, 1)
+    plain, _ = winner_subpixel(aggregate(cost, lo, hi, np.zeros_like(guide), 5.0, 4, 200), lo, hi, 1)
     assert np.abs(plain[:, 18:22] - np.array([2, 2, 9, 9])).max() > 3
+
+
+def test_mgm_matches_its_recursion_written_out():
+    """mgm8 = the sum over 8 passes of L(p) = C(p) + mean over the two predecessors q in the
+    grid of min(L(q, d), L(q, d ± 1) + P1, min L(q) + P2) − min L(q), with the predecessor
+    pairs of the reference MGM code as (dx, dy) image offsets — checks the pass tables, the
+    scan orders and the transposed passes."""
+    rng = np.random.default_rng(5)
+    ny, nx, nd, p1, p2 = 6, 7, 5, 3, 11
+    cost = rng.integers(0, 30, (ny, nx, nd)).astype(np.uint8)
+    pairs = [((-1, 0), (0, -1)), ((1, 0), (0, 1)), ((0, 1), (-1, 0)), ((0, -1), (1, 0)),
+             ((-1, -1), (1, -1)), ((1, -1), (1, 1)), ((1, 1), (-1, 1)), ((-1, 1), (-1, -1))]
+    expected = np.zeros((ny, nx, nd))
+    for pair in pairs:
+        memo = {}
+
+        def path(i, j, pair=pair, memo=memo):
+            if (i, j) not in memo:
+                msgs = []
+                for dx, dy in pair:
+                    qi, qj = i + dy, j + dx
+                    if 0 <= qi < ny and 0 <= qj < nx:
+                        lq = path(qi, qj)
+                        m = lq.min()
+                        near = np.minimum(np.r_[np.inf, lq[:-1]], np.r_[lq[1:], np.inf]) + p1
+                        msgs.append(np.minimum(np.minimum(lq, near), m + p2) - m)
+                memo[i, j] = cost[i, j] + (np.mean(msgs, axis=0) if msgs else 0)
+            return memo[i, j]
+
+        for i in range(ny):
+            for j in range(nx):
+                expected[i, j] += np.floor(path(i, j) + 0.5)
+    lo, hi = np.zeros((ny, nx), np.int64), np.full((ny, nx), nd - 1, np.int64)
+    got = mgm8(cost, lo, hi, np.full((ny, nx), np.nan, np.float32), 1.0, p1, p2)
+    assert np.abs(got - expected).max() <= 1
 
 
 def test_sweep_skips_labels_outside_the_cell_range():

@@ -148,6 +148,8 @@ def _mgm_pass(cost, lo, hi, guide, tau, p1, p2, si, sj, nbr, agg):
                     mq = prev_min[qj]
                 q0 = lo[qi, qj]
                 q1 = hi[qi, qj]
+                # The message as in _path, written out: sharing it as an inlined helper
+                # made sgm8 1.6x slower (measured on a 300 x 300 x 27 volume).
                 step = abs(guide[i, j] - guide[qi, qj])
                 jump = p2
                 if not np.isnan(step):

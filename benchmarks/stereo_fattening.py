@@ -6,7 +6,7 @@ all cells, roofs and ground; the share of cells more than 2 m too high (and thei
 of the squared error); RMSE within 1 m of a height step of more than 2 m in the truth
 DSM ("near_wall") and elsewhere; CPU seconds of ``compute_dsm``.
 
-    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/stereo_fattening.py /tmp/st5 [--param name=value ...]
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/stereo_fattening.py runs/sim5 [--param name=value ...]
 """
 
 from __future__ import annotations

@@ -28,11 +28,11 @@ from lod3d.kernels.outline_regularize import (
     simple_polygons,
 )
 
-VALID_TOL = 1e-6   # pixels: rings this far apart are certainly valid after georeferencing
-
 from .polygonize import Rings
 
 __all__ = ["Params", "pixel_polygons", "regularize", "rings_to_polygons"]
+
+VALID_TOL = 1e-6   # pixels: rings this far apart are certainly valid after georeferencing
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ the guarantees the kernel alone cannot: every polygon valid (invalid ones are re
 or replaced by the Douglas–Peucker simplification of the pixel outline when the repair
 would lose the building), holes that vanished dropped, and no two neighbours overlapping
 (the overlap goes to the building whose pixels cover more of it; slivers left by the cut
-are removed). Overlap checks use an STRtree over all polygons and vectorized shapely over
-the overlapping pairs; a building that loses to several neighbours is cut in as many
-rounds, each round one vectorized difference.
+are removed). Overlap checks sweep the polygons' bounding boxes (Numba), drop the pairs
+the Numba overlap area clears and use vectorized shapely over the rest; a building that
+loses to several neighbours is cut in as many rounds, each round one vectorized
+difference, its neighbours in index order.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lod3d.kernels.outline_regularize import (
     regularize_buildings,
     simple_polygons,
 )
+from lod3d.kernels.outline_trace import box_pairs, inside_axis_rings
 
 from .polygonize import Rings
 
@@ -78,12 +80,20 @@ def pixel_polygons(rings: Rings, transform: Affine, which: np.ndarray | None = N
     (indices) only: the regularizer needs them for the few it repairs or cuts, not all."""
     if which is None:
         return rings_to_polygons(rings.xy, rings.ring_offsets, rings.building_offsets, transform)
+    world, closed, b_off = _pixel_rings(rings, transform, which)
+    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, world, (closed, b_off))
+
+
+def _pixel_rings(rings: Rings, transform: Affine, which: np.ndarray):
+    """The closed, georeferenced pixel rings of the buildings ``which`` as flat arrays (as
+    :func:`pixel_polygons` builds them): ``(coordinates, ring_offsets, building_offsets)``."""
     r0, r1 = rings.building_offsets[which], rings.building_offsets[which + 1]
     ring_idx = _ranges(r0, r1)
     c0, c1 = rings.ring_offsets[ring_idx], rings.ring_offsets[ring_idx + 1]
     ring_off = np.concatenate(([0], np.cumsum(c1 - c0)))
     b_off = np.concatenate(([0], np.cumsum(r1 - r0)))
-    return rings_to_polygons(rings.xy[_ranges(c0, c1)], ring_off, b_off, transform)
+    world, closed = _world_rings(rings.xy[_ranges(c0, c1)], ring_off, transform)
+    return world, closed, b_off
 
 
 def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -178,15 +188,14 @@ def _closed_rings(polys: np.ndarray):
 
 
 def _overlapping_pairs(polys: np.ndarray, min_area: float, flat=None):
-    """Pairs ``(left, right)``, left < right, that may share more than ``min_area``: the
-    pairs whose bounding boxes meet, less those the Numba Green's-theorem overlap
-    (:func:`overlap_areas`) finds below ``min_area / 2`` (shared walls that coincide up to
-    rounding, neighbours that do not touch). Pairs it cannot tell are kept. ``flat``: the
+    """Pairs ``(left, right)``, left < right, sorted, that may share more than
+    ``min_area``: the pairs whose bounding boxes meet (:func:`box_pairs`), less those the
+    Numba Green's-theorem overlap (:func:`overlap_areas`) finds below ``min_area / 2``
+    (shared walls that coincide up to rounding, neighbours that do not touch). Pairs it
+    cannot tell are kept. ``flat``: the
     polygons' closed rings as ``(xy, ring_offsets, polygon_offsets)`` when at hand (else
     they are read from the pairs' polygons)."""
-    left, right = shapely.STRtree(polys).query(polys)
-    pairs = left < right
-    left, right = left[pairs], right[pairs]
+    left, right = box_pairs(shapely.bounds(polys))
     if not len(left):
         return left, right
     if flat is None:
@@ -199,6 +208,23 @@ def _overlapping_pairs(polys: np.ndarray, min_area: float, flat=None):
     area, unclear = overlap_areas(xy, ring_off, poly_off, a, b, eps)
     keep = unclear | (area > 0.5 * min_area)
     return left[keep], right[keep]
+
+
+def _in_pixels(rings: Rings, transform: Affine, left, right, x, y):
+    """Whether the point ``(x[k], y[k])`` lies inside the pixels (pixel outline, holes
+    kept) of building ``left[k]``, and of ``right[k]``. Under a transform without rotation
+    the outlines' edges are horizontal and vertical and a Numba test of comparisons only
+    decides exactly (:func:`inside_axis_rings`); otherwise, GEOS ``contains``."""
+    both, where = np.unique(np.concatenate([left, right]), return_inverse=True)
+    if transform.b == 0 and transform.d == 0:
+        world, closed, b_off = _pixel_rings(rings, transform, both)
+        hit = inside_axis_rings(world, closed, b_off, where, np.concatenate([x, x]),
+                                np.concatenate([y, y]))
+        if (hit >= 0).all():
+            return hit[:len(left)] == 1, hit[len(left):] == 1
+    raw = pixel_polygons(rings, transform, both)     # the pixels of these buildings only
+    return (shapely.contains_xy(raw[where[:len(left)]], x, y),
+            shapely.contains_xy(raw[where[len(left):]], x, y))
 
 
 def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=None) -> np.ndarray:
@@ -218,11 +244,8 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
     if not len(left):
         return polys
     inside = shapely.point_on_surface(overlap)
-    x, y = shapely.get_x(inside), shapely.get_y(inside)
-    both, where = np.unique(np.concatenate([left, right]), return_inverse=True)
-    raw = pixel_polygons(rings, transform, both)     # the pixels of these buildings only
-    in_left = shapely.contains_xy(raw[where[:len(left)]], x, y)
-    in_right = shapely.contains_xy(raw[where[len(left):]], x, y)
+    in_left, in_right = _in_pixels(rings, transform, left, right,
+                                   shapely.get_x(inside), shapely.get_y(inside))
     area = rings.area_px
     keep_left = np.where(in_left == in_right, area[left] >= area[right], in_left)
     loser = np.where(keep_left, right, left)

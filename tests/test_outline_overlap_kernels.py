@@ -1,0 +1,60 @@
+"""The Numba helpers of the overlap repair against GEOS: the exact point-in-pixel-outline
+test and the bounding-box pair sweep."""
+
+import numpy as np
+import shapely
+from affine import Affine
+
+from lod3d.kernels.outline_trace import box_pairs, inside_axis_rings
+from lod3d.outline.polygonize import trace_buildings
+from lod3d.outline.regularize import _pixel_rings, pixel_polygons
+
+
+def _random_mask(seed, shape=(40, 50)):
+    rng = np.random.default_rng(seed)
+    m = np.zeros(shape, np.int32)
+    for k in range(1, 9):
+        r, c = rng.integers(0, shape[0] - 6), rng.integers(0, shape[1] - 6)
+        m[r:r + rng.integers(3, 12), c:c + rng.integers(3, 12)] = k
+    m[rng.random(shape) < 0.05] = 0    # holes and ragged edges
+    return m
+
+
+def test_inside_axis_rings_is_geos_contains_on_and_off_the_pixel_edges():
+    t = Affine(0.5, 0, 300000.0, 0, -0.5, 5000000.0)
+    for seed in range(5):
+        rings = trace_buildings(_random_mask(seed), min_area_px=1, min_hole_px=1)
+        which = np.arange(len(rings))
+        world, closed, b_off = _pixel_rings(rings, t, which)
+        polys = pixel_polygons(rings, t, which)
+        rng = np.random.default_rng(seed)
+        # points on pixel corners, on pixel edges and inside pixels, of every building
+        col = rng.integers(0, 100, 4000) / 2.0
+        row = rng.integers(0, 80, 4000) / 2.0
+        col[::3] += rng.random(len(col[::3]))
+        x, y = t.a * col + t.c, t.e * row + t.f
+        b = rng.integers(0, len(rings), len(x))
+        got = inside_axis_rings(world, closed, b_off, b, x, y)
+        assert (got >= 0).all() and (got == 1).sum() > 20 and (got == 0).sum() > 20
+        assert np.array_equal(got == 1, shapely.contains_xy(polys[b], x, y))
+
+
+def test_inside_axis_rings_refuses_oblique_edges():
+    tri = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [0.0, 0.0]])
+    got = inside_axis_rings(tri, np.array([0, 4]), np.array([0, 1]), np.array([0]),
+                            np.array([1.0]), np.array([1.0]))
+    assert got.tolist() == [-1]
+
+
+def test_box_pairs_are_the_strtree_pairs_sorted():
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 60, 300).astype(float), rng.integers(0, 60, 300).astype(float)
+    boxes = np.column_stack([x, y, x + rng.integers(0, 6, 300), y + rng.integers(0, 6, 300)])
+    boxes[7] = np.nan                  # an empty geometry's bounds
+    geoms = shapely.box(*boxes.T)
+    left, right = shapely.STRtree(geoms).query(geoms)
+    keep = left < right
+    order = np.lexsort((right[keep], left[keep]))
+    got_l, got_r = box_pairs(boxes)
+    assert np.array_equal(got_l, left[keep][order]) and np.array_equal(got_r, right[keep][order])
+    assert 7 not in got_l and 7 not in got_r

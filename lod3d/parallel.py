@@ -159,12 +159,19 @@ def _claim(n: int, comm, take: bool = True):
     while rank 0 computed a tile waited — spinning its core — until rank 0 finished that
     tile and called MPI again, which turned the queue into lockstep. ``Fetch_and_op`` is
     atomic under a shared lock, and completes without rank 0 (MPI-3 passive target).
+
+    The epoch is opened with ``MODE_NOCHECK`` (no rank ever locks this window
+    exclusively): without it, mpich's ``Unlock_all`` waits for rank 0 to acknowledge, so
+    a rank whose queue ran out spun (``sched_yield``) until rank 0 finished its last
+    tile — measured: 0.74 CPU s over 2 s of waiting; with it, 0.00. The window's
+    collective creation, too, is entered only after a sleeping barrier.
     """
     if comm is None:
         yield from range(n)
         return
     from mpi4py import MPI
 
+    quiet_barrier(comm)
     win = MPI.Win.Allocate(np.dtype(np.int64).itemsize if comm.rank == 0 else 0,
                            np.dtype(np.int64).itemsize, comm=comm)
     try:
@@ -173,7 +180,7 @@ def _claim(n: int, comm, take: bool = True):
         quiet_barrier(comm)
         one = np.ones(1, dtype=np.int64)
         got = np.zeros(1, dtype=np.int64)
-        win.Lock_all()
+        win.Lock_all(MPI.MODE_NOCHECK)
         try:
             while take:
                 win.Fetch_and_op(one, got, 0, 0, MPI.SUM)

@@ -25,7 +25,9 @@ Algorithm (per building, all rings of a building share its orientation):
    outcome of this criterion, not of a tolerance. A circle (algebraic fit, 3 parameters)
    competes with the polygon under the same criterion, so round buildings stay round.
 5. **Shared walls.** A wall that runs along a touching neighbour done earlier takes the
-   neighbour's line for it when the two nearly agree, so party walls coincide.
+   neighbour's line for it when the two nearly agree, so party walls coincide. Each
+   building files its walls that face a neighbour under its own label, so every building
+   against that wall finds it (two houses against one long building both take its line).
 6. **Vertices.** Consecutive walls are intersected; nearly parallel walls (a step in a
    facade) get a connecting wall perpendicular to the first, where the pixel boundary
    crosses the mid-line between them (the step as the pixels place it).
@@ -468,9 +470,11 @@ def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_pe
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _emit(out, no, x, y):
-    """Append a vertex unless it duplicates the previous one."""
-    if no > 0 and abs(out[no - 1, 0] - x) < 1e-6 and abs(out[no - 1, 1] - y) < 1e-6:
+def _emit(out, start, no, x, y):
+    """Append a vertex to the ring that began at ``start`` unless it duplicates the ring's
+    previous vertex (the vertex before ``start`` is another ring's: a neighbour's corner
+    at a shared T-junction is exactly this one)."""
+    if no > start and abs(out[no - 1, 0] - x) < 1e-6 and abs(out[no - 1, 1] - y) < 1e-6:
         return no
     out[no, 0] = x
     out[no, 1] = y
@@ -549,6 +553,7 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
     ``weight``), and the other wall takes the direction its end points give it. ``cx,
     cy``: the crack ring; ``corner_idx[j]``: its corner where wall j starts."""
     k = lines.shape[0]
+    start = no
     sin_min = math.sin(math.radians(20.0))
     for i in range(k):
         j = (i + 1) % k
@@ -578,8 +583,8 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
                     if abs(cross_i) >= sin_min and abs(cross_j) >= sin_min:
                         s1 = ((px - lines[i, 1]) * wy - (py - lines[i, 2]) * wx) / cross_i
                         s2 = ((lines[j, 1] - px) * vy - (lines[j, 2] - py) * vx) / cross_j
-                        no = _emit(out, no, lines[i, 1] + s1 * ux, lines[i, 2] + s1 * uy)
-                        no = _emit(out, no, px + s2 * wx, py + s2 * wy)
+                        no = _emit(out, start, no, lines[i, 1] + s1 * ux, lines[i, 2] + s1 * uy)
+                        no = _emit(out, start, no, px + s2 * wx, py + s2 * wy)
                         continue
                 if dist > OFF_PIXELS:
                     if weight[i] >= weight[j]:
@@ -588,7 +593,7 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
                     else:
                         t2 = (qx - lines[j, 1]) * vx + (qy - lines[j, 2]) * vy
                         xx, yy = lines[j, 1] + t2 * vx, lines[j, 2] + t2 * vy
-                no = _emit(out, no, xx, yy)
+                no = _emit(out, start, no, xx, yy)
                 done = True
         if not done and abs(cross) < sin_min:
             qx, qy = _step_point(lines[i, 1], lines[i, 2], lines[j, 1], lines[j, 2], ux, uy,
@@ -599,10 +604,10 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
             ax, ay = lines[i, 1] + t1 * ux, lines[i, 2] + t1 * uy
             bx, by = lines[j, 1] + t2 * vx, lines[j, 2] + t2 * vy
             if (ax - bx) ** 2 + (ay - by) ** 2 < 0.09:
-                no = _emit(out, no, 0.5 * (ax + bx), 0.5 * (ay + by))
+                no = _emit(out, start, no, 0.5 * (ax + bx), 0.5 * (ay + by))
             else:
-                no = _emit(out, no, ax, ay)
-                no = _emit(out, no, bx, by)
+                no = _emit(out, start, no, ax, ay)
+                no = _emit(out, start, no, bx, by)
     return no
 
 
@@ -726,12 +731,14 @@ def _main_neighbour(nb, a, b):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _shared_line(store, lines_store, next_store, key, ang, x, y):
-    """A wall already fitted by the neighbour that this wall lies on (parallel within
-    ``SHARE_SIN`` and through a point within ``SHARE_DIST`` pixels), or -1."""
-    if key not in store:
+def _shared_line(store, lines_store, next_store, other, ang, x, y):
+    """A wall already fitted by the neighbour ``other`` (label) that this wall lies on
+    (parallel within ``SHARE_SIN`` and through a point within ``SHARE_DIST`` pixels), or
+    -1. ``store[label]`` heads the linked list (``next_store``) of the walls that building
+    filed: those facing any neighbour."""
+    if other not in store:
         return -1
-    e = store[key]
+    e = store[other]
     while e >= 0:
         sa = lines_store[e, 0]
         if abs(math.sin(sa - ang)) < SHARE_SIN:
@@ -895,7 +902,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 sign = 1.0 if r == r0 else -1.0
                 for i in range(nv):
                     a = sign * 2.0 * math.pi * i / nv
-                    no = _emit(out, no, ccx + rr * math.cos(a), ccy + rr * math.sin(a))
+                    no = _emit(out, ring_start, no, ccx + rr * math.cos(a), ccy + rr * math.sin(a))
             else:
                 k = chosen.shape[0] - 1
                 lines = np.empty((k, 3), dtype=np.float64)
@@ -912,8 +919,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                     lines[i, 2] = ly + my
                     other, share = _main_neighbour(nb, a, b) if touch[bld] else (0, 0.0)
                     if other > 0 and share >= SHARE_MIN:
-                        key = min(lab, other) * (n_lab + 1) + max(lab, other)
-                        e = _shared_line(store, lines_store, next_store, key, ang, lines[i, 1], lines[i, 2])
+                        e = _shared_line(store, lines_store, next_store, other, ang, lines[i, 1], lines[i, 2])
                         if e >= 0:
                             lines[i, 0] = lines_store[e, 0]
                             lines[i, 1] = lines_store[e, 1]
@@ -922,8 +928,9 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                             lines_store[n_store, 0] = lines[i, 0]
                             lines_store[n_store, 1] = lines[i, 1]
                             lines_store[n_store, 2] = lines[i, 2]
-                            next_store[n_store] = store[key] if key in store else -1
-                            store[key] = n_store
+                            # filed under this building's label, for any later neighbour
+                            next_store[n_store] = store[lab] if lab in store else -1
+                            store[lab] = n_store
                             n_store += 1
                     ci = corner_idx[chosen[i]]
                     cidx[i] = ci

@@ -18,6 +18,8 @@ Per footprint polygon (each polygon of a multi-part footprint is handled on its 
   height-continuous region, with the DSM noise measured inside as the noise floor.
   An unsplit polygon keeps all three LoDs in ``{id}-{k}``; a split one has BuildingParts
   ``{id}-{k}-{j}`` (largest first) holding LoD1.3 and LoD2.2, sharing walls.
+  Given the true ortho (optional), walls between parts of different heights follow its
+  edges, and the taller roof's spill past them stays out of the lower roof's fit.
 
 Every building is emitted. A part whose fitted roof cannot be made (no usable roof, a
 degenerate envelope, a solid failing the geometric checks after quantization) gets a flat
@@ -53,14 +55,16 @@ SPLIT_DEPTH = 6
 LODS = ("12", "13", "22")
 
 
-def build_buildings(footprints, dsm: Raster, dtm: Raster, lods=(0, 1, 2), progress=None) -> list[Building]:
+def build_buildings(footprints, dsm: Raster, dtm: Raster, lods=(0, 1, 2), progress=None,
+                    ortho: Raster | None = None) -> list[Building]:
     """Build every footprint ``(id, polygon)``; ``progress`` wraps the iteration if given."""
     items = sorted(footprints, key=lambda t: str(t[0]))
     it = progress(items) if progress else items
-    return [build_building(str(bid), poly, dsm, dtm, lods) for bid, poly in it]
+    return [build_building(str(bid), poly, dsm, dtm, lods, ortho) for bid, poly in it]
 
 
-def build_building(bid: str, footprint, dsm: Raster, dtm: Raster, lods=(0, 1, 2)) -> Building:
+def build_building(bid: str, footprint, dsm: Raster, dtm: Raster, lods=(0, 1, 2),
+                   ortho: Raster | None = None) -> Building:
     """One building with all requested LoDs (LOD0 always) and its quality attributes."""
     footprint = shapely.make_valid(footprint) if not footprint.is_valid else footprint
     polys = sorted((_separate_courtyards(p) for p in shapely.get_parts(footprint)
@@ -70,7 +74,7 @@ def build_building(bid: str, footprint, dsm: Raster, dtm: Raster, lods=(0, 1, 2)
     acc = {"z": [], "nodata": 0, "reasons": [], "stats": {}}
     parts = []
     for k, poly in enumerate(polys):
-        parts += _build_degrading(f"{bid}-{k}", poly, dsm, ground, lods, acc)
+        parts += _build_degrading(f"{bid}-{k}", poly, dsm, ground, lods, acc, ortho)
     building = Building(bid, footprint, ground, parts)
     _drop_invalid(building, acc)
     building.parts = [p for p in parts if p.solids]
@@ -118,7 +122,7 @@ def _attributes(building, acc) -> dict:
     return attrs
 
 
-def _build_degrading(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
+def _build_degrading(pid, poly, dsm, ground, lods, acc, ortho=None) -> list[BuildingPart]:
     """:func:`_build_polygon`, retried at LoD1 then LoD0 when a model cannot be built.
 
     One odd footprint must not sink a city: the failure is recorded as the fallback
@@ -128,7 +132,7 @@ def _build_degrading(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
     for level in dict.fromkeys(levels):  # distinct, in order
         saved = (len(acc["z"]), acc["nodata"], dict(acc["stats"]), len(acc["reasons"]))
         try:
-            return _build_polygon(pid, poly, dsm, ground, level, acc)
+            return _build_polygon(pid, poly, dsm, ground, level, acc, ortho)
         except Exception as exc:  # any failure degrades this building, never the run
             del acc["z"][saved[0]:], acc["reasons"][saved[3]:]
             acc["nodata"], acc["stats"] = saved[1], saved[2]
@@ -136,10 +140,10 @@ def _build_degrading(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
     return []
 
 
-def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
+def _build_polygon(pid, poly, dsm, ground, lods, acc, ortho=None) -> list[BuildingPart]:
     """The BuildingParts of one footprint polygon; collects samples, reasons and per-solid
     statistics ``(sum of squared residuals, samples, volume)`` into ``acc``."""
-    cells = roof_cells(poly, dsm)
+    cells = roof_cells(poly, dsm, ortho=ortho)
     acc["nodata"] += cells.nodata
     z = cells.z
     if len(z) < MIN_SAMPLES:
@@ -160,7 +164,7 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
         return [main]
     pieces = [(piece, None) for piece, _ in partition(poly, cells)]
     if 2 in lods:
-        pieces = _roof_pieces(poly, [piece for piece, _ in pieces], cells, ground)
+        pieces = _roof_pieces(poly, [piece for piece, _ in pieces], cells, ground, ortho)
     split = len(pieces) > 1
     parts = [main]
     for j, (piece, fit) in enumerate(pieces):
@@ -194,7 +198,7 @@ def _build_polygon(pid, poly, dsm, ground, lods, acc) -> list[BuildingPart]:
     return parts
 
 
-def _roof_pieces(poly, pieces, cells, ground) -> list:
+def _roof_pieces(poly, pieces, cells, ground, ortho=None) -> list:
     """``[(piece, RoofFit | None)]``, largest first: the height-jump ``pieces`` of ``poly``
     cut further at their inside corners where one roof cannot fit them, each with its roof;
     or, when cuts at the inside corners of ``poly`` alone explain a roof with height jumps
@@ -205,9 +209,11 @@ def _roof_pieces(poly, pieces, cells, ground) -> list:
     ``2 * NOISE``), up to ``SPLIT_DEPTH`` levels of cuts."""
     noise = max(NOISE, cells.noise)
     tol = max(2 * NOISE, 1.25 * noise)
-    out = _final_fits([cut for piece in pieces for cut in split_roof(
-        piece, *_fit_samples(piece, cells), ground, noise, depth=SPLIT_DEPTH, tol=tol, sweep_step=SWEEP_STEP)],
-        cells, ground, noise)
+    spill = []
+    cuts = [cut for piece in pieces for cut in split_roof(
+        piece, *_fit_samples(piece, cells), ground, noise, depth=SPLIT_DEPTH, tol=tol, sweep_step=SWEEP_STEP,
+        ortho=ortho, spill=spill)]
+    out = _final_fits(cuts, cells, ground, noise, _spill_mask(cells, spill))
     score, worst = _score(out, cells, noise)
     if len(pieces) > 1 and worst > tol:
         corners = _final_fits(split_roof(poly, cells.x, cells.y, cells.z, ground, noise, tol=tol), cells, ground, noise)
@@ -216,11 +222,12 @@ def _roof_pieces(poly, pieces, cells, ground) -> list:
     return sorted(out, key=lambda t: (-t[0].area, t[0].bounds))
 
 
-def _final_fits(pieces, cells, ground, noise) -> list:
+def _final_fits(pieces, cells, ground, noise, spill=None) -> list:
     """``[(piece, RoofFit)]`` with the data-driven candidate joining where the primitives
-    do not explain a piece's roof (RMSE over ``2 * noise``)."""
+    do not explain a piece's roof (RMSE over ``2 * noise``), fitted without the samples
+    where ``spill`` (a taller neighbour's roof carried over the wall)."""
     return [(piece, fit if fit is not None and fit.rmse <= 2 * noise
-             else fit_roof(piece, *_fit_samples(piece, cells), ground, noise)) for piece, fit in pieces]
+             else fit_roof(piece, *_fit_samples(piece, cells, spill), ground, noise)) for piece, fit in pieces]
 
 
 def _score(pieces, cells, noise) -> tuple[float, float]:
@@ -239,11 +246,14 @@ def _score(pieces, cells, noise) -> tuple[float, float]:
     return total, worst
 
 
-def _fit_samples(piece, cells):
+def _fit_samples(piece, cells, spill=None):
     """The roof samples ``(x, y, z)`` a roof over ``piece`` is fitted to: those of its
     largest height-continuous region when that holds at least half of them (chimneys,
-    dormers and neighbours' overhangs left out), else all inside."""
+    dormers and neighbours' overhangs left out), else all inside; without those where
+    ``spill``."""
     m = shapely.contains_xy(piece, cells.x, cells.y)
+    if spill is not None:
+        m &= ~spill
     labels = cells.label[m]
     if labels.max(initial=0) > 0:
         main = np.bincount(labels[labels > 0]).argmax()
@@ -251,6 +261,15 @@ def _fit_samples(piece, cells):
         if own.sum() >= max(MIN_SAMPLES, 0.5 * m.sum()):
             m[m] = own
     return cells.x[m], cells.y[m], cells.z[m]
+
+
+def _spill_mask(cells, spill: list) -> np.ndarray | None:
+    """Which of ``cells``' samples lie at the points ``spill`` (arrays of ``(x, y)`` rows,
+    taken from the samples themselves); None when there are none."""
+    if not spill:
+        return None
+    points = np.concatenate(spill)
+    return np.isin(cells.x + 1j * cells.y, points[:, 0] + 1j * points[:, 1])
 
 
 def _add_solid(part, lod, poly, planes, x, y, z, ground, acc) -> np.ndarray:

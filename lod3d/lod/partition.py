@@ -18,6 +18,12 @@ share a wall, and each part's solid is closed on its own. :func:`split_roof` cut
 further at its inside corners where no single roof fits it (wings meeting at an angle at
 the same height), and across it where a straight wall explains the roof better (terraced
 houses of similar height in one footprint).
+
+A stereo DSM carries a taller roof 1-3 m past its wall onto the lower roof next door and
+shows no step at the real wall; the true ortho shows the wall as a sharp edge. Given the
+ortho, walls between regions or pieces of different heights are moved onto its edges
+(:func:`_ortho_walls`, :func:`_ortho_edge`), and the samples passed over are left out of
+the lower roof's fits.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ SWEEP_STEP = 2.0      # metres between the straight cuts :func:`split_roof` trie
 SWEEP_MARGIN = 3.0    # metres: the least width of a piece such a cut leaves
 MIN_PART_WIDTH = 0.0  # metres: thinner higher strips along the outline merged (off: real narrow parts go too)
 SWEEP_KEEP = 3        # coarse straight cuts per axis whose roofs are fitted: the best of a screen (:func:`_sweep_screened`)
+# walls placed on the ortho's edges (:func:`_ortho_walls`, :func:`_ortho_edge`)
+SPILL_M = 3.0   # metres: the farthest a stereo DSM carries a taller roof past its wall
+EDGE_M = 1.0    # metres of ortho averaged on either side of a candidate wall
+CHUNK_M = 2.0   # metres of wall per chunk: an edge must show along most chunks (a hip line or slanted shadow does not)
+JUMP_M = 1.0    # metres: the least height step across a straight cut for a taller roof's spill to matter
 
 
 @dataclass
@@ -67,8 +78,10 @@ class RoofCells:
     noise: float = 0.0
 
 
-def roof_cells(poly, dsm: Raster, step: float = 1.0, min_area: float = 4.0) -> RoofCells:
-    """Samples of ``dsm`` inside ``poly`` and their height-continuous regions."""
+def roof_cells(poly, dsm: Raster, step: float = 1.0, min_area: float = 4.0, ortho: Raster | None = None) -> RoofCells:
+    """Samples of ``dsm`` inside ``poly`` and their height-continuous regions; with the
+    true ``ortho`` (any grid in the DSM's CRS), the walls between regions of different
+    heights are moved onto its edges (:func:`_ortho_walls`)."""
     inv = ~dsm.transform
     x0, y0, x1, y1 = poly.bounds
     c0, r0 = inv @ (x0, y1)
@@ -101,8 +114,112 @@ def roof_cells(poly, dsm: Raster, step: float = 1.0, min_area: float = 4.0) -> R
         small = size < min_area / abs(win.a * win.e)
         small[0] = True
         grid[small[grid]] = 0
+    territory = grid
+    if ortho is not None and n > 1:
+        territory, grid = _ortho_walls(z, grid, _sample(ortho, xs, ys), step, abs(win.a), _frame_dirs(poly))
     m = np.isfinite(z)
-    return RoofCells(xs[m], ys[m], z[m], grid[m], grid, win, nodata, dsm_noise(z))
+    return RoofCells(xs[m], ys[m], z[m], grid[m], territory, win, nodata, dsm_noise(z))
+
+
+def _frame_dirs(poly) -> np.ndarray:
+    """The four directions along and across the long axis of ``poly``'s minimum rotated
+    rectangle, as unit ``(row, col)`` vectors of a north-up raster."""
+    xy = np.asarray(shapely.minimum_rotated_rectangle(poly).exterior.coords)[:3]
+    e = np.diff(xy, axis=0)
+    e = e / np.maximum(np.hypot(e[:, 0], e[:, 1]), 1e-12)[:, None]
+    rc = np.column_stack([-e[:, 1], e[:, 0]])  # map (dx, dy) -> raster (row, col)
+    return np.concatenate([rc, -rc])
+
+
+def _sample(raster: Raster, x, y) -> np.ndarray:
+    """Values of ``raster`` at the points ``(x, y)`` (nearest cell; NaN beyond it or nodata)."""
+    c, r = ~raster.transform @ (x, y)
+    r, c = np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
+    h, w = raster.shape
+    ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    data = raster.data[0] if raster.data.ndim == 3 else raster.data
+    out = np.full(np.shape(x), np.nan)
+    out[ok] = data[r[ok], c[ok]]
+    if raster.nodata is not None and np.isfinite(raster.nodata):
+        out[out == raster.nodata] = np.nan
+    return out
+
+
+def _ortho_walls(z, grid, ortho, step, res, dirs):
+    """Region labels with each wall between a higher and a lower region moved onto the
+    ortho's edge: ``(territory, labels)``.
+
+    A stereo DSM carries a taller roof past its wall onto the lower one next door, so the
+    height jump (the regions' boundary) lies inside the lower building; the image shows
+    the wall sharply. For each pair of touching regions whose median heights differ by more
+    than ``step``, the cells of either near their boundary are grouped by which of the
+    directions ``dirs`` (unit ``(row, col)`` vectors) the other region lies in, and each
+    group's wall is moved into the higher region to where the ortho steps most across it
+    (:func:`_edge_shift`). The cells passed over go to the lower region's territory (the
+    part it gets) but to no region's samples (their heights are the spill)."""
+    labels = np.unique(grid[grid > 0])
+    height = dict(zip(labels.tolist(), ndimage.median(z, grid, labels)))
+    pairs = set()
+    for a, b in ((grid[:, :-1], grid[:, 1:]), (grid[:-1], grid[1:])):
+        m = (a != b) & (a > 0) & (b > 0)
+        pairs |= {(min(p), max(p)) for p in zip(a[m].tolist(), b[m].tolist())}
+    territory, samples = grid.copy(), grid.copy()
+    near = {}
+    for a, b in sorted(pairs):
+        hi, lo = (a, b) if height[a] > height[b] else (b, a)
+        if height[hi] - height[lo] <= step:
+            continue
+        for k in (hi, lo):
+            if k not in near:
+                d, idx = ndimage.distance_transform_edt(grid != k, sampling=res, return_indices=True)
+                near[k] = (d, idx)
+        # cells of hi (q > 0) and of lo (q < 0) near the other; q: metres from the DSM's wall
+        r_up, c_up = np.nonzero((grid == hi) & (near[lo][0] <= SPILL_M + EDGE_M + res))
+        r_dn, c_dn = np.nonzero((grid == lo) & (near[hi][0] <= EDGE_M + res))
+        r, c = np.concatenate([r_up, r_dn]), np.concatenate([c_up, c_dn])
+        q = np.concatenate([near[lo][0][r_up, c_up] - 0.5 * res, 0.5 * res - near[hi][0][r_dn, c_dn]])
+        # each cell's direction across the wall, from hi towards lo
+        vr = np.concatenate([near[lo][1][0][r_up, c_up] - r_up, r_dn - near[hi][1][0][r_dn, c_dn]])
+        vc = np.concatenate([near[lo][1][1][r_up, c_up] - c_up, c_dn - near[hi][1][1][r_dn, c_dn]])
+        group = np.argmax(vr[:, None] * dirs[None, :, 0] + vc[:, None] * dirs[None, :, 1], axis=1)
+        v = ortho[r, c]
+        for g in range(len(dirs)):
+            m = group == g
+            if m.sum() < 8:
+                continue
+            along = (c[m] * dirs[g, 0] - r[m] * dirs[g, 1]) * res
+            shift = _edge_shift(q[m], along, v[m], 0.0)
+            sel = m & (q > 0) & (q <= shift)
+            territory[r[sel], c[sel]] = lo
+            samples[r[sel], c[sel]] = 0
+    return territory, samples
+
+
+def _edge_shift(q, w, v, lo_q: float) -> float:
+    """The position ``q0`` in ``lo_q .. SPILL_M`` (quarter metres) where the values ``v`` at
+    positions ``q`` across a wall step most: the median over ``CHUNK_M`` chunks of the
+    along-wall coordinate ``w`` of the absolute difference between the means within
+    ``EDGE_M`` after and before ``q0`` (a wall steps all along its length, a hip line or a
+    shadow's slanted edge only in some chunks); 0 without enough values."""
+    ok = np.isfinite(v)
+    q, w, v = q[ok], w[ok], v[ok]
+    if not len(v):
+        return 0.0
+    chunk = np.floor((w - w.min()) / CHUNK_M).astype(np.int64)
+    nch = int(chunk.max()) + 1
+    best, where = -1.0, 0.0
+    for q0 in np.arange(lo_q, SPILL_M + 1e-9, 0.25):
+        a = (q > q0 - EDGE_M) & (q <= q0)
+        b = (q > q0) & (q <= q0 + EDGE_M)
+        na, nb = np.bincount(chunk[a], minlength=nch), np.bincount(chunk[b], minlength=nch)
+        both = (na >= 2) & (nb >= 2)
+        if not both.any():
+            continue
+        step = np.bincount(chunk[b], v[b], nch)[both] / nb[both] - np.bincount(chunk[a], v[a], nch)[both] / na[both]
+        e = float(np.median(np.abs(step)))
+        if e > best:
+            best, where = e, q0
+    return where
 
 
 def dsm_noise(z) -> float:
@@ -236,7 +353,8 @@ def _main_neighbour(p, others):
 
 def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_area: float = 12.0,
                min_samples: int = 24, max_eval: int = 500, fit=None, tol: float | None = None,
-               sweep_step: float = 0.0, sweep_penalty: float = 0.0, sweep_keep: int = SWEEP_KEEP) -> list:
+               sweep_step: float = 0.0, sweep_penalty: float = 0.0, sweep_keep: int = SWEEP_KEEP,
+               ortho: Raster | None = None, spill: list | None = None) -> list:
     """``[(piece, RoofFit | None)]``: ``poly`` cut at its inside corners into pieces that
     each carry a simpler roof, with the best primitive roof of each (``fit`` may give the
     one of ``poly`` when known).
@@ -262,6 +380,12 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     cut and fitted. Such a cut must beat the best so far by ``sweep_penalty * log n``. Cuts are compared on a seeded random subset
     of at most ``max_eval`` samples. Pieces keep exact common edges on the solids' 1 mm
     grid.
+
+    With the true ``ortho``, the straight cut found is moved onto the wall the image shows
+    (:func:`_ortho_edge`): a stereo DSM puts the height step past the wall, inside the
+    lower building. The samples the move passes over carry the taller roof's height and
+    are left out of the lower piece's fits (appended to ``spill`` as ``(k, 2)`` arrays of
+    their ``(x, y)`` when a list is given).
     """
     if fit is None:
         fit = fit_roof(poly, x, y, z, ground, noise, data_driven=False)
@@ -327,16 +451,60 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
                 if r is not None and r[0] < found[0]:
                     found = (r[0], r[1], ax, t, r[3])
             best, best_score, best_fits = found[1], found[0], found[4]
+            if ortho is not None:
+                ax, t = found[2], found[3]
+                t2 = _ortho_edge(ax, t, poly, x, y, z, _sample(ortho, x, y))
+                r = attempt(_sweep_line(ax, t2)) if t2 != t else None
+                if r is not None:
+                    best, best_fits = r[1], None
+                    s = (x - ax[1][0]) * ax[2][0] + (y - ax[1][1]) * ax[2][1]
+                    left_out = (s - t) * (s - t2) < 0  # between the DSM's step and the wall: the taller roof's spill
+                    if spill is not None:
+                        spill.append(np.column_stack([x[left_out], y[left_out]]))
     if best is None:
         return [(poly, fit)]
     out = []
-    for g, f in zip(best, best_fits):
+    for j, g in enumerate(best):
         m = shapely.contains_xy(g, x, y)
-        if step > 1:  # compared on a subset: refitted on all (on all already otherwise)
+        f = None if best_fits is None else best_fits[j]
+        if best_fits is None:
+            m &= ~left_out
+        if step > 1 or best_fits is None:  # compared on a subset: refitted on all (on all already otherwise)
             f = fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples else None
         out += split_roof(g, x[m], y[m], z[m], ground, noise, depth - 1, min_area, min_samples, max_eval,
-                          f, tol, sweep_step, sweep_penalty, sweep_keep)
+                          f, tol, sweep_step, sweep_penalty, sweep_keep, ortho, spill)
     return out
+
+
+def _ortho_edge(ax, t, poly, x, y, z, o) -> float:
+    """Where the ortho ``o`` (at the samples ``(x, y)``) steps most across the straight cut
+    at ``t`` along the axis ``ax``: the wall the image shows near the one the DSM ``z``
+    shows. A stereo DSM carries the taller roof up to ``SPILL_M`` past the wall, so the
+    wall is searched from the DSM's step up to that far towards the taller side (and half
+    a metre the other way), across the cut's extent in ``poly`` (:func:`_edge_shift`);
+    ``t`` itself where the DSM steps by less than ``JUMP_M`` across the cut (a ridge, or
+    neighbours of one height: no spill)."""
+    c, u, n = ax[1], ax[2], ax[3]
+    s = (x - c[0]) * u[0] + (y - c[1]) * u[1] - t
+    w = (x - c[0]) * n[0] + (y - c[1]) * n[1]
+    cut = shapely.intersection(_sweep_line(ax, t), poly)
+    ends = shapely.get_coordinates(cut)
+    if not len(ends):
+        return t
+    we = (ends[:, 0] - c[0]) * n[0] + (ends[:, 1] - c[1]) * n[1]
+    along = (w >= we.min()) & (w <= we.max())
+    left = along & (s < -0.5) & (s > -2.5)
+    right = along & (s > 0.5) & (s < 2.5)
+    if left.sum() < 4 or right.sum() < 4:
+        return t
+    jump = np.median(z[right]) - np.median(z[left])
+    if abs(jump) < JUMP_M:
+        return t  # no wall with a step here (a ridge, or neighbours of one height): nothing spilt
+    sign = 1.0 if jump > 0 else -1.0
+    q = sign * s
+    near = along & (q > -0.5 - EDGE_M) & (q < SPILL_M + EDGE_M)
+    where = _edge_shift(q[near], w[near], o[near], -0.5)
+    return t + sign * where
 
 
 def _corner_cuts(poly, min_edge: float = 1.0, max_cuts: int = 12) -> list:

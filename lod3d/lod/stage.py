@@ -18,7 +18,9 @@ class LOD:
     """Build LOD0 and, per ``lods``, LoD1.2 and LoD2.2 for every footprint.
 
     Reads ``dsm``, ``dtm`` (:class:`lod3d.raster.Raster`, same CRS) and ``footprints``
-    (list of ``(id, shapely Polygon)`` in that CRS); writes ``buildings``.
+    (list of ``(id, shapely Polygon)`` in that CRS), and the true ``ortho`` when present
+    (the walls between parts of different heights then follow its edges rather than the
+    stereo DSM's blurred steps); writes ``buildings``.
     """
 
     name = "lod"
@@ -36,4 +38,5 @@ class LOD:
         if dsm.crs is not None and dtm.crs is not None and dsm.crs != dtm.crs:
             raise InputError(f"DSM and DTM are in different CRS ({dsm.crs} vs {dtm.crs}); reproject one first")
         bar = lambda it: progress(it, desc="lod", unit="bldg")  # noqa: E731
-        return {"buildings": build_buildings(products["footprints"], dsm, dtm, self.lods, progress=bar)}
+        return {"buildings": build_buildings(products["footprints"], dsm, dtm, self.lods, progress=bar,
+                                             ortho=products.get("ortho"))}

@@ -58,3 +58,20 @@ def test_box_pairs_are_the_strtree_pairs_sorted():
     got_l, got_r = box_pairs(boxes)
     assert np.array_equal(got_l, left[keep][order]) and np.array_equal(got_r, right[keep][order])
     assert 7 not in got_l and 7 not in got_r
+
+
+def test_in_pixels_is_geos_contains_with_and_without_rotation():
+    from lod3d.outline.regularize import _in_pixels
+    rings = trace_buildings(_random_mask(7), min_area_px=1, min_hole_px=1)
+    rng = np.random.default_rng(7)
+    left = rng.integers(0, len(rings), 500)
+    right = rng.integers(0, len(rings), 500)
+    col, row = rng.integers(0, 100, 500) / 2.0, rng.integers(0, 80, 500) / 2.0
+    for t in (Affine(0.5, 0, 1000.0, 0, -0.5, 2000.0),
+              Affine.translation(1000.0, 2000.0) @ Affine.rotation(30) @ Affine.scale(0.5, -0.5)):
+        x, y = t.a * col + t.b * row + t.c, t.d * col + t.e * row + t.f
+        in_left, in_right = _in_pixels(rings, t, left, right, x, y)
+        polys = pixel_polygons(rings, t)
+        assert np.array_equal(in_left, shapely.contains_xy(polys[left], x, y))
+        assert np.array_equal(in_right, shapely.contains_xy(polys[right], x, y))
+        assert in_left.any() and not in_left.all()

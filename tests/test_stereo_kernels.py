@@ -13,6 +13,7 @@ from lod3d.kernels.stereo_sgm import mgm8, sgm8, winner_subpixel
 from lod3d.kernels.stereo_sweep import (
     field_at,
     run_census,
+    run_zsad,
     sweep_cost_volume,
     upsample2,
 )
@@ -38,15 +39,16 @@ def test_field_interpolation_is_exact_for_affine_fields():
     assert abs(r - 17.0) < 1e-12 and abs(c - (19.0 + 6.5)) < 1e-12
 
 
-@pytest.mark.parametrize("aggregate", [sgm8, mgm8])
-def test_sweep_and_sgm_find_the_true_height(aggregate):
+@pytest.mark.parametrize("aggregate, ad_weight", [(sgm8, 0.0), (mgm8, 0.0), (sgm8, 4.0)])
+def test_sweep_and_sgm_find_the_true_height(aggregate, ad_weight):
     imgs, frow, fcol, h_nodes = _shifted_views(1.0, 12.0)
     labels = np.arange(0.0, 20.01, 1.0)
     lo = np.zeros((40, 40), np.int64)
     hi = np.full((40, 40), len(labels) - 1, np.int64)
     cost = np.empty((40, 40, len(labels)), np.uint8)
     nvalid = np.empty((40, 40), np.int64)
-    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(2), cost, nvalid)
+    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(2),
+                      np.full(2, 10.0), ad_weight, 3.0, cost, nvalid)
     assert np.mean(cost[10:30, 10:30].argmin(axis=2) == 12) > 0.95
     assert np.all(cost[10:30, 10:30, 12] == 0)
     flat = np.full((40, 40), np.nan, np.float32)
@@ -150,7 +152,8 @@ def test_sweep_skips_labels_outside_the_cell_range():
     hi = np.full((40, 40), 20, np.int64)
     cost = np.empty((40, 40, len(labels)), np.uint8)
     nvalid = np.empty((40, 40), np.int64)
-    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(2), cost, nvalid)
+    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(2), np.ones(2), 0.0, 3.0,
+                      cost, nvalid)
     assert np.all(cost[:, :, :14] == 24)
     assert nvalid[0, 0] == 0                            # census window off the tile
     assert nvalid[20, 20] == 7
@@ -172,6 +175,28 @@ def test_run_census_matches_a_cell_by_cell_census():
             expect = int("".join("1" if x < warped[v, i, j] - tol[v] else "0" for x in win), 2)
             assert int(bits[v, j - ja]) == expect
             assert bad[v, j - ja] == (v == 1 and abs(j - 20) <= r)
+
+
+def test_run_zsad_matches_a_cell_by_cell_definition():
+    """The vectorized ZSAD of a run equals, per cell, the sum over pairs with whole census
+    windows of min(mean |(ga·a − mean) − (gb·b − mean)| over the 3×3 window, trunc)."""
+    rng = np.random.default_rng(5)
+    warped = rng.random((3, 12, 30)).astype(np.float32)
+    warped[2] = 3.0 * warped[0] + 7.0                   # view 2: view 0 with another offset and contrast
+    gain = np.array([3.0, 3.0, 1.0])
+    i, ja, jb = 5, 4, 26
+    bad = np.zeros((3, 30), np.uint8)
+    bad[1, 3] = 1
+    zsad = np.empty(30, np.float32)
+    run_zsad(warped, i, ja, jb, gain, 0.4, bad, np.empty((3, 30), np.float32), np.empty(30, np.float32), zsad)
+    for j in range(ja, jb):
+        win = [gain[v] * warped[v, i - 1:i + 2, j - 1:j + 2].astype(np.float64) for v in range(3)]
+        expect = 0.0
+        for a, b in ((0, 1), (0, 2), (1, 2)):
+            if not (bad[a, j - ja] or bad[b, j - ja]):
+                expect += min(np.abs((win[a] - win[a].mean()) - (win[b] - win[b].mean())).mean(), 0.4)
+        assert abs(zsad[j - ja] - expect) < 1e-4
+    assert abs(zsad[3]) < 1e-4             # view 1 out: views 0 and 2 differ by offset and contrast alone
 
 
 def test_subpixel_parabola():

@@ -151,36 +151,38 @@ def _ortho_walls(z, grid, ortho, step, res, dirs):
 
     A stereo DSM carries a taller roof past its wall onto the lower one next door, so the
     height jump (the regions' boundary) lies inside the lower building; the image shows
-    the wall sharply. For each pair of touching regions whose median heights differ by more
-    than ``step``, the cells of either near their boundary are grouped by which of the
-    directions ``dirs`` (unit ``(row, col)`` vectors) the other region lies in, and each
-    group's wall is moved into the higher region to where the ortho steps most across it
-    (:func:`_edge_shift`). The cells passed over go to the lower region's territory (the
+    the wall sharply. For each pair of touching regions, taking each in turn as the higher,
+    the cells near their boundary where the higher stands more than ``step`` above the
+    lower's nearest cell (a wall, not a stretch where the two meet at one height) are
+    grouped by which of the directions ``dirs`` (unit ``(row, col)`` vectors) the other
+    region lies in, and each group's wall is moved into the higher region to where the
+    ortho steps most across it (:func:`_edge_shift`). The cells passed over go to the lower region's territory (the
     part it gets) but to no region's samples (their heights are the spill)."""
-    labels = np.unique(grid[grid > 0])
-    height = dict(zip(labels.tolist(), ndimage.median(z, grid, labels)))
     pairs = set()
     for a, b in ((grid[:, :-1], grid[:, 1:]), (grid[:-1], grid[1:])):
         m = (a != b) & (a > 0) & (b > 0)
         pairs |= {(min(p), max(p)) for p in zip(a[m].tolist(), b[m].tolist())}
     territory, samples = grid.copy(), grid.copy()
     near = {}
-    for a, b in sorted(pairs):
-        hi, lo = (a, b) if height[a] > height[b] else (b, a)
-        if height[hi] - height[lo] <= step:
-            continue
+    for hi, lo in sorted(pairs | {(b, a) for a, b in pairs}):
         for k in (hi, lo):
             if k not in near:
                 d, idx = ndimage.distance_transform_edt(grid != k, sampling=res, return_indices=True)
                 near[k] = (d, idx)
-        # cells of hi (q > 0) and of lo (q < 0) near the other; q: metres from the DSM's wall
-        r_up, c_up = np.nonzero((grid == hi) & (near[lo][0] <= SPILL_M + EDGE_M + res))
-        r_dn, c_dn = np.nonzero((grid == lo) & (near[hi][0] <= EDGE_M + res))
+        # cells of hi (q > 0) and of lo (q < 0) near the other, where hi stands more than
+        # ``step`` above the nearest cell of lo (a wall, not a stretch of the boundary
+        # where the regions meet at one height); q: metres from the DSM's wall
+        (d_lo, (nr_lo, nc_lo)), (d_hi, (nr_hi, nc_hi)) = near[lo], near[hi]
+        up = (grid == hi) & (d_lo <= SPILL_M + EDGE_M + res) & (z - z[nr_lo, nc_lo] > step)
+        down = (grid == lo) & (d_hi <= EDGE_M + res) & (z[nr_hi, nc_hi] - z > step)
+        (r_up, c_up), (r_dn, c_dn) = np.nonzero(up), np.nonzero(down)
+        if len(r_up) < 8:
+            continue
         r, c = np.concatenate([r_up, r_dn]), np.concatenate([c_up, c_dn])
-        q = np.concatenate([near[lo][0][r_up, c_up] - 0.5 * res, 0.5 * res - near[hi][0][r_dn, c_dn]])
+        q = np.concatenate([d_lo[r_up, c_up] - 0.5 * res, 0.5 * res - d_hi[r_dn, c_dn]])
         # each cell's direction across the wall, from hi towards lo
-        vr = np.concatenate([near[lo][1][0][r_up, c_up] - r_up, r_dn - near[hi][1][0][r_dn, c_dn]])
-        vc = np.concatenate([near[lo][1][1][r_up, c_up] - c_up, c_dn - near[hi][1][1][r_dn, c_dn]])
+        vr = np.concatenate([nr_lo[r_up, c_up] - r_up, r_dn - nr_hi[r_dn, c_dn]])
+        vc = np.concatenate([nc_lo[r_up, c_up] - c_up, c_dn - nc_hi[r_dn, c_dn]])
         group = np.argmax(vr[:, None] * dirs[None, :, 0] + vc[:, None] * dirs[None, :, 1], axis=1)
         v = ortho[r, c]
         for g in range(len(dirs)):

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TaskResult", "get_comm", "quiet_barrier", "run_tasks", "set_compute_threads", "task_map"]
+__all__ = ["TaskResult", "barrier_wait_s", "get_comm", "quiet_barrier", "run_tasks", "set_compute_threads",
+           "task_map"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class TaskResult:
     attempts: int = 0
     rank: int = 0
     seconds: float = 0.0
+    start: float = 0.0  # wall clock (``time.time()``) when it started
+    cpu: float = 0.0  # CPU seconds of this process while it ran
     skipped: bool = False
     log: list[str] = field(default_factory=list)
 
@@ -61,9 +64,20 @@ def quiet_barrier(comm, poll_s: float = 0.005) -> None:
     """
     if comm is None:
         return
+    start = time.perf_counter()
     request = comm.Ibarrier()
     while not request.Test():
         time.sleep(poll_s)
+    _BARRIER_WAIT[0] += time.perf_counter() - start
+
+
+# Seconds this process has spent in quiet_barrier: waiting for the other ranks.
+_BARRIER_WAIT = [0.0]
+
+
+def barrier_wait_s() -> float:
+    """Seconds this process has waited in :func:`quiet_barrier` (for ``run.json``)."""
+    return _BARRIER_WAIT[0]
 
 
 def set_compute_threads(n: int = 1) -> None:
@@ -119,13 +133,16 @@ def run_tasks(tasks: Sequence, fn: Callable[[Any], Any], *, comm=None, retries: 
     return results
 
 
-def task_map(comm, *, what: str = "task"):
+def task_map(comm, *, what: str = "task",
+             on_done_for: Callable[[Sequence], Callable[[TaskResult, int, int], None]] | None = None):
     """``map_tasks(tasks, fn) -> [fn(t) for t in tasks]`` over the ranks of ``comm`` (every
     rank calls it with the same tasks and gets every value); a failed task raises on every
-    rank. For stages that take a ``map_tasks`` (the simulator, the report)."""
+    rank. For stages that take a ``map_tasks`` (the simulator, the report).
+    ``on_done_for(tasks)``: the ``on_done`` of :func:`run_tasks` for these tasks."""
 
     def map_tasks(tasks, fn):
-        results = run_tasks(tasks, fn, comm=comm, retries=0)
+        on_done = None if on_done_for is None else on_done_for(tasks)
+        results = run_tasks(tasks, fn, comm=comm, retries=0, on_done=on_done)
         failed = [r for r in results if not r.ok]
         if failed:
             raise RuntimeError(f"{what} {tasks[failed[0].index]!r} failed: {failed[0].error}")
@@ -134,8 +151,8 @@ def task_map(comm, *, what: str = "task"):
 
 
 def _attempt(index: int, task, fn, retries: int, rank: int) -> TaskResult:
-    result = TaskResult(index, rank=rank)
-    start = time.perf_counter()
+    result = TaskResult(index, rank=rank, start=time.time())
+    start, cpu = time.perf_counter(), time.process_time()
     for attempt in range(1, retries + 2):
         result.attempts = attempt
         try:
@@ -147,6 +164,7 @@ def _attempt(index: int, task, fn, retries: int, rank: int) -> TaskResult:
             result.log.append(traceback.format_exc())
             log.warning("task %d attempt %d failed: %s", index, attempt, result.error)
     result.seconds = time.perf_counter() - start
+    result.cpu = time.process_time() - cpu
     return result
 
 

@@ -79,6 +79,14 @@ def test_two_ranks_write_identical_city(one_rank, images, tmp_path):
     assert [r["rank"] for r in summary["ranks"]] == [0, 1]
     for r in summary["ranks"]:
         assert {"dsm:tiles", "lod:tiles", "report"} <= {s[0] for s in r["spans"]} and r["peak_rss_mb"] > 0
+        assert 0 <= r["barrier_wait_s"] <= r["run_s"] and 0 < r["tasks_s"] <= r["run_s"]
+    # Every tile of every phase is in the timeline of the rank that ran it, once.
+    ran = [(t[0], t[1]) for r in summary["ranks"] for t in r["tasks"]]
+    for phase in ("dsm", "terrain", "segment", "outline", "lod"):
+        tiles = summary["timings"][phase]["tiles"]
+        assert sorted(t for p, t in ran if p == phase and t in tiles) == sorted(tiles)
+        for tile, rec in tiles.items():
+            assert (phase, tile) in [(t[0], t[1]) for t in summary["ranks"][rec["rank"]]["tasks"]]
     loads = summary["timings"]["dsm"]["segment_model_loads"]
     assert len(loads) == 1 and loads[0]["ok"]
     assert {t["rank"] for t in summary["timings"]["segment"]["tiles"].values()} == {loads[0]["rank"]}

@@ -461,13 +461,19 @@ def _load_model(stage: Segment) -> None:
     Importing torch and building the network create a few hundred thousand long-lived
     objects and almost no garbage (at most 168 objects found per collection), but each
     full collection during the load traversed the growing heap again (0.07-0.21 s each,
-    0.7 s in all); frozen, they are not traversed by the later ones either.
+    0.7 s in all); frozen, they are not traversed by the later ones either. What is
+    frozen is never collected, so the garbage is collected first: the run's so far
+    (before torch, a cheap collection) and the load's (one pass over the youngest
+    generation, which holds everything the load made); freezing the load's garbage
+    raised a 300 m run's peak memory by 90 MB.
     """
+    gc.collect()
     enabled = gc.isenabled()
     gc.disable()
     try:
         stage.load()
     finally:
+        gc.collect(0)
         gc.freeze()
         if enabled:
             gc.enable()
@@ -506,10 +512,17 @@ def _warm_segment(config: CityConfig, quiet: bool = False) -> dict:
 
 
 def _lod_order(plan: _Plan) -> list[int]:
-    """Tiles with the most footprints first (the lod phase's cost grows with them)."""
+    """Tiles with the largest footprint area first, so that the queue hands out the
+    costliest tiles first and the cheap ones fill the gaps.
+
+    A tile's lod cost follows the roof cells it models: on the seed-5 300 m tiles 0.21-0.25
+    CPU ms per m² of footprint, while the number of footprints misled (a 9-building tile
+    cost 3.5 s, a 16-building one 2.7 s; ordered by count, one rank got both of the
+    costliest tiles).
+    """
     merged = pickle.loads((plan.work / "footprints.pkl").read_bytes())
-    count = [len(merged.get(t.id, [])) for t in plan.tiles]
-    return sorted(range(len(plan.tiles)), key=lambda i: (-count[i], i))
+    area = [sum(poly.area for _, poly, _ in merged.get(t.id, [])) for t in plan.tiles]
+    return sorted(range(len(plan.tiles)), key=lambda i: (-round(area[i], 3), i))
 
 
 def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:

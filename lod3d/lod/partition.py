@@ -51,10 +51,10 @@ SWEEP_MARGIN = 3.0    # metres: the least width of a piece such a cut leaves
 MIN_PART_WIDTH = 0.0  # metres: thinner higher strips along the outline merged (off: real narrow parts go too)
 SWEEP_KEEP = 3        # coarse straight cuts per axis whose roofs are fitted: the best of a screen (:func:`_sweep_screened`)
 # walls placed on the ortho's edges (:func:`_ortho_walls`, :func:`_ortho_edge`)
-SPILL_M = 3.0   # metres: the farthest a stereo DSM carries a taller roof past its wall
+SPILL_M = 2.5   # metres: the farthest a stereo DSM carries a taller roof past its wall (3 m moved walls too far)
 EDGE_M = 1.0    # metres of ortho averaged on either side of a candidate wall
 CHUNK_M = 2.0   # metres of wall per chunk: an edge must show along most chunks (a hip line or slanted shadow does not)
-JUMP_M = 1.0    # metres: the least height step across a straight cut for a taller roof's spill to matter
+JUMP_M = 0.5    # metres: the least height step across a straight cut for a taller roof's spill to matter
 
 
 @dataclass

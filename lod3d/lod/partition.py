@@ -54,6 +54,7 @@ SWEEP_KEEP = 3        # coarse straight cuts per axis whose roofs are fitted: th
 SPILL_M = 2.5   # metres: the farthest a stereo DSM carries a taller roof past its wall (3 m moved walls too far)
 EDGE_M = 1.0    # metres of ortho averaged on either side of a candidate wall
 CHUNK_M = 2.0   # metres of wall per chunk: an edge must show along most chunks (a hip line or slanted shadow does not)
+MIN_CONTRAST = 0.1  # the least edge (as a share of the ortho's median near the wall) a wall is moved onto
 JUMP_M = 0.5    # metres: the least height step across a straight cut for a taller roof's spill to matter
 
 
@@ -202,7 +203,9 @@ def _edge_shift(q, w, v, lo_q: float) -> float:
     positions ``q`` across a wall step most: the median over ``CHUNK_M`` chunks of the
     along-wall coordinate ``w`` of the absolute difference between the means within
     ``EDGE_M`` after and before ``q0`` (a wall steps all along its length, a hip line or a
-    shadow's slanted edge only in some chunks); 0 without enough values."""
+    shadow's slanted edge only in some chunks); 0 without enough values or where that
+    step is under ``MIN_CONTRAST`` times the median value (two roofs alike in the image:
+    no edge to go by, only texture)."""
     ok = np.isfinite(v)
     q, w, v = q[ok], w[ok], v[ok]
     if not len(v):
@@ -221,7 +224,7 @@ def _edge_shift(q, w, v, lo_q: float) -> float:
         e = float(np.median(np.abs(step)))
         if e > best:
             best, where = e, q0
-    return where
+    return where if best >= MIN_CONTRAST * np.median(np.abs(v)) else 0.0
 
 
 def dsm_noise(z) -> float:

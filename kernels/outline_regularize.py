@@ -1385,3 +1385,107 @@ def simple_polygons(xy, ring_off, poly_off, tol):
                     good = _rings_apart(xy, s, ring_off[r + 1] - s, s2, k2, tol)
         ok[q] = good
     return ok
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _cross(ax, ay, bx, by, cx, cy):
+    """Twice the signed area of the triangle (a, b, c): positive when it turns left."""
+    return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _clear_triangle(xy, ring_off, r0, r1, alive, p, k, q):
+    """Whether no live vertex of the rings ``r0:r1`` but ``p``, ``k``, ``q`` lies in the
+    closed triangle (p, k, q), which turns left."""
+    px, py, kx, ky, qx, qy = xy[p, 0], xy[p, 1], xy[k, 0], xy[k, 1], xy[q, 0], xy[q, 1]
+    for i in range(ring_off[r0], ring_off[r1]):
+        if not alive[i] or i == p or i == k or i == q:
+            continue
+        x, y = xy[i, 0], xy[i, 1]
+        if (_cross(px, py, kx, ky, x, y) >= 0.0 and _cross(kx, ky, qx, qy, x, y) >= 0.0
+                and _cross(qx, qy, px, py, x, y) >= 0.0):
+            return False
+    return True
+
+
+@numba.njit(cache=True, error_model="numpy")
+def drop_short_edges(xy, ring_off, poly_off, min_len):
+    """Remove edges shorter than ``min_len`` from polygons by dropping convex vertices.
+
+    Polygons as closed rings (ring r is ``xy[ring_off[r]:ring_off[r+1]]``, last = first;
+    polygon k owns rings ``poly_off[k]:poly_off[k+1]``), oriented so that the polygon lies
+    left of every edge (outer rings counter-clockwise, holes clockwise). Dropping vertex k
+    replaces its two edges by one from its predecessor to its successor and cuts off the
+    triangle of the three: only convex vertices (the triangle turns left) are dropped, so
+    a polygon only shrinks. A drop is made when no other vertex of the polygon lies in the
+    closed triangle (then no boundary enters it: the polygon stays valid, save touching
+    cases the caller leaves to GEOS). Per polygon, the short edges are taken in ring
+    order, of an edge's two ends the one cutting off the smaller triangle first; after a
+    drop the scan starts again; rings keep at least three vertices.
+
+    Returns ``(xy, ring_offsets, dropped)``: the polygons' closed rings (same rings, each
+    starting at its first remaining vertex) and how many vertices each polygon lost."""
+    n_pts = xy.shape[0]
+    n_poly = poly_off.shape[0] - 1
+    alive = np.ones(n_pts, dtype=np.bool_)
+    nxt = np.empty(n_pts, dtype=np.int64)
+    prv = np.empty(n_pts, dtype=np.int64)
+    size = np.empty(ring_off.shape[0] - 1, dtype=np.int64)   # live vertices per ring
+    for r in range(ring_off.shape[0] - 1):
+        a, b = ring_off[r], ring_off[r + 1] - 1      # the closing point b is not a vertex
+        alive[b] = False
+        size[r] = b - a
+        for i in range(a, b):
+            nxt[i] = i + 1 if i + 1 < b else a
+            prv[i] = i - 1 if i > a else b - 1
+    min2 = min_len * min_len
+    dropped = np.zeros(n_poly, dtype=np.int64)
+    for k in range(n_poly):
+        r0, r1 = poly_off[k], poly_off[k + 1]
+        again = True
+        while again:
+            again = False
+            for r in range(r0, r1):
+                if size[r] <= 3:
+                    continue
+                for i in range(ring_off[r], ring_off[r + 1] - 1):
+                    if not alive[i]:
+                        continue
+                    j = nxt[i]
+                    dx, dy = xy[j, 0] - xy[i, 0], xy[j, 1] - xy[i, 1]
+                    if dx * dx + dy * dy >= min2:
+                        continue
+                    # the two ends' triangles; the smaller first, right turns never
+                    ci = _cross(xy[prv[i], 0], xy[prv[i], 1], xy[i, 0], xy[i, 1], xy[j, 0], xy[j, 1])
+                    cj = _cross(xy[i, 0], xy[i, 1], xy[j, 0], xy[j, 1], xy[nxt[j], 0], xy[nxt[j], 1])
+                    first, second, c1, c2 = (i, j, ci, cj) if ci <= cj else (j, i, cj, ci)
+                    for v, c in ((first, c1), (second, c2)):
+                        if c >= 0.0 and _clear_triangle(xy, ring_off, r0, r1, alive, prv[v], v, nxt[v]):
+                            alive[v] = False
+                            nxt[prv[v]] = nxt[v]
+                            prv[nxt[v]] = prv[v]
+                            size[r] -= 1
+                            dropped[k] += 1
+                            again = True
+                            break
+                    if again:
+                        break
+                if again:
+                    break
+    out = np.empty((n_pts, 2), dtype=np.float64)
+    off = np.empty(ring_off.shape[0], dtype=np.int64)
+    off[0] = 0
+    o = 0
+    for r in range(ring_off.shape[0] - 1):
+        s = ring_off[r]
+        while size[r] and not alive[s]:       # the ring's first remaining vertex
+            s += 1
+        i = s
+        for _ in range(size[r]):
+            out[o] = xy[i]
+            o += 1
+            i = nxt[i]
+        out[o] = xy[s]
+        o += 1
+        off[r + 1] = o
+    return out[:o], off, dropped

@@ -23,6 +23,7 @@ from affine import Affine
 
 from lod3d.kernels.outline_regularize import (
     closed_world_rings,
+    drop_short_edges,
     kept_rings,
     overlap_areas,
     regularize_buildings,
@@ -35,6 +36,7 @@ from .polygonize import Rings
 __all__ = ["Params", "pixel_polygons", "regularize", "rings_to_polygons"]
 
 VALID_TOL = 1e-6   # pixels: rings this far apart are certainly valid after georeferencing
+MIN_EDGE = 0.3     # pixels: shorter edges left by an overlap cut are removed
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
     loser = np.where(keep_left, right, left)
     winner = np.where(keep_left, left, right)
     polys = polys.copy()
+    losers = np.unique(loser)
     while len(loser):   # one cut per loser and round; polygons only shrink, so order is free
         first = np.unique(loser, return_index=True)[1]
         cut = shapely.make_valid(shapely.difference(polys[loser[first]], polys[winner[first]]))
@@ -258,4 +261,69 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
         rest = np.ones(len(loser), dtype=bool)
         rest[first] = False
         loser, winner = loser[rest], winner[rest]
+    return _drop_short_edges(polys, losers, MIN_EDGE * px_area ** 0.5, 1e-8 * px_area)
+
+
+def _drop_short_edges(polys: np.ndarray, which: np.ndarray, min_len: float,
+                      min_area: float) -> np.ndarray:
+    """Remove the edges shorter than ``min_len`` from the polygons ``which`` (the cut ones).
+
+    Where a neighbour's corner meets a cut wall, the GEOS difference leaves edges of a few
+    centimetres that no mask shows (the kernel emits none) and that turn the outline by
+    tens of degrees. An edge goes by dropping one of its ends, which moves the outline by
+    the triangle of that vertex and its two ring neighbours; the walls beside the edge
+    tilt by its length over theirs (under a degree for a wall of 10 pixels). First convex
+    vertices (:func:`drop_short_edges`, Numba): the polygon only shrinks, so it cannot
+    come to overlap a neighbour; GEOS has the last word on validity (a polygon it finds
+    invalid keeps its cut outline). The rare edges left, at the bottom of a notch (both
+    ends reflex), go in :func:`_fill_notch`. ``polys`` must be oriented (outer rings
+    counter-clockwise, holes clockwise); ``min_area``: the overlap taken for rounding.
+    """
+    xy, ring_off, poly_off = _closed_rings(polys[which])
+    xy, ring_off, dropped = drop_short_edges(xy, ring_off, poly_off, min_len)
+    new = shapely.from_ragged_array(shapely.GeometryType.POLYGON, xy, (ring_off, poly_off))
+    ok = dropped > 0
+    ok[ok] = shapely.is_valid(new[ok])
+    polys[which[ok]] = new[ok]
+    # the polygons with a short edge left (those GEOS refused are left alone)
+    ring = np.repeat(np.arange(len(ring_off) - 1), np.diff(ring_off))
+    d = np.diff(xy, axis=0)
+    short = (np.hypot(d[:, 0], d[:, 1]) < min_len) & (ring[1:] == ring[:-1])
+    poly = np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))[ring[:-1][short]]
+    left = np.unique(poly)
+    for b in which[left[ok[left] | (dropped[left] == 0)]]:
+        polys[b] = _fill_notch(polys, b, min_len, min_area)
     return polys
+
+
+def _fill_notch(polys: np.ndarray, b: int, min_len: float, min_area: float):
+    """Polygon ``b`` with its edges shorter than ``min_len`` removed where possible: in
+    ring order, an edge goes by dropping the end whose triangle (with its ring
+    neighbours) is smaller, else the other, if the polygon stays valid and the triangle
+    overlaps no other polygon by more than ``min_area``. (A triangle added to the polygon
+    lies in its bounding box: only the polygons whose boxes meet it are asked.)"""
+    boxes = shapely.bounds(polys)
+    near = np.flatnonzero((boxes[:, 0] <= boxes[b, 2]) & (boxes[:, 2] >= boxes[b, 0])
+                          & (boxes[:, 1] <= boxes[b, 3]) & (boxes[:, 3] >= boxes[b, 1]))
+    near = polys[near[near != b]]
+    rings = [np.asarray(r.coords)[:-1] for r in (polys[b].exterior, *polys[b].interiors)]
+    done = False
+    while not done:
+        done = True
+        for r, xy in enumerate(rings):
+            n = len(xy)
+            d = np.roll(xy, -1, axis=0) - xy
+            for i in np.flatnonzero(np.hypot(d[:, 0], d[:, 1]) < min_len) if n > 3 else ():
+                ends = (i, (i + 1) % n)
+                tris = shapely.polygons([xy[[k - 1, k, (k + 1) % n]] for k in ends])
+                for j in np.argsort(shapely.area(tris), kind="stable"):
+                    trial = rings[:r] + [np.delete(xy, ends[j], axis=0)] + rings[r + 1:]
+                    if (shapely.is_valid(shapely.Polygon(trial[0], trial[1:])) and not
+                            (shapely.area(shapely.intersection(tris[j], near)) > min_area).any()):
+                        rings, done = trial, False
+                        break
+                if not done:
+                    break
+            if not done:
+                break
+    return shapely.Polygon(rings[0], rings[1:])

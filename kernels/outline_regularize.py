@@ -37,7 +37,9 @@ Algorithm (per building, all rings of a building share its orientation):
    vertices dropped.
 
 Everything is in pixel units (x = column, y = row). Validity, overlaps between neighbours
-and georeferencing are handled by the caller with vectorized shapely.
+and georeferencing are handled by the caller with vectorized shapely; the Numba helpers
+of those repairs (overlap areas, box pairs, point in a pixel outline, short edges after
+a cut) close this module.
 
 The kernels compile with NumPy's error model: a division by zero gives inf or NaN (which
 the caller's validity check catches) instead of a zero test before every division, which
@@ -1203,6 +1205,76 @@ def overlap_areas(xy, ring_off, poly_off, left, right, eps):
         ambiguous[k] = amb1 or amb2
     return area, ambiguous
 
+
+@numba.njit(cache=True)
+def inside_axis_rings(xy, ring_off, poly_off, which, px, py):
+    """Whether point k, ``(px[k], py[k])``, lies in the interior of polygon ``which[k]``.
+
+    Polygons as closed rings (ring r is ``xy[ring_off[r]:ring_off[r+1]]``, last = first;
+    polygon q owns rings ``poly_off[q]:poly_off[q+1]``) whose every edge is horizontal or
+    vertical, as pixel outlines are under a transform without rotation. Then the test
+    needs comparisons only, no arithmetic, so it is exact: the answer of an exact
+    predicate (GEOS ``contains``). Returns int8: 1 inside, 0 outside or on the boundary,
+    -1 when a ring of that polygon has an oblique edge (not decided here)."""
+    n = which.shape[0]
+    out = np.zeros(n, dtype=np.int8)
+    for k in range(n):
+        q = which[k]
+        x = px[k]
+        y = py[k]
+        inside = False
+        state = 0   # 0: not decided yet, 1: on the boundary, -1: oblique edge
+        for r in range(poly_off[q], poly_off[q + 1]):
+            for i in range(ring_off[r], ring_off[r + 1] - 1):
+                ax, ay = xy[i, 0], xy[i, 1]
+                bx, by = xy[i + 1, 0], xy[i + 1, 1]
+                if ax == bx:        # vertical: a crossing of the ray to +x, or the point on it
+                    if x == ax and min(ay, by) <= y <= max(ay, by):
+                        state = 1
+                    elif (ay > y) != (by > y) and x < ax:
+                        inside = not inside
+                elif ay == by:      # horizontal: the point may lie on it
+                    if y == ay and min(ax, bx) <= x <= max(ax, bx):
+                        state = 1
+                else:
+                    state = -1
+                    break
+            if state == -1:
+                break
+        if state == -1:
+            out[k] = -1
+        elif state == 0 and inside:
+            out[k] = 1
+    return out
+
+
+@numba.njit(cache=True)
+def box_pairs(boxes):
+    """Pairs ``(i, j)``, i < j, of boxes ``(x0, y0, x1, y1)`` that meet (touching counts),
+    sorted by i then j; a sweep over x. A box with a NaN bound (an empty geometry's)
+    meets none."""
+    n = boxes.shape[0]
+    order = np.argsort(boxes[:, 0], kind="mergesort")
+    cap = 4 * n + 16
+    key = np.empty(cap, dtype=np.int64)
+    m = 0
+    for a in range(n):
+        i = order[a]
+        x1, y0, y1 = boxes[i, 2], boxes[i, 1], boxes[i, 3]
+        for b in range(a + 1, n):
+            j = order[b]
+            if not boxes[j, 0] <= x1:   # sorted by x0, NaN last: no later box can meet
+                break
+            if boxes[j, 1] <= y1 and y0 <= boxes[j, 3]:
+                if m == cap:
+                    grown = np.empty(2 * cap, dtype=np.int64)
+                    grown[:m] = key[:m]
+                    key = grown
+                    cap *= 2
+                key[m] = min(i, j) * n + max(i, j)
+                m += 1
+    key = np.sort(key[:m])
+    return key // n, key % n
 
 @numba.njit(cache=True, error_model="numpy")
 def closed_world_rings(xy, ring_offsets, a, b, c, d, e, f, reverse):

@@ -22,14 +22,15 @@ import shapely
 from affine import Affine
 
 from lod3d.kernels.outline_regularize import (
+    box_pairs,
     closed_world_rings,
     drop_short_edges,
+    inside_axis_rings,
     kept_rings,
     overlap_areas,
     regularize_buildings,
     simple_polygons,
 )
-from lod3d.kernels.outline_trace import box_pairs, inside_axis_rings
 
 from .polygonize import Rings
 

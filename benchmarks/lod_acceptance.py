@@ -20,6 +20,8 @@ own, T: the truth's) and burnt onto the grid as ``lod3d evaluate`` does; one row
 pairing: roof RMSE on the truth building cells, coverage of them, share of the roof cells
 outside every truth building, RMSE within 1 m of a truth wall and further inside, RMSE by
 the truth roof type (the building's first), and the stereo DSM itself as a reference row.
+The stereo pairings are also rebuilt with the run's true ortho (``ortho.tif``), whose
+edges place the walls between parts of different heights (rows ending in ``+ ortho``).
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def attribute(run) -> None:
                   "T": [(i, p.intersection(box)) for i, p in read_footprints(t / "footprints.geojson", grid.crs)
                         if p.intersection(box).area > 2.0]}
     types = ("flat", "shed", "gable", "hip", "pyramid")
-    print(f"{'surface+footprints':<20} {'RMSE':>6} {'cover':>6} {'outside':>7} {'<1m wall':>8} {'inside':>6} "
+    print(f"{'surface+footprints':<29} {'RMSE':>6} {'cover':>6} {'outside':>7} {'<1m wall':>8} {'inside':>6} "
           + " ".join(f"{k:>7}" for k in types) + f" {'cpu s':>6}")
 
     def row(label, top, seconds=float("nan")):
@@ -121,19 +123,21 @@ def attribute(run) -> None:
         ok = (t_ids > 0) & np.isfinite(err)
         rmse = [float(np.sqrt(np.mean(err[ok & m] ** 2))) if (ok & m).any() else float("nan")
                 for m in [near, ~near] + [kinds == k for k in types]]
-        print(f"{label:<20} {e['rmse']:>6.3f} {e['completeness']:>6.1%} {e['outside_share']:>7.1%} "
+        print(f"{label:<29} {e['rmse']:>6.3f} {e['completeness']:>6.1%} {e['outside_share']:>7.1%} "
               + " ".join(f"{v:>6.3f}" for v in rmse[:2]) + "  " + " ".join(f"{v:>7.3f}" for v in rmse[2:])
               + f" {seconds:>6.1f}")
 
     stereo = grid.data[-1] if grid.data.ndim == 3 else grid.data
     row("stereo DSM itself", np.where(np.isfinite(stereo), stereo, np.nan).astype(np.float64))
-    for s_key, f_key in (("S", "O"), ("S", "T"), ("T", "O"), ("T", "T")):
+    ortho = Raster.read(run / "ortho.tif")
+    for s_key, f_key, o in (("S", "O", None), ("S", "O", ortho), ("S", "T", None), ("S", "T", ortho),
+                            ("T", "O", None), ("T", "T", None)):
         dsm, dtm = surfaces[s_key]
         start = time.process_time()
-        built = build_buildings(footprints[f_key], dsm, dtm)
+        built = build_buildings(footprints[f_key], dsm, dtm, ortho=o)
         seconds = time.process_time() - start
-        row(f"{'stereo' if s_key == 'S' else 'truth'} DSM + {'our' if f_key == 'O' else 'truth'} fp",
-            _burn_roofs(_at_lod(built, "2.2"), grid), seconds)
+        row(f"{'stereo' if s_key == 'S' else 'truth'} DSM + {'our' if f_key == 'O' else 'truth'} fp"
+            + (" + ortho" if o is not None else ""), _burn_roofs(_at_lod(built, "2.2"), grid), seconds)
 
 
 def main() -> None:

@@ -61,13 +61,20 @@ def quiet_barrier(comm, poll_s: float = 0.005) -> None:
 
     MPI's blocking barrier spins a core at full speed; ranks that wait while rank 0 does
     serial work (mosaics, the report) would take that core from whatever else runs.
+    The sleeps start at 50 µs and double up to ``poll_s``: a barrier completes only when
+    each rank tests it after the last one arrived, and most of a city run's barriers
+    (several per task queue) find the ranks arriving together. Measured on 2 ranks under
+    load, 100 barriers in a row: 8.4-8.6 ms each with fixed 5 ms sleeps, 3.8-4.9 ms with
+    the doubling ones (ranks arriving 2 ms apart: 10 ms each either way).
     """
     if comm is None:
         return
     start = time.perf_counter()
     request = comm.Ibarrier()
+    sleep = 5e-5
     while not request.Test():
-        time.sleep(poll_s)
+        time.sleep(sleep)
+        sleep = min(2 * sleep, poll_s)
     _BARRIER_WAIT[0] += time.perf_counter() - start
 
 

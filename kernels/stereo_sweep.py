@@ -309,10 +309,14 @@ def run_census(warped, i, ja, jb, radius, tol, bits, bad):
 def run_zsad(warped, i, ja, jb, gain, trunc, bad, means, pair, zsad):
     """Zero-mean absolute differences of all pairs of views at the tile cells (i, ja..jb-1).
 
-    For views a, b: the mean over the 3×3 window of |(a − ā) − (b − b̄)|, grey levels times
-    ``gain[v]`` (common units), ā and b̄ the window means; truncated at ``trunc`` and summed
-    over the pairs whose census windows are whole (``bad`` from ``run_census``) →
-    ``zsad[:jb-ja]``. ``means`` (V, ≥ n) and ``pair`` (≥ n) are scratch buffers.
+    For views a, b: the mean over the 3×3 window of min(|(a − ā) − (b − b̄)|, ``trunc``),
+    grey levels times ``gain[v]`` (common units), ā and b̄ the window means; summed over
+    the pairs whose census windows are whole (``bad`` from ``run_census``) →
+    ``zsad[:jb-ja]``. ``means`` (V, ≥ n) and ``pair`` (≥ n) are scratch buffers. Each
+    pixel is truncated, not the window's mean: at a depth step the window straddles two
+    surfaces, and the strong grey-level edge between them (a roof against its shadow)
+    otherwise outweighed the cell's own texture and pulled the cells beside a wall to the
+    taller surface.
 
     Census only says which neighbour is darker: over its 7×7 window it blurs relief finer
     than the window. The small zero-mean difference is sharp in space and blind to the
@@ -348,10 +352,10 @@ def run_zsad(warped, i, ja, jb, gain, trunc, bad, means, pair, zsad):
                     xa = warped[a, i + di, ja + dj:jb + dj]
                     xb = warped[b, i + di, ja + dj:jb + dj]
                     for t in range(n):
-                        pair[t] += abs(xa[t] * ga - ma[t] - (xb[t] * gb - mb[t]))
+                        pair[t] += min(abs(xa[t] * ga - ma[t] - (xb[t] * gb - mb[t])), trunc)
             for t in range(n):
                 if not (bad[a, t] or bad[b, t]):
-                    zsad[t] += min(pair[t] / 9.0, trunc)
+                    zsad[t] += pair[t] / 9.0
 
 
 @numba.njit(cache=True)

@@ -27,9 +27,11 @@ def _read(path: str, what: str) -> Raster:
 @click.option("--footprints", required=True, type=click.Path(dir_okay=False), help="Footprints GeoJSON.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output .city.json (CityJSON 2.0) or .city.jsonl (CityJSONSeq).")
+@click.option("--ortho", default=None, type=click.Path(dir_okay=False),
+              help="True ortho GeoTIFF (same CRS, any grid): walls between roof parts follow its edges.")
 @click.option("--lod", "lods", default="0,1,2", show_default=True, help="Levels to build (comma-separated).")
 @click.option("--reference-date", default=None, help="Date of the data (ISO); default today.")
-def command(dsm, dtm, footprints, out, lods, reference_date) -> None:
+def command(dsm, dtm, footprints, out, ortho, lods, reference_date) -> None:
     """Build 3-D buildings from a DSM, a DTM and footprints."""
     try:
         levels = tuple(int(v) for v in lods.split(","))
@@ -39,14 +41,19 @@ def command(dsm, dtm, footprints, out, lods, reference_date) -> None:
     dsm_r, dtm_r = _read(dsm, "DSM"), _read(dtm, "DTM")
     if dsm_r.crs is None or dsm_r.crs.to_epsg() is None:
         raise InputError(f"{dsm}: the DSM has no EPSG CRS")
+    products = {"dsm": dsm_r, "dtm": dtm_r}
+    if ortho:
+        products["ortho"] = _read(ortho, "ortho")
+        if products["ortho"].crs != dsm_r.crs:
+            raise InputError(f"{ortho}: the ortho's CRS ({products['ortho'].crs}) differs from the DSM's ({dsm_r.crs})")
     fps = read_footprints(footprints, dsm_r.crs)
     x0, y0, x1, y1 = dsm_r.bounds
     area = shapely.box(x0, y0, x1, y1)
     outside = [fid for fid, p in fps if not p.intersects(area)]
     if len(outside) == len(fps):
         raise InputError(f"{footprints}: no footprint overlaps the DSM {dsm} (wrong CRS or area?)")
-    buildings = stage({"dsm": dsm_r, "dtm": dtm_r, "footprints": fps})["buildings"]
-    meta = {"lineage": {"inputs": [str(dsm), str(dtm), str(footprints)],
+    buildings = stage({**products, "footprints": fps})["buildings"]
+    meta = {"lineage": {"inputs": [str(p) for p in (dsm, dtm, footprints, ortho) if p],
                         "verticalDatum": dsm_r.tags.get("VERTICAL_DATUM", dsm_r.tags.get("vertical_datum", "unknown")),
                         "lods": list(stage.lods)}}
     if reference_date:

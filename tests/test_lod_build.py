@@ -1,9 +1,11 @@
 """LOD building: primitives recovered from synthetic DSMs, validity, fallbacks, acceptance."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+import rasterio.crs
 import shapely
 from affine import Affine
 from click.testing import CliRunner
@@ -104,6 +106,13 @@ def test_cli(tmp_path, cityjson_schema):
     assert res.exit_code == 0 and validate_file(tmp_path / "y.city.jsonl", cityjson_schema) == []
     res = CliRunner().invoke(cli, args[:-2] + ["--lod", "0,3", "--out", str(tmp_path / "z.city.json")])
     assert res.exit_code == 2 and "unknown level" in res.output
+    bc.dsm.write(tmp_path / "ortho.tif")  # any image on the DSM's CRS exercises the option
+    res = CliRunner().invoke(cli, args + ["--ortho", str(tmp_path / "ortho.tif"), "--out", str(tmp_path / "o.city.json")])
+    assert res.exit_code == 0 and validate_file(tmp_path / "o.city.json", cityjson_schema) == []
+    dataclasses.replace(bc.dsm, crs=rasterio.crs.CRS.from_epsg(32631)).write(tmp_path / "utm.tif")
+    res = CliRunner().invoke(cli, args + ["--ortho", str(tmp_path / "utm.tif"), "--out", str(tmp_path / "u.city.json")])
+    assert res.exit_code == 2 and "utm.tif" in res.output and "CRS" in res.output
+    assert not (tmp_path / "u.city.json").exists()
     (tmp_path / "bad.geojson").write_text("{}")
     res = CliRunner().invoke(cli, args[:5] + ["--footprints", str(tmp_path / "bad.geojson"), "--out", str(tmp_path / "w.city.json")])
     assert res.exit_code == 2 and "FeatureCollection" in res.output

@@ -11,7 +11,7 @@ phase reads windows of:
 3. ``segment``  ortho + nDSM mosaics → building probability, mask (small halo: receptive field)
 4. ``outline``  mask → footprints of the buildings the tile owns (halo grown until each fits);
                 rank 0 then gives each sliver where neighbours from two tiles overlap to one
-5. ``lod``      footprints + DSM + DTM → LOD0/1/2 buildings
+5. ``lod``      footprints + DSM + DTM (+ true ortho: where walls stand) → LOD0/1/2 buildings
 
 A building belongs to the tile whose core holds its anchor (the centroid of its
 pixel-exact outline, which is the same in every window that holds the whole building),
@@ -638,7 +638,8 @@ def _lod_tile(plan: _Plan, tile: Tile) -> dict:
         box = shapely.bounds(shapely.union_all([p for _, p in footprints]))
         window = _window_around(plan, box, margin_m=3.0)
         products = Pipeline([LOD(lods=plan.config.lods)]).run(
-            {"dsm": _read(plan, "dsm", window), "dtm": _read(plan, "dtm", window), "footprints": footprints})
+            {"dsm": _read(plan, "dsm", window), "dtm": _read(plan, "dtm", window), "footprints": footprints,
+             "ortho": _read(plan, "ortho", window)})
         buildings = products["buildings"]
         cut = {bid: c for bid, _, c in merged}
         for b in buildings:

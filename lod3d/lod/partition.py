@@ -424,7 +424,7 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
             score += f.score
         return score, pieces, all(f.rmse <= noise for f in fits), fits
 
-    done, best_fits = False, None
+    done, best_fits, left_out = False, None, None
     for cut in _corner_cuts(poly):
         r = attempt(cut)
         if r is not None and r[0] < best_score:
@@ -461,7 +461,7 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
                 t2 = _ortho_edge(ax, t, poly, x, y, z, _sample(ortho, x, y))
                 r = attempt(_sweep_line(ax, t2)) if t2 != t else None
                 if r is not None:
-                    best, best_fits = r[1], None
+                    best = r[1]
                     s = (x - ax[1][0]) * ax[2][0] + (y - ax[1][1]) * ax[2][1]
                     left_out = (s - t) * (s - t2) < 0  # between the DSM's step and the wall: the taller roof's spill
                     if spill is not None:
@@ -471,10 +471,10 @@ def split_roof(poly, x, y, z, ground, noise: float = 0.15, depth: int = 3, min_a
     out = []
     for j, g in enumerate(best):
         m = shapely.contains_xy(g, x, y)
-        f = None if best_fits is None else best_fits[j]
-        if best_fits is None:
+        f = best_fits[j]
+        if left_out is not None:  # the cut moved onto the ortho's wall: refitted without the spill
             m &= ~left_out
-        if step > 1 or best_fits is None:  # compared on a subset: refitted on all (on all already otherwise)
+        if step > 1 or left_out is not None:  # compared on a subset: refitted on all (on all already otherwise)
             f = fit_roof(g, x[m], y[m], z[m], ground, noise, data_driven=False) if m.sum() >= min_samples else None
         out += split_roof(g, x[m], y[m], z[m], ground, noise, depth - 1, min_area, min_samples, max_eval,
                           f, tol, sweep_step, sweep_penalty, sweep_keep, ortho, spill)

@@ -308,23 +308,25 @@ def _fill_notch(polys: np.ndarray, b: int, min_len: float, min_area: float):
                           & (boxes[:, 1] <= boxes[b, 3]) & (boxes[:, 3] >= boxes[b, 1]))
     near = polys[near[near != b]]
     rings = [np.asarray(r.coords)[:-1] for r in (polys[b].exterior, *polys[b].interiors)]
-    done = False
-    while not done:
-        done = True
-        for r, xy in enumerate(rings):
-            n = len(xy)
-            d = np.roll(xy, -1, axis=0) - xy
-            for i in np.flatnonzero(np.hypot(d[:, 0], d[:, 1]) < min_len) if n > 3 else ():
-                ends = (i, (i + 1) % n)
-                tris = shapely.polygons([xy[[k - 1, k, (k + 1) % n]] for k in ends])
-                for j in np.argsort(shapely.area(tris), kind="stable"):
-                    trial = rings[:r] + [np.delete(xy, ends[j], axis=0)] + rings[r + 1:]
-                    if (shapely.is_valid(shapely.Polygon(trial[0], trial[1:])) and not
-                            (shapely.area(shapely.intersection(tris[j], near)) > min_area).any()):
-                        rings, done = trial, False
-                        break
-                if not done:
-                    break
-            if not done:
-                break
+    while (trial := _drop_one_short_edge(rings, near, min_len, min_area)) is not None:
+        rings = trial
     return shapely.Polygon(rings[0], rings[1:])
+
+
+def _drop_one_short_edge(rings: list, near: np.ndarray, min_len: float, min_area: float) -> list | None:
+    """``rings`` with the first short edge that can go removed (see :func:`_fill_notch`),
+    or None when none can."""
+    for r, xy in enumerate(rings):
+        n = len(xy)
+        if n <= 3:
+            continue
+        d = np.roll(xy, -1, axis=0) - xy
+        for i in np.flatnonzero(np.hypot(d[:, 0], d[:, 1]) < min_len):
+            ends = (i, (i + 1) % n)
+            tris = shapely.polygons([xy[[k - 1, k, (k + 1) % n]] for k in ends])
+            for j in np.argsort(shapely.area(tris), kind="stable"):
+                trial = rings[:r] + [np.delete(xy, ends[j], axis=0)] + rings[r + 1:]
+                if (shapely.is_valid(shapely.Polygon(trial[0], trial[1:]))
+                        and not (shapely.area(shapely.intersection(tris[j], near)) > min_area).any()):
+                    return trial
+    return None

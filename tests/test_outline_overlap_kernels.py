@@ -5,7 +5,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from lod3d.kernels.outline_regularize import box_pairs, inside_axis_rings
+from lod3d.kernels.outline_repair import box_pairs, inside_axis_rings
 from lod3d.outline.polygonize import trace_buildings
 from lod3d.outline.regularize import _pixel_rings, pixel_polygons
 

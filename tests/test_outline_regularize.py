@@ -140,7 +140,7 @@ def test_overlap_areas_match_geos(seed, offset):
     holes, in any orientation, identical pairs, neighbours sharing a wall and polygons
     apart (told from their projections alone); pairs it calls unclear go to GEOS anyway."""
     from lod3d.outline.regularize import _closed_rings
-    from lod3d.kernels.outline_regularize import overlap_areas
+    from lod3d.kernels.outline_repair import overlap_areas
     rng = np.random.default_rng(seed)
 
     def star():
@@ -175,7 +175,7 @@ def test_polygons_certified_simple_are_valid_for_geos(seed):
     GEOS must find valid, on random rings (often self-crossing, with spikes, repeated or
     collinear vertices, holes outside, crossing or nested), and it certifies the plain
     cases (a box, a box with a hole)."""
-    from lod3d.kernels.outline_regularize import simple_polygons
+    from lod3d.kernels.outline_repair import simple_polygons
     rng = np.random.default_rng(seed)
 
     def ring():
@@ -220,7 +220,7 @@ def test_run_labelling_matches_the_pixel_labelling(seed):
 def test_collapsed_rings_are_dropped_or_padded():
     """A hole under 3 vertices is dropped; an outer ring under 3 vertices flags its
     building, loses its holes and becomes a zero-area triangle."""
-    from lod3d.kernels.outline_regularize import kept_rings
+    from lod3d.kernels.outline_repair import kept_rings
     sq = [[0, 0], [4, 0], [4, 4], [0, 4]]
     out_xy = np.array(sq + [[1, 1], [2, 1]] + [[9, 9], [9, 10]] + [[1, 1], [2, 1], [2, 2]], dtype=float)
     out_off = np.array([0, 4, 6, 8, 11])          # bld 0: outer + collapsed hole; bld 1: collapsed outer + hole

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import shapely
 
-from lod3d.kernels.outline_regularize import drop_short_edges
+from lod3d.kernels.outline_repair import drop_short_edges
 from lod3d.outline import outline_mask
 from lod3d.outline.synthetic import random_scene
 from lod3d.raster import Raster

@@ -21,14 +21,14 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from lod3d.kernels.outline_regularize import (
+from lod3d.kernels.outline_regularize import regularize_buildings
+from lod3d.kernels.outline_repair import (
     box_pairs,
     closed_world_rings,
     drop_short_edges,
     inside_axis_rings,
     kept_rings,
     overlap_areas,
-    regularize_buildings,
     simple_polygons,
 )
 

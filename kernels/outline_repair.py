@@ -1,0 +1,613 @@
+"""Numba helpers of the footprint repairs after regularization (see
+:mod:`lod3d.outline.regularize`): rings to polygons, overlap areas between neighbours,
+candidate pairs by bounding box, point in a pixel outline, simple-ring checks and short
+edges left by overlap cuts. Pure array functions, all in pixel units.
+
+Like :mod:`lod3d.kernels.outline_regularize`, they compile with NumPy's error model: a
+division by zero gives inf or NaN, which the caller's validity check catches.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+AMBIGUOUS = 16.0   # overlap_areas: pieces within this many eps of a boundary, but not eps, are unclear
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _ring_area2(xy, a, b):
+    """Twice the signed area of the closed ring xy[a:b] (last coordinate = first)."""
+    s = 0.0
+    for i in range(a, b - 1):
+        s += xy[i, 0] * xy[i + 1, 1] - xy[i + 1, 0] * xy[i, 1]
+    return s
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _inside(px, py, xy, ring_off, r0, r1):
+    """Even-odd test of (px, py) against rings r0..r1 (a polygon with its holes)."""
+    inside = False
+    for r in range(r0, r1):
+        for i in range(ring_off[r], ring_off[r + 1] - 1):
+            ax, ay = xy[i, 0], xy[i, 1]
+            bx, by = xy[i + 1, 0], xy[i + 1, 1]
+            if (ay > py) != (by > py):
+                x = ax + (py - ay) * (bx - ax) / (by - ay)
+                if px < x:
+                    inside = not inside
+    return inside
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nearest_edge(px, py, xy, ring_off, r0, r1, sign):
+    """Distance from (px, py) to the nearest edge of rings r0..r1 and that edge's direction
+    (with the ring's orientation factor ``sign[r]``)."""
+    best = np.inf
+    ex = 0.0
+    ey = 0.0
+    for r in range(r0, r1):
+        for i in range(ring_off[r], ring_off[r + 1] - 1):
+            ax, ay = xy[i, 0], xy[i, 1]
+            bx, by = xy[i + 1, 0], xy[i + 1, 1]
+            gx = max(min(ax, bx) - px, px - max(ax, bx), 0.0)   # distance to its box:
+            gy = max(min(ay, by) - py, py - max(ay, by), 0.0)   # a lower bound, no division
+            if gx * gx + gy * gy > best:
+                continue
+            vx, vy = bx - ax, by - ay
+            vv = vx * vx + vy * vy
+            t = 0.0
+            if vv > 0.0:
+                t = min(max(((px - ax) * vx + (py - ay) * vy) / vv, 0.0), 1.0)
+            dx, dy = ax + t * vx - px, ay + t * vy - py
+            d = dx * dx + dy * dy
+            if d < best:
+                best = d
+                ex = sign[r] * vx
+                ey = sign[r] * vy
+    return math.sqrt(best), ex, ey
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, box, ox, oy, count_same, eps, ts):
+    """Green's-theorem share of ``area(A & B)`` from the boundary of A (rings a0..a1) that
+    lies inside B (rings b0..b1): each edge of A is split where it crosses B's edges and
+    each piece inside B adds its ``cross / 2`` about (ox, oy). A piece on B's boundary
+    (within ``eps``) counts when both run the same way (the two interiors are on the same
+    side) and ``count_same``; one running the other way (a shared wall between
+    neighbours) bounds no common area. Returns (area, ambiguous): ambiguous when a piece
+    is too close to B's boundary to classify but not on it. ``box``: B's bounding box
+    grown by the ambiguity band; edges of A outside it add nothing. ``ts``: scratch for an
+    edge's crossings, grown when full and returned (one buffer for all pairs)."""
+    total = 0.0
+    ambiguous = False
+    for ra in range(a0, a1):
+        sa = sign[ra]
+        for i in range(ring_off[ra], ring_off[ra + 1] - 1):
+            px, py = xy[i, 0], xy[i, 1]
+            qx, qy = xy[i + 1, 0], xy[i + 1, 1]
+            ux, uy = qx - px, qy - py
+            if max(px, qx) < box[0] or min(px, qx) > box[2] or max(py, qy) < box[1] \
+                    or min(py, qy) > box[3]:
+                continue
+            lu = math.sqrt(ux * ux + uy * uy)
+            if lu <= eps:
+                continue
+            nt = 0
+            ts[nt] = 0.0
+            nt += 1
+            # edges of B whose bounding box misses this edge's (both grown by a band far
+            # wider than the rounding of t and s) cannot cross it: skipped before dividing
+            tol = 1e-6 * lu + eps
+            lox, hix = min(px, qx) - tol, max(px, qx) + tol
+            loy, hiy = min(py, qy) - tol, max(py, qy) + tol
+            for rb in range(b0, b1):
+                for j in range(ring_off[rb], ring_off[rb + 1] - 1):
+                    rx, ry = xy[j, 0], xy[j, 1]
+                    sx, sy = xy[j + 1, 0], xy[j + 1, 1]
+                    grow = 1e-6 * (abs(sx - rx) + abs(sy - ry))
+                    if max(rx, sx) + grow < lox or min(rx, sx) - grow > hix \
+                            or max(ry, sy) + grow < loy or min(ry, sy) - grow > hiy:
+                        continue
+                    vx, vy = sx - rx, sy - ry
+                    den = ux * vy - uy * vx
+                    lv = math.sqrt(vx * vx + vy * vy)
+                    if abs(den) <= 1e-12 * lu * lv:
+                        continue   # parallel: pieces along it are classified below
+                    wx, wy = rx - px, ry - py
+                    t = (wx * vy - wy * vx) / den
+                    s = (wx * uy - wy * ux) / den
+                    if 0.0 < t < 1.0 and -1e-9 <= s <= 1.0 + 1e-9:
+                        if nt == ts.shape[0]:
+                            grown = np.empty(2 * nt, dtype=np.float64)
+                            grown[:nt] = ts[:nt]
+                            ts = grown
+                        ts[nt] = t
+                        nt += 1
+            if nt == ts.shape[0]:
+                grown = np.empty(2 * nt, dtype=np.float64)
+                grown[:nt] = ts[:nt]
+                ts = grown
+            ts[nt] = 1.0
+            nt += 1
+            # sort the crossings; 1.0 (last) is already not below any of them
+            for k in range(2, nt - 1):   # insertion sort (few crossings); ts[0] = 0 stays first
+                v = ts[k]
+                q = k - 1
+                while ts[q] > v:
+                    ts[q + 1] = ts[q]
+                    q -= 1
+                ts[q + 1] = v
+            for k in range(nt - 1):
+                t0, t1 = ts[k], ts[k + 1]
+                if (t1 - t0) * lu <= eps:
+                    continue
+                mx = px + 0.5 * (t0 + t1) * ux
+                my = py + 0.5 * (t0 + t1) * uy
+                d, ex, ey = _nearest_edge(mx, my, xy, ring_off, b0, b1, sign)
+                if d <= eps:
+                    take = count_same and (ex * ux + ey * uy) * sa > 0.0
+                elif d <= AMBIGUOUS * eps:
+                    ambiguous = True
+                    take = False
+                else:
+                    take = _inside(mx, my, xy, ring_off, b0, b1)
+                if take:
+                    ax, ay = px + t0 * ux - ox, py + t0 * uy - oy
+                    bx, by = px + t1 * ux - ox, py + t1 * uy - oy
+                    total += 0.5 * sa * (ax * by - bx * ay)
+    return total, ambiguous, ts
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _axis_gap(xy, a0, a1, b0, b1, ux, uy, ox, oy):
+    """Gap between the projections of the points xy[a0:a1] and xy[b0:b1] onto the
+    direction (ux, uy) (about (ox, oy)); negative when the projections overlap."""
+    lo_a = lo_b = np.inf
+    hi_a = hi_b = -np.inf
+    for i in range(a0, a1):
+        t = (xy[i, 0] - ox) * ux + (xy[i, 1] - oy) * uy
+        lo_a = min(lo_a, t)
+        hi_a = max(hi_a, t)
+    for i in range(b0, b1):
+        t = (xy[i, 0] - ox) * ux + (xy[i, 1] - oy) * uy
+        lo_b = min(lo_b, t)
+        hi_b = max(hi_b, t)
+    return max(lo_b - hi_a, lo_a - hi_b)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def overlap_areas(xy, ring_off, poly_off, left, right, eps):
+    """Common area of each pair of polygons ``(left[k], right[k])`` and whether it could
+    not be told reliably (then ask an exact overlay). Polygons as closed rings: ring r is
+    ``xy[ring_off[r]:ring_off[r+1]]`` (last = first), polygon k owns rings
+    ``poly_off[k]:poly_off[k+1]``, its exterior first; any orientation. ``eps``: the
+    distance (CRS units) under which a point is on a boundary.
+
+    By Green's theorem the common area is the integral of ``x dy - y dx`` / 2 over its
+    boundary: the parts of each polygon's boundary inside the other (one copy of the
+    parts on both boundaries that run the same way). About the pair's own origin, so
+    large map coordinates lose no precision."""
+    n_r = ring_off.shape[0] - 1
+    sign = np.ones(n_r, dtype=np.float64)
+    for k in range(poly_off.shape[0] - 1):
+        for r in range(poly_off[k], poly_off[k + 1]):
+            a2 = _ring_area2(xy, ring_off[r], ring_off[r + 1])
+            outer = r == poly_off[k]
+            if (outer and a2 < 0.0) or (not outer and a2 > 0.0):
+                sign[r] = -1.0   # exterior counter-clockwise, holes clockwise
+    n_p = poly_off.shape[0] - 1
+    boxes = np.empty((n_p, 4), dtype=np.float64)
+    grow = AMBIGUOUS * eps
+    for k in range(n_p):
+        boxes[k, 0] = boxes[k, 1] = np.inf
+        boxes[k, 2] = boxes[k, 3] = -np.inf
+        if poly_off[k + 1] > poly_off[k]:
+            r = poly_off[k]
+            for i in range(ring_off[r], ring_off[r + 1]):
+                boxes[k, 0] = min(boxes[k, 0], xy[i, 0] - grow)
+                boxes[k, 1] = min(boxes[k, 1], xy[i, 1] - grow)
+                boxes[k, 2] = max(boxes[k, 2], xy[i, 0] + grow)
+                boxes[k, 3] = max(boxes[k, 3], xy[i, 1] + grow)
+    # each polygon's axis: its longest exterior edge (buildings are mostly square to it)
+    axis = np.zeros((n_p, 2), dtype=np.float64)
+    for k in range(n_p):
+        if poly_off[k + 1] > poly_off[k]:
+            r = poly_off[k]
+            longest = 0.0
+            for i in range(ring_off[r], ring_off[r + 1] - 1):
+                ux, uy = xy[i + 1, 0] - xy[i, 0], xy[i + 1, 1] - xy[i, 1]
+                length = math.sqrt(ux * ux + uy * uy)
+                if length > longest:
+                    longest = length
+                    axis[k, 0] = ux / length
+                    axis[k, 1] = uy / length
+    n = left.shape[0]
+    area = np.zeros(n, dtype=np.float64)
+    ambiguous = np.zeros(n, dtype=np.bool_)
+    ts = np.empty(64, dtype=np.float64)
+    for k in range(n):
+        a0, a1 = poly_off[left[k]], poly_off[left[k] + 1]
+        b0, b1 = poly_off[right[k]], poly_off[right[k] + 1]
+        if a1 == a0 or b1 == b0:
+            continue
+        ba = boxes[left[k]]
+        bb = boxes[right[k]]
+        if ba[2] < bb[0] or bb[2] < ba[0] or ba[3] < bb[1] or bb[3] < ba[1]:
+            continue
+        ox = xy[ring_off[a0], 0]
+        oy = xy[ring_off[a0], 1]
+        # apart along either axis or its normal by more than the ambiguity band: no piece
+        # of either boundary is inside, on or near the other, so the area is 0, clearly
+        apart = False
+        for q in range(4):
+            ax = axis[left[k] if q < 2 else right[k]]
+            ux, uy = (ax[0], ax[1]) if q % 2 == 0 else (-ax[1], ax[0])
+            if _axis_gap(xy, ring_off[a0], ring_off[a0 + 1], ring_off[b0], ring_off[b0 + 1],
+                         ux, uy, ox, oy) > 2.0 * grow:
+                apart = True
+                break
+        if apart:
+            continue
+        s1, amb1, ts = _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, bb, ox, oy, True, eps, ts)
+        s2, amb2, ts = _half_overlap(xy, ring_off, sign, b0, b1, a0, a1, ba, ox, oy, False, eps, ts)
+        area[k] = s1 + s2
+        ambiguous[k] = amb1 or amb2
+    return area, ambiguous
+
+
+@numba.njit(cache=True)
+def inside_axis_rings(xy, ring_off, poly_off, which, px, py):
+    """Whether point k, ``(px[k], py[k])``, lies in the interior of polygon ``which[k]``.
+
+    Polygons as closed rings (ring r is ``xy[ring_off[r]:ring_off[r+1]]``, last = first;
+    polygon q owns rings ``poly_off[q]:poly_off[q+1]``) whose every edge is horizontal or
+    vertical, as pixel outlines are under a transform without rotation. Then the test
+    needs comparisons only, no arithmetic, so it is exact: the answer of an exact
+    predicate (GEOS ``contains``). Returns int8: 1 inside, 0 outside or on the boundary,
+    -1 when a ring of that polygon has an oblique edge (not decided here)."""
+    n = which.shape[0]
+    out = np.zeros(n, dtype=np.int8)
+    for k in range(n):
+        q = which[k]
+        x = px[k]
+        y = py[k]
+        inside = False
+        state = 0   # 0: not decided yet, 1: on the boundary, -1: oblique edge
+        for r in range(poly_off[q], poly_off[q + 1]):
+            for i in range(ring_off[r], ring_off[r + 1] - 1):
+                ax, ay = xy[i, 0], xy[i, 1]
+                bx, by = xy[i + 1, 0], xy[i + 1, 1]
+                if ax == bx:        # vertical: a crossing of the ray to +x, or the point on it
+                    if x == ax and min(ay, by) <= y <= max(ay, by):
+                        state = 1
+                    elif (ay > y) != (by > y) and x < ax:
+                        inside = not inside
+                elif ay == by:      # horizontal: the point may lie on it
+                    if y == ay and min(ax, bx) <= x <= max(ax, bx):
+                        state = 1
+                else:
+                    state = -1
+                    break
+            if state == -1:
+                break
+        if state == -1:
+            out[k] = -1
+        elif state == 0 and inside:
+            out[k] = 1
+    return out
+
+
+@numba.njit(cache=True)
+def box_pairs(boxes):
+    """Pairs ``(i, j)``, i < j, of boxes ``(x0, y0, x1, y1)`` that meet (touching counts),
+    sorted by i then j; a sweep over x. A box with a NaN bound (an empty geometry's)
+    meets none."""
+    n = boxes.shape[0]
+    order = np.argsort(boxes[:, 0], kind="mergesort")
+    cap = 4 * n + 16
+    key = np.empty(cap, dtype=np.int64)
+    m = 0
+    for a in range(n):
+        i = order[a]
+        x1, y0, y1 = boxes[i, 2], boxes[i, 1], boxes[i, 3]
+        for b in range(a + 1, n):
+            j = order[b]
+            if not boxes[j, 0] <= x1:   # sorted by x0, NaN last: no later box can meet
+                break
+            if boxes[j, 1] <= y1 and y0 <= boxes[j, 3]:
+                if m == cap:
+                    grown = np.empty(2 * cap, dtype=np.int64)
+                    grown[:m] = key[:m]
+                    key = grown
+                    cap *= 2
+                key[m] = min(i, j) * n + max(i, j)
+                m += 1
+    key = np.sort(key[:m])
+    return key // n, key % n
+
+@numba.njit(cache=True, error_model="numpy")
+def closed_world_rings(xy, ring_offsets, a, b, c, d, e, f, reverse):
+    """Flat pixel rings (no closing repeat) as closed rings in map coordinates
+    ``(a x + b y + c, d x + e y + f)``, each ring's first vertex repeated at its end;
+    ``reverse`` walks every ring backwards (p0, p[n-1], ..., p1, p0). Returns the
+    coordinates and the closed rings' offsets."""
+    n_rings = ring_offsets.shape[0] - 1
+    out = np.empty((xy.shape[0] + n_rings, 2), dtype=np.float64)
+    off = np.empty(n_rings + 1, dtype=np.int64)
+    off[0] = 0
+    o = 0
+    for r in range(n_rings):
+        s = ring_offsets[r]
+        n = ring_offsets[r + 1] - s
+        for k in range(n + 1):
+            if n == 0:
+                break
+            q = k % n if not reverse else (n - k) % n
+            x = xy[s + q, 0]
+            y = xy[s + q, 1]
+            out[o, 0] = a * x + b * y + c
+            out[o, 1] = d * x + e * y + f
+            o += 1
+        off[r + 1] = o
+    return out[:o], off
+
+
+@numba.njit(cache=True, error_model="numpy")
+def kept_rings(out_xy, out_off, building_offsets):
+    """The rings of ``regularize_buildings``'s output to build polygons from: holes that
+    collapsed below 3 vertices are dropped; an outer ring that did marks its building
+    ``collapsed`` (the caller falls back), loses its holes and becomes a zero-area
+    triangle on its first vertex so that arrays stay aligned. Returns ``(xy, ring_offsets,
+    building_offsets, collapsed)``."""
+    n_b = building_offsets.shape[0] - 1
+    xy = np.empty((out_xy.shape[0] + 3 * n_b, 2), dtype=np.float64)
+    r_off = np.empty(out_off.shape[0], dtype=np.int64)
+    b_off = np.empty(n_b + 1, dtype=np.int64)
+    collapsed = np.zeros(n_b, dtype=np.bool_)
+    o = 0
+    nr = 0
+    r_off[0] = 0
+    b_off[0] = 0
+    for b in range(n_b):
+        r0 = building_offsets[b]
+        for r in range(r0, building_offsets[b + 1]):
+            s = out_off[r]
+            n = out_off[r + 1] - s
+            if n < 3:
+                if r > r0:
+                    continue          # a vanished hole
+                collapsed[b] = True   # placeholder triangle on the first vertex
+                for k in range(3):
+                    xy[o + k, 0] = out_xy[s, 0] if n > 0 else 0.0
+                    xy[o + k, 1] = out_xy[s, 1] if n > 0 else 0.0
+                o += 3
+                nr += 1
+                r_off[nr] = o
+                break                 # its holes go with it
+            for k in range(n):
+                xy[o + k, 0] = out_xy[s + k, 0]
+                xy[o + k, 1] = out_xy[s + k, 1]
+            o += n
+            nr += 1
+            r_off[nr] = o
+        b_off[b + 1] = nr
+    return xy[:o], r_off[:nr + 1], b_off, collapsed
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _edges_apart(ax, ay, bx, by, cx, cy, dx, dy, tol):
+    """Whether segments ab and cd are certainly disjoint: one lies strictly (by more than
+    ``tol`` times its length) on one side of the other's line, or their boxes are apart."""
+    if max(ax, bx) + tol < min(cx, dx) or max(cx, dx) + tol < min(ax, bx) \
+            or max(ay, by) + tol < min(cy, dy) or max(cy, dy) + tol < min(ay, by):
+        return True
+    ux, uy = bx - ax, by - ay
+    lu = tol * math.sqrt(ux * ux + uy * uy)
+    o1 = ux * (cy - ay) - uy * (cx - ax)
+    o2 = ux * (dy - ay) - uy * (dx - ax)
+    if (o1 > lu and o2 > lu) or (o1 < -lu and o2 < -lu):
+        return True
+    vx, vy = dx - cx, dy - cy
+    lv = tol * math.sqrt(vx * vx + vy * vy)
+    o3 = vx * (ay - cy) - vy * (ax - cx)
+    o4 = vx * (by - cy) - vy * (bx - cx)
+    return (o3 > lv and o4 > lv) or (o3 < -lv and o4 < -lv)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _ring_simple(xy, s, k, tol):
+    """Whether the ring xy[s:s+k] (no closing repeat) is certainly simple: at least 3
+    vertices, consecutive edges longer than ``tol`` that do not fold back onto each other,
+    other edge pairs certainly apart (``_edges_apart``)."""
+    if k < 3:
+        return False
+    for i in range(k):
+        j = s + (i + 1) % k
+        h = s + (i + 2) % k
+        ux, uy = xy[j, 0] - xy[s + i, 0], xy[j, 1] - xy[s + i, 1]
+        vx, vy = xy[h, 0] - xy[j, 0], xy[h, 1] - xy[j, 1]
+        lu = math.sqrt(ux * ux + uy * uy)
+        lv = math.sqrt(vx * vx + vy * vy)
+        if not (lu > tol and lv > tol):      # also catches NaN and infinity
+            return False
+        if abs(ux * vy - uy * vx) <= tol * lu * lv and ux * vx + uy * vy <= 0.0:
+            return False                     # folds back (a spike)
+    for i in range(k - 2):
+        ax, ay = xy[s + i, 0], xy[s + i, 1]
+        bx, by = xy[s + i + 1, 0], xy[s + i + 1, 1]
+        for j in range(i + 2, k if i > 0 else k - 1):   # not the edges beside edge i
+            jn = s + (j + 1) % k
+            if not _edges_apart(ax, ay, bx, by, xy[s + j, 0], xy[s + j, 1],
+                                xy[jn, 0], xy[jn, 1], tol):
+                return False
+    return True
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _rings_apart(xy, s1, k1, s2, k2, tol):
+    """Whether every edge of ring xy[s1:s1+k1] is certainly apart from every edge of ring
+    xy[s2:s2+k2] (rings without closing repeat)."""
+    for i in range(k1):
+        a = s1 + i
+        b = s1 + (i + 1) % k1
+        for j in range(k2):
+            c = s2 + j
+            d = s2 + (j + 1) % k2
+            if not _edges_apart(xy[a, 0], xy[a, 1], xy[b, 0], xy[b, 1],
+                                xy[c, 0], xy[c, 1], xy[d, 0], xy[d, 1], tol):
+                return False
+    return True
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _in_ring(px, py, xy, s, k):
+    """Even-odd test of (px, py) against the ring xy[s:s+k] (no closing repeat)."""
+    inside = False
+    for i in range(k):
+        ax, ay = xy[s + i, 0], xy[s + i, 1]
+        j = s + (i + 1) % k
+        bx, by = xy[j, 0], xy[j, 1]
+        if (ay > py) != (by > py) and px < ax + (py - ay) * (bx - ax) / (by - ay):
+            inside = not inside
+    return inside
+
+
+@numba.njit(cache=True, error_model="numpy")
+def simple_polygons(xy, ring_off, poly_off, tol):
+    """Which polygons are certainly valid without asking GEOS (rings without closing
+    repeat, exterior first): every ring simple (``_ring_simple``), rings pairwise apart,
+    each hole inside the exterior and in no other hole. Rings that are simple and apart
+    leave a connected interior, so such a polygon is valid; ``False`` means only "not
+    certain" (the caller asks GEOS). ``tol`` (coordinate units) is far above the rounding
+    of the georeferencing (an affine map), so validity survives it."""
+    n_p = poly_off.shape[0] - 1
+    ok = np.zeros(n_p, dtype=np.bool_)
+    for q in range(n_p):
+        r0, r1 = poly_off[q], poly_off[q + 1]
+        good = r1 > r0
+        for r in range(r0, r1):
+            if not good:
+                break
+            good = _ring_simple(xy, ring_off[r], ring_off[r + 1] - ring_off[r], tol)
+        for r in range(r0 + 1, r1):     # holes: inside the exterior, apart from every ring
+            if not good:
+                break
+            s = ring_off[r]
+            good = _in_ring(xy[s, 0], xy[s, 1], xy, ring_off[r0], ring_off[r0 + 1] - ring_off[r0])
+            for r2 in range(r0, r1):
+                if not good:
+                    break
+                if r2 == r:
+                    continue
+                s2, k2 = ring_off[r2], ring_off[r2 + 1] - ring_off[r2]
+                if r2 > r0 and _in_ring(xy[s, 0], xy[s, 1], xy, s2, k2):
+                    good = False                # nested in another hole
+                elif r2 < r:                     # each pair of rings once
+                    good = _rings_apart(xy, s, ring_off[r + 1] - s, s2, k2, tol)
+        ok[q] = good
+    return ok
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _cross(ax, ay, bx, by, cx, cy):
+    """Twice the signed area of the triangle (a, b, c): positive when it turns left."""
+    return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _clear_triangle(xy, ring_off, r0, r1, alive, p, k, q):
+    """Whether no live vertex of the rings ``r0:r1`` but ``p``, ``k``, ``q`` lies in the
+    closed triangle (p, k, q), which turns left."""
+    px, py, kx, ky, qx, qy = xy[p, 0], xy[p, 1], xy[k, 0], xy[k, 1], xy[q, 0], xy[q, 1]
+    for i in range(ring_off[r0], ring_off[r1]):
+        if not alive[i] or i == p or i == k or i == q:
+            continue
+        x, y = xy[i, 0], xy[i, 1]
+        if (_cross(px, py, kx, ky, x, y) >= 0.0 and _cross(kx, ky, qx, qy, x, y) >= 0.0
+                and _cross(qx, qy, px, py, x, y) >= 0.0):
+            return False
+    return True
+
+
+@numba.njit(cache=True, error_model="numpy")
+def drop_short_edges(xy, ring_off, poly_off, min_len):
+    """Remove edges shorter than ``min_len`` from polygons by dropping convex vertices.
+
+    Polygons as closed rings (ring r is ``xy[ring_off[r]:ring_off[r+1]]``, last = first;
+    polygon k owns rings ``poly_off[k]:poly_off[k+1]``), oriented so that the polygon lies
+    left of every edge (outer rings counter-clockwise, holes clockwise). Dropping vertex k
+    replaces its two edges by one from its predecessor to its successor and cuts off the
+    triangle of the three: only convex vertices (the triangle turns left) are dropped, so
+    a polygon only shrinks. A drop is made when no other vertex of the polygon lies in the
+    closed triangle (then no boundary enters it: the polygon stays valid, save touching
+    cases the caller leaves to GEOS). Per polygon, the short edges are taken in ring
+    order, of an edge's two ends the one cutting off the smaller triangle first; after a
+    drop the scan starts again; rings keep at least three vertices.
+
+    Returns ``(xy, ring_offsets, dropped)``: the polygons' closed rings (same rings, each
+    starting at its first remaining vertex) and how many vertices each polygon lost."""
+    n_pts = xy.shape[0]
+    n_poly = poly_off.shape[0] - 1
+    alive = np.ones(n_pts, dtype=np.bool_)
+    nxt = np.empty(n_pts, dtype=np.int64)
+    prv = np.empty(n_pts, dtype=np.int64)
+    size = np.empty(ring_off.shape[0] - 1, dtype=np.int64)   # live vertices per ring
+    for r in range(ring_off.shape[0] - 1):
+        a, b = ring_off[r], ring_off[r + 1] - 1      # the closing point b is not a vertex
+        alive[b] = False
+        size[r] = b - a
+        for i in range(a, b):
+            nxt[i] = i + 1 if i + 1 < b else a
+            prv[i] = i - 1 if i > a else b - 1
+    min2 = min_len * min_len
+    dropped = np.zeros(n_poly, dtype=np.int64)
+    for k in range(n_poly):
+        r0, r1 = poly_off[k], poly_off[k + 1]
+        again = True
+        while again:
+            again = False
+            for r in range(r0, r1):
+                if size[r] <= 3:
+                    continue
+                for i in range(ring_off[r], ring_off[r + 1] - 1):
+                    if not alive[i]:
+                        continue
+                    j = nxt[i]
+                    dx, dy = xy[j, 0] - xy[i, 0], xy[j, 1] - xy[i, 1]
+                    if dx * dx + dy * dy >= min2:
+                        continue
+                    # the two ends' triangles; the smaller first, right turns never
+                    ci = _cross(xy[prv[i], 0], xy[prv[i], 1], xy[i, 0], xy[i, 1], xy[j, 0], xy[j, 1])
+                    cj = _cross(xy[i, 0], xy[i, 1], xy[j, 0], xy[j, 1], xy[nxt[j], 0], xy[nxt[j], 1])
+                    first, second, c1, c2 = (i, j, ci, cj) if ci <= cj else (j, i, cj, ci)
+                    for v, c in ((first, c1), (second, c2)):
+                        if c >= 0.0 and _clear_triangle(xy, ring_off, r0, r1, alive, prv[v], v, nxt[v]):
+                            alive[v] = False
+                            nxt[prv[v]] = nxt[v]
+                            prv[nxt[v]] = prv[v]
+                            size[r] -= 1
+                            dropped[k] += 1
+                            again = True
+                            break
+                    if again:
+                        break
+                if again:
+                    break
+    out = np.empty((n_pts, 2), dtype=np.float64)
+    off = np.empty(ring_off.shape[0], dtype=np.int64)
+    off[0] = 0
+    o = 0
+    for r in range(ring_off.shape[0] - 1):
+        s = ring_off[r]
+        while size[r] and not alive[s]:       # the ring's first remaining vertex
+            s += 1
+        i = s
+        for _ in range(size[r]):
+            out[o] = xy[i]
+            o += 1
+            i = nxt[i]
+        out[o] = xy[s]
+        o += 1
+        off[r + 1] = o
+    return out[:o], off, dropped

@@ -23,7 +23,8 @@ Algorithm (per building, all rings of a building share its orientation):
    span's best line costs O(1); PELT pruning keeps the programme near linear in the
    candidates while staying exact. The number of vertices and of right angles is the
    outcome of this criterion, not of a tolerance. A circle (algebraic fit, 3 parameters)
-   competes with the polygon under the same criterion, so round buildings stay round.
+   competes with the polygon under the same criterion, so round buildings stay round
+   (a polygon of at least ``CIRCLE_MIN_VERTICES`` vertices).
 5. **Shared walls.** A wall that runs along a touching neighbour done earlier takes the
    neighbour's line for it when the two nearly agree, so party walls coincide. Each
    building files its walls that face a neighbour under its own label, so every building
@@ -61,6 +62,7 @@ OFF_PIXELS = 2.0    # beyond this (pixels) it is a spike: the vertex goes onto o
 CHAIN_REACH = 8     # distances to the pixel boundary: its crack corners this close to the corner
 CORNER_REACH = 3.0  # consecutive walls meeting farther than this (pixels) from their crack corner get a connecting wall
 CAND_SIGMAS = 2.5  # candidate corners: Douglas–Peucker tolerance at least this many noise sigmas
+CIRCLE_MIN_VERTICES = 24  # a round building's polygon: edges within 7.5 degrees of the circle's tangent
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -895,8 +897,11 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 circle_cost = crss / sigma2 + 3.0 * angle_penalty + corner_penalty
                 use_circle = rad >= 4.0 and circle_cost < poly_cost
             if use_circle:
+                # vertices: the chords stray at most a quarter pixel from the circle, and
+                # at least CIRCLE_MIN_VERTICES so that no edge turns from the circle's
+                # tangent by more than 180 / CIRCLE_MIN_VERTICES degrees
                 step = 2.0 * math.acos(max(1.0 - 0.25 / rad, -1.0))
-                nv = min(max(int(math.ceil(2.0 * math.pi / step)), 12), 64)
+                nv = min(max(int(math.ceil(2.0 * math.pi / step)), CIRCLE_MIN_VERTICES), 64)
                 # radius giving the polygon the circle's area
                 rr = rad * math.sqrt(2.0 * math.pi / (nv * math.sin(2.0 * math.pi / nv)))
                 sign = 1.0 if r == r0 else -1.0

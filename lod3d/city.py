@@ -596,6 +596,9 @@ def _elevated(ndsm: Raster, outlines) -> np.ndarray:
     return (counts >= MIN_ROOF_CELLS) & (medians >= MIN_BUILDING_HEIGHT_M)
 
 
+FOOTPRINT_GRID_M = 0.01  # footprints' vertices snap to this grid (m) before the LOD phase
+
+
 def _merge_footprints(plan: _Plan) -> None:
     """Give each overlap between footprints of different tiles to the earlier one (rank 0).
 
@@ -618,6 +621,11 @@ def _merge_footprints(plan: _Plan) -> None:
             polys[j] = _largest_polygon(shapely.difference(polys[j], earlier))
     merged: dict[str, list] = {}
     for (tile_id, bid, _, cut), poly in zip(rows, polys):
+        if poly is not None:
+            # differences and the repair of touching neighbours can leave zero-width spikes
+            # (a corner doubling back within a millimetre) that the CityJSON quantization
+            # turns into self-intersections: snapping to a 1 cm grid collapses them
+            poly = _largest_polygon(shapely.set_precision(poly, FOOTPRINT_GRID_M))
         if poly is not None and poly.area > 1.0:
             merged.setdefault(tile_id, []).append((bid, poly, cut))
     with atomic_path(plan.work / "footprints.pkl") as tmp:
@@ -650,7 +658,8 @@ def _lod_tile(plan: _Plan, tile: Tile) -> dict:
 
 
 def _outline(plan: _Plan, window: Window) -> Footprints:
-    return outline_mask(_read(plan, "mask", window), _read(plan, "ndsm", window))
+    return outline_mask(_read(plan, "mask", window), _read(plan, "ndsm", window),
+                        _read(plan, "ortho", window))
 
 
 def _outline_whole(plan: _Plan, raw) -> tuple:

@@ -2,9 +2,10 @@
 
 ``outline_mask(raster)`` runs the whole step on a :class:`lod3d.raster.Raster` mask and
 returns :class:`Footprints`; :class:`Outline` is the same as a pipeline stage
-(``mask`` [+ ``ndsm``] → ``footprints``). Polygonization is in :mod:`.polygonize`, the
-regularization (MDL segmentation in Numba, validity and overlap guarantees) in
-:mod:`.regularize`.
+(``mask`` [+ ``ndsm``, ``ortho``] → ``footprints``). With both an nDSM and an ortho, a
+binary mask's touching buildings are first cut apart along their party walls
+(:mod:`.instances`). Polygonization is in :mod:`.polygonize`, the regularization (MDL
+segmentation in Numba, validity and overlap guarantees) in :mod:`.regularize`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from lod3d.errors import InputError
 from lod3d.pipeline import register_stage
 from lod3d.raster import Raster
 
+from .instances import InstanceParams, separate
 from .polygonize import Rings, trace_buildings
 from .regularize import Params, pixel_polygons, regularize
 
-__all__ = ["Footprints", "Outline", "Params", "outline_mask", "polygonize_mask"]
+__all__ = ["Footprints", "InstanceParams", "Outline", "Params", "outline_mask", "polygonize_mask"]
 
 
 @dataclass
@@ -46,14 +48,18 @@ class Footprints:
 
 
 def _rings(mask: Raster, ndsm: Raster | None, max_step: float, min_area: float,
-           min_hole: float, name: str) -> Rings:
+           min_hole: float, name: str, ortho: Raster | None = None,
+           instances: InstanceParams | None = None) -> Rings:
     heights = None
     if ndsm is not None:
         if ndsm.shape != mask.shape:
             raise InputError(f"ndsm: shape {ndsm.shape} differs from the mask's {mask.shape}")
         heights = np.asarray(ndsm.data, dtype=np.float64)
+    data, nodata = mask.data, mask.nodata
+    if instances is not None and ndsm is not None and ortho is not None:
+        data, nodata = separate(mask, ndsm, ortho, instances, name), None
     px_area = abs(mask.transform.a * mask.transform.e - mask.transform.b * mask.transform.d)
-    return trace_buildings(mask.data, mask.nodata, heights=heights, max_step=max_step,
+    return trace_buildings(data, nodata, heights=heights, max_step=max_step,
                            min_area_px=min_area / px_area, min_hole_px=min_hole / px_area, name=name)
 
 
@@ -65,17 +71,20 @@ def polygonize_mask(mask: Raster, ndsm: Raster | None = None, *, max_step: float
     return Footprints(rings.ids, raw, rings.cut, raw, np.zeros(len(rings), dtype=bool), mask.crs)
 
 
-def outline_mask(mask: Raster, ndsm: Raster | None = None, *, params: Params = Params(),
+def outline_mask(mask: Raster, ndsm: Raster | None = None, ortho: Raster | None = None, *,
+                 params: Params = Params(), instances: InstanceParams | None = InstanceParams(),
                  max_step: float = 2.0, min_area: float = 2.0, min_hole: float = 2.0,
                  name: str = "mask") -> Footprints:
     """Regularized footprints of every building in ``mask``.
 
     ``mask``: binary, instance-id or probability raster (see :func:`.polygonize.mask_ids`).
     ``ndsm``: optional heights on the same grid; touching buildings whose roofs differ by
-    more than ``max_step`` metres are separated. Buildings smaller than ``min_area`` and
-    holes smaller than ``min_hole`` (CRS units squared) are dropped.
+    more than ``max_step`` metres are separated. ``ortho``: optional true ortho (grey or
+    multi-band) on the same grid; with it and ``ndsm``, touching buildings are cut apart
+    along party walls (``instances``; None: no cuts). Buildings smaller than ``min_area``
+    and holes smaller than ``min_hole`` (CRS units squared) are dropped.
     """
-    rings = _rings(mask, ndsm, max_step, min_area, min_hole, name)
+    rings = _rings(mask, ndsm, max_step, min_area, min_hole, name, ortho, instances)
     polys, _, fallback = regularize(rings, mask.transform, params)
     raw = pixel_polygons(rings, mask.transform)
     return Footprints(rings.ids, polys, rings.cut, raw, fallback, mask.crs, params)
@@ -83,15 +92,17 @@ def outline_mask(mask: Raster, ndsm: Raster | None = None, *, params: Params = P
 
 @register_stage
 class Outline:
-    """Pipeline stage: building ``mask`` (and ``ndsm`` when present) → ``footprints``."""
+    """Pipeline stage: building ``mask`` (and ``ndsm``, ``ortho`` when present) →
+    ``footprints``; ``separate=False`` keeps touching buildings of one height together."""
 
     name = "outline"
     reads = ("mask",)
     writes = ("footprints",)
 
     def __init__(self, max_step: float = 2.0, min_area: float = 2.0, min_hole: float = 2.0,
-                 **params):
+                 separate: bool = True, **params):
         self.max_step = max_step
+        self.instances = InstanceParams() if separate else None
         self.min_area = min_area
         self.min_hole = min_hole
         self.params = Params(**params)
@@ -99,6 +110,7 @@ class Outline:
     def __call__(self, products: Mapping[str, Any]) -> dict[str, Any]:
         # as outline_mask, less the pixel outlines of every building (not a product)
         mask = products["mask"]
-        rings = _rings(mask, products.get("ndsm"), self.max_step, self.min_area, self.min_hole, "mask")
+        rings = _rings(mask, products.get("ndsm"), self.max_step, self.min_area, self.min_hole,
+                       "mask", products.get("ortho"), self.instances)
         polys, _, _ = regularize(rings, mask.transform, self.params)
         return {"footprints": list(zip(rings.ids.tolist(), polys))}

@@ -1,0 +1,415 @@
+"""Touching buildings → instances: straight party-wall cuts through building blocks.
+
+A block of attached buildings (one connected component of the building mask) is cut along
+straight lines parallel to its walls where the roofs on either side differ: a height step
+in the nDSM or a change of roof tone in the ortho, over most of the line. Per block:
+
+1. the block's orientation (modulo 90°) is the magnitude-weighted circular mean of four
+   times the mask's gradient direction along its boundary;
+2. the block is resampled on a grid rotated by that angle (1 pixel steps), so candidate
+   cuts are the rotated grid's row and column boundaries;
+3. a candidate cut is a boundary line's maximal run across the block (ended by the block's
+   outline or by a cut already accepted), scored by the medians, over the run, of the
+   height step and of the relative ortho step between the two pixels either side: a cut
+   needs clear evidence over at least half of its length, so roof ridges, hips, chimneys
+   and shadows across part of a building do not cut it;
+4. cuts are accepted greedily, strongest first, rescoring after each (a party wall that
+   ends on another wall becomes a whole run once that wall is cut); no cut closer than
+   ``min_width`` pixels to a parallel cut or to the block's outline on most of its run;
+5. the cuts block the 4-neighbour links they cross on the original grid and the pieces
+   are labelled; pieces under ``min_px`` pixels join the neighbour they share most cut
+   edges with.
+
+Pure array functions, deterministic; a block's result depends on its pixels only (all
+positions are relative to its bounding box), not on the window it is computed in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def _components(mask):
+    """4-connected components of ``mask`` (labels 1..n in raster order), their pixel lists
+    (``order[offsets[k]:offsets[k+1]]`` flat indices of component k+1)."""
+    rows, cols = mask.shape
+    labels = np.zeros((rows, cols), np.int32)
+    stack = np.empty(rows * cols, np.int64)
+    order = np.empty(rows * cols, np.int64)
+    offsets = [0]
+    n = 0
+    m = 0
+    for r0 in range(rows):
+        for c0 in range(cols):
+            if not mask[r0, c0] or labels[r0, c0]:
+                continue
+            n += 1
+            labels[r0, c0] = n
+            top = 0
+            stack[0] = r0 * cols + c0
+            top = 1
+            while top:
+                top -= 1
+                p = stack[top]
+                order[m] = p
+                m += 1
+                r, c = p // cols, p % cols
+                for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+                    rr, cc = r + dr, c + dc
+                    if 0 <= rr < rows and 0 <= cc < cols and mask[rr, cc] and not labels[rr, cc]:
+                        labels[rr, cc] = n
+                        stack[top] = rr * cols + cc
+                        top += 1
+            offsets.append(m)
+    return labels, order[:m], np.array(offsets, np.int64)
+
+
+@numba.njit(cache=True)
+def _orientation(labels, k, r0, r1, c0, c1):
+    """Dominant wall direction (radians, in [0, pi/2)) of component ``k`` from the Sobel
+    gradient of its indicator along its boundary."""
+    sx = 0.0
+    sy = 0.0
+    for r in range(max(r0 - 1, 1), min(r1 + 2, labels.shape[0] - 1)):
+        for c in range(max(c0 - 1, 1), min(c1 + 2, labels.shape[1] - 1)):
+            gx = 0.0
+            gy = 0.0
+            for d in (-1, 1):
+                for e, w in ((-1, 1.0), (0, 2.0), (1, 1.0)):
+                    gx += d * w * (labels[r + e, c + d] == k)
+                    gy += d * w * (labels[r + d, c + e] == k)
+            mag = math.hypot(gx, gy)
+            if mag > 0:
+                a = 4.0 * math.atan2(gy, gx)
+                sx += mag * math.cos(a)
+                sy += mag * math.sin(a)
+    theta = math.atan2(sy, sx) / 4.0
+    return theta % (math.pi / 2)
+
+
+@numba.njit(cache=True)
+def _bilinear(img, y, x):
+    rows, cols = img.shape
+    if rows == 0:
+        return np.nan
+    x0 = int(math.floor(x))
+    y0 = int(math.floor(y))
+    if x0 < 0 or y0 < 0 or x0 + 1 >= cols or y0 + 1 >= rows:
+        xi = min(max(int(round(x)), 0), cols - 1)
+        yi = min(max(int(round(y)), 0), rows - 1)
+        return img[yi, xi]
+    fx = x - x0
+    fy = y - y0
+    return ((img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx) * (1 - fy)
+            + (img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx) * fy)
+
+
+@numba.njit(cache=True)
+def _ridge(inside, h, i, j, min_slope):
+    """Whether the boundary after column ``j`` of row ``i`` is a ridge or valley: the roof
+    slopes across it (over 3 pixels each side) have opposite signs and both exceed
+    ``min_slope`` (height per pixel). The roof's two sides are shaded differently there,
+    which is no sign of a party wall."""
+    nu = inside.shape[1]
+    if j < 3 or j + 4 >= nu or not inside[i, j - 3] or not inside[i, j + 4]:
+        return False
+    sl = (h[i, j] - h[i, j - 3]) / 3.0
+    sr = (h[i, j + 4] - h[i, j + 1]) / 3.0
+    return sl * sr < 0 and abs(sl) > min_slope and abs(sr) > min_slope
+
+
+@numba.njit(cache=True)
+def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, ridge_slope, buf_h, buf_o):
+    """Score of the cut between rotated columns ``j`` and ``j+1`` over rows ``a..b``:
+    (median height step, median relative ortho step, share of rows with evidence, share of
+    rows with ``min_width`` pixels of block on both sides)."""
+    nu = inside.shape[1]
+    nh = 0
+    no = 0
+    wide = 0
+    for i in range(a, b + 1):
+        if j >= 1 and j + 2 < nu and inside[i, j - 1] and inside[i, j + 2] \
+                and not vblock[i, j - 1] and not vblock[i, j + 1]:
+            hl = 0.5 * (h[i, j - 1] + h[i, j])
+            hr = 0.5 * (h[i, j + 1] + h[i, j + 2])
+            if np.isfinite(hl) and np.isfinite(hr):
+                buf_h[nh] = abs(hr - hl)
+                nh += 1
+            ol = o[i, j - 1] + o[i, j]
+            orr = o[i, j + 1] + o[i, j + 2]
+            if np.isfinite(ol) and np.isfinite(orr) and ol + orr > 0 \
+                    and not _ridge(inside, h, i, j, ridge_slope):
+                buf_o[no] = 2.0 * abs(orr - ol) / (ol + orr)
+                no += 1
+        ok = True
+        for d in range(min_width):
+            jl = j - d
+            jr = j + 1 + d
+            if jl < 0 or jr >= nu or not inside[i, jl] or not inside[i, jr]:
+                ok = False
+                break
+            if d > 0 and (vblock[i, jl] or vblock[i, jr - 1]):
+                ok = False
+                break
+        wide += ok
+    n = b - a + 1
+    mh = np.median(buf_h[:nh]) if nh > 0 else 0.0
+    mo = np.median(buf_o[:no]) if no > 0 else 0.0
+    return mh, mo, max(nh, no) / n, wide / n
+
+
+@numba.njit(cache=True)
+def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len, min_width, ridge_slope,
+              buf_h, buf_o):
+    """The strongest acceptable cut between columns of the rotated block: (score, j, a, b),
+    score 0 when none. A run is a maximal stretch of rows where both pixels of the boundary
+    are in the block, not already cut there and not crossing a perpendicular cut."""
+    nv, nu = inside.shape
+    best = 0.0
+    bj = -1
+    ba = -1
+    bb = -1
+    for j in range(nu - 1):
+        i = 0
+        while i < nv:
+            if not (inside[i, j] and inside[i, j + 1]) or vblock[i, j]:
+                i += 1
+                continue
+            a = i
+            while i + 1 < nv and inside[i + 1, j] and inside[i + 1, j + 1] and not vblock[i + 1, j] \
+                    and not hblock[i, j] and not hblock[i, j + 1]:
+                i += 1
+            b = i
+            i += 1
+            if b - a + 1 < min_len:
+                continue
+            mh, mo, share, wide = _run_score(inside, h, o, vblock, hblock, j, a, b, min_width,
+                                             ridge_slope, buf_h, buf_o)
+            if share < 0.6 or wide < 0.5:
+                continue
+            score = max(mh / step_m, mo / step_rel)
+            if score >= 1.0 and score > best:
+                best = score
+                bj = j
+                ba = a
+                bb = b
+    return best, bj, ba, bb
+
+
+@numba.njit(cache=True)
+def _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, ridge_slope, max_cuts):
+    """Greedy cuts of one rotated block: rows ``(axis, j, a, b)``, axis 0 = between columns
+    j and j+1 over rows a..b, axis 1 = between rows j and j+1 over columns a..b."""
+    nv, nu = inside.shape
+    vblock = np.zeros((nv, nu), np.bool_)    # link (i, j)-(i, j+1) cut
+    hblock = np.zeros((nv, nu), np.bool_)    # link (i, j)-(i+1, j) cut
+    buf_h = np.empty(max(nv, nu), np.float64)
+    buf_o = np.empty(max(nv, nu), np.float64)
+    cuts = []
+    # transposed views share the memory: a cut between rows is a cut between their columns
+    inside_t = inside.T
+    h_t = h.T
+    o_t = o.T
+    for _ in range(max_cuts):
+        s0, j0, a0, b0 = _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len,
+                                   min_width, ridge_slope, buf_h, buf_o)
+        s1, j1, a1, b1 = _best_cut(inside_t, h_t, o_t, hblock.T, vblock.T, step_m, step_rel,
+                                   min_len, min_width, ridge_slope, buf_h, buf_o)
+        if s0 == 0.0 and s1 == 0.0:
+            break
+        if s0 >= s1:
+            vblock[a0:b0 + 1, j0] = True
+            cuts.append((0, j0, a0, b0))
+        else:
+            hblock[j1, a1:b1 + 1] = True
+            cuts.append((1, j1, a1, b1))
+    return cuts
+
+
+@numba.njit(cache=True)
+def _crosses(u1, v1, u2, v2, axis, j, a, b):
+    """Whether the link between rotated positions 1 and 2 crosses the cut (axis, j, a..b)."""
+    if axis == 1:
+        u1, v1, u2, v2 = v1, u1, v2, u2
+    line = j + 0.5
+    if (u1 < line) == (u2 < line):
+        return False
+    t = (line - u1) / (u2 - u1)
+    v = v1 + t * (v2 - v1)
+    return a - 0.5 <= v <= b + 0.5
+
+
+@numba.njit(cache=True)
+def separate_instances(mask, ndsm, ortho, step_m, step_rel, ridge_slope, min_len, min_width,
+                       min_px):
+    """Instance ids (int32, 0 = background, 1..n in raster order of the first pixel) of a
+    binary building ``mask``, touching buildings cut apart along straight party walls.
+
+    ``ndsm`` and ``ortho`` (grey) are float arrays on the mask's grid (NaN: unknown), or
+    0x0 arrays when missing. A cut needs a median height step of ``step_m`` or a median
+    relative ortho step of ``step_rel`` along its run of at least ``min_len`` pixels, and
+    ``min_width`` pixels of block on both sides; pieces under ``min_px`` pixels rejoin a
+    neighbour.
+    """
+    rows, cols = mask.shape
+    comp, order, offsets = _components(mask)
+    links = np.zeros((rows, cols, 2), np.bool_)   # right / down link of each pixel cut
+    max_cuts = 200
+    for k in range(1, offsets.shape[0]):
+        pix = order[offsets[k - 1]:offsets[k]]
+        if pix.shape[0] < 2 * min_px:
+            continue
+        r0 = rows
+        r1 = 0
+        c0 = cols
+        c1 = 0
+        for p in pix:
+            r0 = min(r0, p // cols)
+            r1 = max(r1, p // cols)
+            c0 = min(c0, p % cols)
+            c1 = max(c1, p % cols)
+        theta = _orientation(comp, k, r0, r1, c0, c1)
+        ct = math.cos(theta)
+        st = math.sin(theta)
+        # rotated coordinates of the block's pixels: u along theta, v across
+        umin = 1e18
+        vmin = 1e18
+        umax = -1e18
+        vmax = -1e18
+        for p in pix:
+            y = p // cols - r0
+            x = p % cols - c0
+            u = x * ct + y * st
+            v = -x * st + y * ct
+            umin = min(umin, u)
+            umax = max(umax, u)
+            vmin = min(vmin, v)
+            vmax = max(vmax, v)
+        umin = math.floor(umin) - 1.0
+        vmin = math.floor(vmin) - 1.0
+        nu = int(math.ceil(umax - umin)) + 3
+        nv = int(math.ceil(vmax - vmin)) + 3
+        inside = np.zeros((nv, nu), np.bool_)
+        h = np.full((nv, nu), np.nan)
+        o = np.full((nv, nu), np.nan)
+        for i in range(nv):
+            for j in range(nu):
+                u = j + umin
+                v = i + vmin
+                x = u * ct - v * st
+                y = u * st + v * ct
+                rr = int(round(y)) + r0
+                cc = int(round(x)) + c0
+                if 0 <= rr < rows and 0 <= cc < cols and comp[rr, cc] == k:
+                    inside[i, j] = True
+                    if ndsm.shape[0] > 0:
+                        h[i, j] = _bilinear(ndsm, y + r0, x + c0)
+                    if ortho.shape[0] > 0:
+                        o[i, j] = _bilinear(ortho, y + r0, x + c0)
+        cuts = _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, ridge_slope, max_cuts)
+        if len(cuts) == 0:
+            continue
+        for p in pix:
+            r = p // cols
+            c = p % cols
+            y = r - r0
+            x = c - c0
+            u = x * ct + y * st - umin
+            v = -x * st + y * ct - vmin
+            for link in range(2):
+                rr = r + link
+                cc = c + 1 - link
+                if rr >= rows or cc >= cols or comp[rr, cc] != k:
+                    continue
+                u2 = u + (ct if link == 0 else st)
+                v2 = v + (-st if link == 0 else ct)
+                for axis, j, a, b in cuts:
+                    if _crosses(u, v, u2, v2, axis, j, a, b):
+                        links[r, c, link] = True
+                        break
+    return _pieces(mask, links, min_px)
+
+
+@numba.njit(cache=True)
+def _find(parent, p):
+    while parent[p] != p:
+        parent[p] = parent[parent[p]]
+        p = parent[p]
+    return p
+
+
+@numba.njit(cache=True)
+def _pieces(mask, links, min_px):
+    """Labels of the mask's pieces between cut links; a piece under ``min_px`` pixels
+    joins the neighbour it shares the most cut links with (ties: the first in raster
+    order), then the labels are numbered in raster order."""
+    rows, cols = mask.shape
+    parent = np.arange(rows * cols)
+    cut_a = []
+    cut_b = []
+    for r in range(rows):
+        for c in range(cols):
+            if not mask[r, c]:
+                continue
+            for link in range(2):
+                r2 = r + link
+                c2 = c + 1 - link
+                if r2 >= rows or c2 >= cols or not mask[r2, c2]:
+                    continue
+                if links[r, c, link]:
+                    cut_a.append(r * cols + c)
+                    cut_b.append(r2 * cols + c2)
+                else:
+                    p = _find(parent, r * cols + c)
+                    q = _find(parent, r2 * cols + c2)
+                    if p != q:
+                        parent[max(p, q)] = min(p, q)
+    size = np.zeros(rows * cols, np.int64)
+    for r in range(rows):
+        for c in range(cols):
+            if mask[r, c]:
+                size[_find(parent, r * cols + c)] += 1
+    for _ in range(8):
+        changed = False
+        for e in range(len(cut_a)):
+            for p in (_find(parent, cut_a[e]), _find(parent, cut_b[e])):
+                if size[p] >= min_px:
+                    continue
+                best = -1
+                bn = 0
+                counts = {np.int64(-1): 0}
+                for f in range(len(cut_a)):
+                    a = _find(parent, cut_a[f])
+                    b = _find(parent, cut_b[f])
+                    if a == b or (a != p and b != p):
+                        continue
+                    q = b if a == p else a
+                    n = counts.get(q, 0) + 1
+                    counts[q] = n
+                    if n > bn or (n == bn and q < best):
+                        best = q
+                        bn = n
+                if best >= 0:
+                    s = size[p] + size[best]
+                    root = min(p, best)
+                    parent[max(p, best)] = root
+                    size[root] = s
+                    changed = True
+        if not changed:
+            break
+    out = np.zeros((rows, cols), np.int32)
+    ids = np.zeros(rows * cols, np.int32)
+    n = 0
+    for r in range(rows):
+        for c in range(cols):
+            if mask[r, c]:
+                root = _find(parent, r * cols + c)
+                if ids[root] == 0:
+                    n += 1
+                    ids[root] = n
+                out[r, c] = ids[root]
+    return out

@@ -257,15 +257,17 @@ def overlap_areas(xy, ring_off, poly_off, left, right, eps):
 
 
 @numba.njit(cache=True)
-def inside_axis_rings(xy, ring_off, poly_off, which, px, py):
-    """Whether point k, ``(px[k], py[k])``, lies in the interior of polygon ``which[k]``.
+def inside_pixel_rings(xy, ring_off, building_off, which, px, py, a, b, c, d, e, f):
+    """Whether point k, ``(px[k], py[k])``, lies in the interior of the pixel outline of
+    building ``which[k]``, georeferenced by ``(a x + b y + c, d x + e y + f)``.
 
-    Polygons as closed rings (ring r is ``xy[ring_off[r]:ring_off[r+1]]``, last = first;
-    polygon q owns rings ``poly_off[q]:poly_off[q+1]``) whose every edge is horizontal or
-    vertical, as pixel outlines are under a transform without rotation. Then the test
-    needs comparisons only, no arithmetic, so it is exact: the answer of an exact
-    predicate (GEOS ``contains``). Returns int8: 1 inside, 0 outside or on the boundary,
-    -1 when a ring of that polygon has an oblique edge (not decided here)."""
+    Flat pixel rings as traced (ring r is ``xy[ring_off[r]:ring_off[r+1]]``, no closing
+    repeat; building q owns rings ``building_off[q]:building_off[q+1]``); each vertex is
+    georeferenced on the fly with the same arithmetic as :func:`closed_world_rings`, so
+    no outline is built. Under a transform without rotation every edge is horizontal or
+    vertical and the test needs comparisons only, no arithmetic, so it is exact: the
+    answer of an exact predicate (GEOS ``contains``). Returns int8: 1 inside, 0 outside
+    or on the boundary, -1 when an edge of that building is oblique (not decided here)."""
     n = which.shape[0]
     out = np.zeros(n, dtype=np.int8)
     for k in range(n):
@@ -274,10 +276,16 @@ def inside_axis_rings(xy, ring_off, poly_off, which, px, py):
         y = py[k]
         inside = False
         state = 0   # 0: not decided yet, 1: on the boundary, -1: oblique edge
-        for r in range(poly_off[q], poly_off[q + 1]):
-            for i in range(ring_off[r], ring_off[r + 1] - 1):
-                ax, ay = xy[i, 0], xy[i, 1]
-                bx, by = xy[i + 1, 0], xy[i + 1, 1]
+        for r in range(building_off[q], building_off[q + 1]):
+            s = ring_off[r]
+            m = ring_off[r + 1] - s
+            for i in range(m):
+                j = s + i
+                t = s + (i + 1) % m
+                ax = a * xy[j, 0] + b * xy[j, 1] + c
+                ay = d * xy[j, 0] + e * xy[j, 1] + f
+                bx = a * xy[t, 0] + b * xy[t, 1] + c
+                by = d * xy[t, 0] + e * xy[t, 1] + f
                 if ax == bx:        # vertical: a crossing of the ray to +x, or the point on it
                     if x == ax and min(ay, by) <= y <= max(ay, by):
                         state = 1

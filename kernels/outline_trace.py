@@ -166,9 +166,9 @@ def _write_labels(labels, parent, run_source, run_pos, n_runs):
             n += 1
             root_label[root] = n
             source[n] = run_source[k]
-        row_out = labels[run_pos[k, 0]]
-        for c in range(run_pos[k, 1], run_pos[k, 2]):
-            row_out[c] = root_label[root]
+        # a slice fill of a local value: the compiler cannot tell ``labels`` and
+        # ``root_label`` apart, so reading root_label[root] per pixel kept it scalar
+        labels[run_pos[k, 0], run_pos[k, 1]:run_pos[k, 2]] = root_label[root]
     return labels, source[: n + 1].copy()
 
 

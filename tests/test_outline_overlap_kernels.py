@@ -5,9 +5,9 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from lod3d.kernels.outline_repair import box_pairs, inside_axis_rings
+from lod3d.kernels.outline_repair import box_pairs, inside_pixel_rings
 from lod3d.outline.polygonize import trace_buildings
-from lod3d.outline.regularize import _pixel_rings, pixel_polygons
+from lod3d.outline.regularize import pixel_polygons
 
 
 def _random_mask(seed, shape=(40, 50)):
@@ -20,13 +20,11 @@ def _random_mask(seed, shape=(40, 50)):
     return m
 
 
-def test_inside_axis_rings_is_geos_contains_on_and_off_the_pixel_edges():
+def test_inside_pixel_rings_is_geos_contains_on_and_off_the_pixel_edges():
     t = Affine(0.5, 0, 300000.0, 0, -0.5, 5000000.0)
     for seed in range(5):
         rings = trace_buildings(_random_mask(seed), min_area_px=1, min_hole_px=1)
-        which = np.arange(len(rings))
-        world, closed, b_off = _pixel_rings(rings, t, which)
-        polys = pixel_polygons(rings, t, which)
+        polys = pixel_polygons(rings, t)
         rng = np.random.default_rng(seed)
         # points on pixel corners, on pixel edges and inside pixels, of every building
         col = rng.integers(0, 100, 4000) / 2.0
@@ -34,15 +32,16 @@ def test_inside_axis_rings_is_geos_contains_on_and_off_the_pixel_edges():
         col[::3] += rng.random(len(col[::3]))
         x, y = t.a * col + t.c, t.e * row + t.f
         b = rng.integers(0, len(rings), len(x))
-        got = inside_axis_rings(world, closed, b_off, b, x, y)
+        got = inside_pixel_rings(rings.xy, rings.ring_offsets, rings.building_offsets, b, x, y,
+                                 t.a, t.b, t.c, t.d, t.e, t.f)
         assert (got >= 0).all() and (got == 1).sum() > 20 and (got == 0).sum() > 20
         assert np.array_equal(got == 1, shapely.contains_xy(polys[b], x, y))
 
 
-def test_inside_axis_rings_refuses_oblique_edges():
-    tri = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [0.0, 0.0]])
-    got = inside_axis_rings(tri, np.array([0, 4]), np.array([0, 1]), np.array([0]),
-                            np.array([1.0]), np.array([1.0]))
+def test_inside_pixel_rings_refuses_oblique_edges():
+    square = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0]])
+    got = inside_pixel_rings(square, np.array([0, 4]), np.array([0, 1]), np.array([0]),
+                             np.array([1.0]), np.array([1.0]), 1.0, 0.5, 0.0, 0.0, 1.0, 0.0)
     assert got.tolist() == [-1]
 
 

@@ -26,7 +26,7 @@ from lod3d.kernels.outline_repair import (
     box_pairs,
     closed_world_rings,
     drop_short_edges,
-    inside_axis_rings,
+    inside_pixel_rings,
     kept_rings,
     overlap_areas,
     simple_polygons,
@@ -216,15 +216,17 @@ def _overlapping_pairs(polys: np.ndarray, min_area: float, flat=None):
 def _in_pixels(rings: Rings, transform: Affine, left, right, x, y):
     """Whether the point ``(x[k], y[k])`` lies inside the pixels (pixel outline, holes
     kept) of building ``left[k]``, and of ``right[k]``. Under a transform without rotation
-    the outlines' edges are horizontal and vertical and a Numba test of comparisons only
-    decides exactly (:func:`inside_axis_rings`); otherwise, GEOS ``contains``."""
-    both, where = np.unique(np.concatenate([left, right]), return_inverse=True)
+    the outlines' edges are horizontal and vertical and a Numba test of comparisons only,
+    on the traced rings themselves, decides exactly (:func:`inside_pixel_rings`);
+    otherwise, GEOS ``contains``."""
     if transform.b == 0 and transform.d == 0:
-        world, closed, b_off = _pixel_rings(rings, transform, both)
-        hit = inside_axis_rings(world, closed, b_off, where, np.concatenate([x, x]),
-                                np.concatenate([y, y]))
+        t = transform
+        hit = inside_pixel_rings(rings.xy, rings.ring_offsets, rings.building_offsets,
+                                 np.concatenate([left, right]), np.concatenate([x, x]),
+                                 np.concatenate([y, y]), t.a, t.b, t.c, t.d, t.e, t.f)
         if (hit >= 0).all():
             return hit[:len(left)] == 1, hit[len(left):] == 1
+    both, where = np.unique(np.concatenate([left, right]), return_inverse=True)
     raw = pixel_polygons(rings, transform, both)     # the pixels of these buildings only
     return (shapely.contains_xy(raw[where[:len(left)]], x, y),
             shapely.contains_xy(raw[where[len(left):]], x, y))

@@ -231,17 +231,23 @@ def _final_fits(pieces, cells, ground, noise, spill=None) -> list:
 
 
 def _score(pieces, cells, noise) -> tuple[float, float]:
-    """BIC of roofs ``[(piece, RoofFit)]`` over all roof samples of each piece (as
-    :func:`lod3d.lod.roof.fit_roof` scores one roof; infinite if a piece has none) and
-    the largest RMSE of a piece."""
+    """BIC of roofs ``[(piece, RoofFit | None)]`` over all roof samples of each piece (as
+    :func:`lod3d.lod.roof.fit_roof` scores one roof) and the largest RMSE of a piece. A
+    piece without a fit is scored as built: flat at the 70th percentile of its samples
+    (one parameter; a 5 m2 sliver without a roof must not void a partition whose other
+    pieces fit to the noise); a piece without samples adds nothing."""
     total, worst = 0.0, 0.0
     for piece, fit in pieces:
         m = shapely.contains_xy(piece, cells.x, cells.y)
         n = int(m.sum())
-        if fit is None or n == 0:
-            return np.inf, np.inf
-        mse = float(np.mean((roof_height(fit.planes, cells.x[m], cells.y[m]) - cells.z[m]) ** 2))
-        total += n * np.log(mse + noise**2) + 3 * len(fit.planes) * np.log(n)
+        if n == 0:
+            continue
+        if fit is None:
+            mse, params = float(np.mean((cells.z[m] - np.percentile(cells.z[m], 70)) ** 2)), 1
+        else:
+            mse = float(np.mean((roof_height(fit.planes, cells.x[m], cells.y[m]) - cells.z[m]) ** 2))
+            params = 3 * len(fit.planes)
+        total += n * np.log(mse + noise**2) + params * np.log(n)
         worst = max(worst, np.sqrt(mse))
     return total, worst
 

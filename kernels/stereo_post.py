@@ -85,6 +85,33 @@ def visible(rows, cols, heights, img_shape, tolerance):
 
 
 @numba.njit(cache=True)
+def hidden_below(dsm, di, dj, rise, max_steps):
+    """Per cell, the height below which a view cannot see it over the surface ``dsm``.
+
+    The view's line of sight from a cell climbs ``rise`` metres per cell travelled along
+    the unit grid direction (``di``, ``dj``) (rows, cols); a point of the cell at height
+    ``h`` is hidden when some cell along that line, ``s`` cells away (1..``max_steps``), is
+    higher than ``h + s · rise``. Returns, per cell, the largest ``dsm[q] − s · rise`` over
+    that line (−inf where nothing stands in the way; NaN cells block nothing).
+    """
+    ny, nx = dsm.shape
+    out = np.full((ny, nx), -np.inf, np.float32)
+    for i in range(ny):
+        for j in range(nx):
+            top = -np.inf
+            for s in range(1, max_steps + 1):
+                a = int(np.floor(i + s * di + 0.5))
+                b = int(np.floor(j + s * dj + 0.5))
+                if a < 0 or b < 0 or a >= ny or b >= nx:
+                    break
+                h = dsm[a, b] - s * rise
+                if h > top:
+                    top = h
+            out[i, j] = top
+    return out
+
+
+@numba.njit(cache=True)
 def _window_heights(dsm, i, j, radius, buf):
     """Copy the non-NaN heights of the (2·radius+1)² window around (i, j) into ``buf``;
     return how many there are."""

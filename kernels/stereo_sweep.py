@@ -150,7 +150,7 @@ def popcount64(x):
 
 @numba.njit(cache=True, nogil=True)
 def sweep_cost_volume(up, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, radius, tol, gain, ad_weight,
-                      ad_trunc, cost, nvalid):
+                      ad_trunc, hidden, cost, nvalid):
     """Multi-view census cost of every tile cell at the heights ``labels[lo[i, j]:hi[i, j] + 1]``.
 
     ``up`` is ``upsample2`` of the views: a view's pixel (r, c) is sampled at (2r, 2c).
@@ -168,6 +168,11 @@ def sweep_cost_volume(up, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, rad
     evaluated (a coarse pass bounds each cell's height) and get the full cost; cells that
     fewer than two views see at a label get the uninformative cost without a census.
     ``nvalid`` (ny, nx) counts the heights at which at least two views saw the cell.
+
+    ``hidden`` (V, ny, nx): per view and cell, the height below which the surface hides
+    the cell from the view (−inf: never). At a label below it the view leaves the cell's
+    pairs — it sees the occluder there, not the cell — as long as two other views remain;
+    a pair is never cut (no pair would be left).
     """
     ny, nx = lo.shape
     nv = up.shape[0]
@@ -242,6 +247,14 @@ def sweep_cost_volume(up, frow, fcol, h_nodes, step, labels, lo, hi, i0, j0, rad
                     while j < nx - radius and lo[i, j] <= d <= hi[i, j] and _seen_by(warped, wi, j) >= 2:
                         j += 1
                     run_census(warped, wi, ja, j, radius, tol, bits, bad)
+                    for jj in range(ja, j):                 # views the surface hides at this height
+                        nhid = 0
+                        for v in range(nv):
+                            nhid += h < hidden[v, i, jj]
+                        if nhid > 0 and nv - nhid >= 2:
+                            for v in range(nv):
+                                if h < hidden[v, i, jj]:
+                                    bad[v, jj - ja] = 1
                     if ad_weight > 0:
                         run_zsad(warped, wi, ja, j, gain, ad_trunc, bad, means, pair, zsad)
                     for jj in range(ja, j):

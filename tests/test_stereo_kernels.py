@@ -33,6 +33,10 @@ def _shifted_views(shift_per_m: float, true_h: float, size=64, seed=0):
     return imgs, frow, fcol, h_nodes
 
 
+def _nothing_hidden(nv, n):
+    return np.full((nv, n, n), -np.inf, np.float32)
+
+
 def test_field_interpolation_is_exact_for_affine_fields():
     _, frow, fcol, h_nodes = _shifted_views(0.5, 0.0)
     r, c = field_at(frow, fcol, 1, h_nodes, 16, 7, 9, 13.0)
@@ -48,13 +52,39 @@ def test_sweep_and_sgm_find_the_true_height(aggregate, ad_weight):
     cost = np.empty((40, 40, len(labels)), np.uint8)
     nvalid = np.empty((40, 40), np.int64)
     sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(2),
-                      np.full(2, 10.0), ad_weight, 3.0, cost, nvalid)
+                      np.full(2, 10.0), ad_weight, 3.0, _nothing_hidden(2, 40), cost, nvalid)
     assert np.mean(cost[10:30, 10:30].argmin(axis=2) == 12) > 0.95
     assert np.all(cost[10:30, 10:30, 12] == 0)
     flat = np.full((40, 40), np.nan, np.float32)
     label, uniq = winner_subpixel(aggregate(cost, lo, hi, flat, 1.0, 4, 30), lo, hi, 2)
     assert np.all(np.abs(label[5:35, 5:35] - 12) < 0.5)
     assert np.median(uniq) > 0.3
+
+
+def test_sweep_drops_a_hidden_view_while_two_others_see_the_cell():
+    """A third view showing something else (an occluder) spoils the true height's cost
+    unless the view is flagged hidden there; with only two views nothing is dropped."""
+    imgs, frow, fcol, h_nodes = _shifted_views(1.0, 12.0)
+    other = np.random.default_rng(9).random(imgs.shape[1:]).astype(np.float32)
+    imgs3 = np.concatenate([imgs, other[None]])
+    frow3, fcol3 = np.concatenate([frow, frow[:1]]), np.concatenate([fcol, fcol[:1]])
+    labels = np.arange(0.0, 20.01, 1.0)
+    lo = np.zeros((40, 40), np.int64)
+    hi = np.full((40, 40), len(labels) - 1, np.int64)
+    hidden = _nothing_hidden(3, 40)
+    hidden[2, :, :20] = 15.0                     # view 2 hidden below 15 m on the left half
+    cost = np.empty((40, 40, len(labels)), np.uint8)
+    nvalid = np.empty((40, 40), np.int64)
+    sweep_cost_volume(upsample2(imgs3), frow3, fcol3, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(3),
+                      np.ones(3), 0.0, 3.0, hidden, cost, nvalid)
+    assert np.all(cost[10:30, 10:18, 12] == 0)           # left: views 0 and 1 alone agree
+    assert np.mean(cost[10:30, 22:30, 12]) > 4           # right: view 2 spoils two pairs of three
+    two = _nothing_hidden(2, 40)
+    two[1] = 15.0                                        # one of two views hidden: kept
+    cost2 = np.empty_like(cost)
+    sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(2),
+                      np.ones(2), 0.0, 3.0, two, cost2, nvalid)
+    assert np.all(cost2[10:30, 10:30, 12] == 0) and np.all(cost2[10:30, 10:30, 3] > 0)
 
 
 def test_upsample2_keeps_pixels_and_is_cubic_between():
@@ -153,7 +183,7 @@ def test_sweep_skips_labels_outside_the_cell_range():
     cost = np.empty((40, 40, len(labels)), np.uint8)
     nvalid = np.empty((40, 40), np.int64)
     sweep_cost_volume(upsample2(imgs), frow, fcol, h_nodes, 16, labels, lo, hi, 0, 0, 2, np.zeros(2), np.ones(2), 0.0, 3.0,
-                      cost, nvalid)
+                      _nothing_hidden(2, 40), cost, nvalid)
     assert np.all(cost[:, :, :14] == 24)
     assert nvalid[0, 0] == 0                            # census window off the tile
     assert nvalid[20, 20] == 7
@@ -262,6 +292,19 @@ def test_visibility_zbuffer():
     cols = np.array([[0.0, 1.0, 1.2]])         # cell 2 projects onto the pixel of the tall cell 1
     vis = visible(rows, cols, heights, (1, 3), 0.5)
     assert vis.tolist() == [[True, True, False]]
+
+
+def test_hidden_below_a_block_along_the_line_of_sight():
+    from lod3d.kernels.stereo_post import hidden_below
+
+    dsm = np.zeros((5, 20), np.float32)
+    dsm[:, 10:13] = 10.0                        # a 10 m block; sight lines climb 2 m per cell to +col
+    dsm[0, 4] = np.nan
+    h = hidden_below(dsm, 0.0, 1.0, 2.0, 8)
+    assert h[2, 9] == 8.0 and h[2, 8] == 6.0    # beside the block: hidden below 8, then 6 m
+    assert h[2, 5] == 0.0 and h[2, 13] == -2.0  # far enough / past it: the ground itself is seen
+    assert h[2, 19] == -np.inf and h[0, 3] == -4.0  # nothing ahead / NaN blocks nothing
+    assert hidden_below(dsm, 0.0, 1.0, 2.0, 4)[2, 5] == -2.0   # the block beyond max_steps
 
 
 def test_tie_point_shift_subpixel():

@@ -22,7 +22,9 @@ Algorithm (per building, all rings of a building share its orientation):
    (a second parameter). Residuals come from prefix sums of the samples' moments, so any
    span's best line costs O(1); PELT pruning keeps the programme near linear in the
    candidates while staying exact. The number of vertices and of right angles is the
-   outcome of this criterion, not of a tolerance. A circle (algebraic fit, 3 parameters)
+   outcome of this criterion, not of a tolerance. On a noisy boundary (noise above
+   ``REFIT_SIGMA``) the main axis is then refitted on all samples of the walls chosen
+   along and across it (``_refit_theta``). A circle (algebraic fit, 3 parameters)
    competes with the polygon under the same criterion, so round buildings stay round
    (a polygon of at least ``CIRCLE_MIN_VERTICES`` vertices).
 5. **Shared walls.** A wall that runs along a touching neighbour done earlier takes the
@@ -62,6 +64,11 @@ OFF_PIXELS = 2.0    # beyond this (pixels) it is a spike: the vertex goes onto o
 CHAIN_REACH = 8     # distances to the pixel boundary: its crack corners this close to the corner
 CORNER_REACH = 3.0  # consecutive walls meeting farther than this (pixels) from their crack corner get a connecting wall
 CAND_SIGMAS = 2.5  # candidate corners: Douglas–Peucker tolerance at least this many noise sigmas
+REFIT_SIGMA = 0.3  # noise (pixels) above which the axis is refitted on the chosen walls ...
+REFIT_MAX = math.radians(3.0)  # ... moving at most this far. A clean mask's noise is
+# quantization (at most 0.29 px): its axis vote is exact to a bin, while the least-squares
+# direction of a staircase wall near the pixel axes (one step) is biased (sim seed 11: MTA
+# 9.99 -> 10.72 refitting every building)
 CIRCLE_MIN_VERTICES = 24  # a round building's polygon: edges within 7.5 degrees of the circle's tangent
 
 
@@ -472,6 +479,41 @@ def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_pe
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _refit_theta(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty):
+    """The main axis refitted on the walls the segmentation ``chosen`` put along it or
+    across it: the least-squares direction of all their samples at once (a wall across
+    the axis turned by 90 degrees), moved at most ``REFIT_MAX`` from ``theta``; in
+    [0, pi/2). On a noisy boundary the coarse spans that vote for the axis are cut short
+    by the noise and vote a degree or two off; the chosen walls pool every sample."""
+    dirs = _directions(theta)
+    a_ = b_ = c_ = 0.0
+    for i in range(chosen.shape[0] - 1):
+        a = bounds[chosen[i]]
+        b = bounds[chosen[i + 1]]
+        _, kind = _span_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty)
+        if kind != 0 and kind != 2:
+            continue
+        cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
+        if kind == 0:
+            a_ += cxx
+            c_ += cyy
+            b_ += cxy
+        else:   # across the axis: swap x and y spread, flip the covariance
+            a_ += cyy
+            c_ += cxx
+            b_ -= cxy
+    if a_ + c_ == 0.0:
+        return theta
+    t = _free_angle(a_, c_, b_) % (0.5 * math.pi)
+    d = (t - theta) % (0.5 * math.pi)
+    if d > 0.25 * math.pi:
+        d -= 0.5 * math.pi
+    if abs(d) > REFIT_MAX:
+        return theta
+    return (theta + d) % (0.5 * math.pi)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _emit(out, start, no, x, y):
     """Append a vertex to the ring that began at ``start`` unless it duplicates the ring's
     previous vertex (the vertex before ``start`` is another ring's: a neighbour's corner
@@ -857,6 +899,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 shared[nb[t]] += 1
         best_n = 0
         own = theta
+        adopted = False
         for t in range(nb.shape[0]):
             other = nb[t]
             if 0 < other <= n_lab and shared[other] > best_n:
@@ -864,6 +907,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 if min(d, 0.5 * math.pi - d) < SHARE_THETA:
                     best_n = shared[other]
                     theta = label_theta[other]
+                    adopted = True
         for t in range(nb.shape[0]):
             if 0 < nb[t] <= n_lab:
                 shared[nb[t]] = 0
@@ -889,6 +933,12 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             bounds, corner_idx = _ring_setup(cx, cy, level, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand)
             poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
                                          angle_penalty, diag_penalty)
+            # a noisy building's axis is refitted on its walls (not one adopted from a
+            # neighbour: their shared walls must stay parallel); its holes use it too
+            if r == r0 and not adopted and sigma2 > REFIT_SIGMA * REFIT_SIGMA:
+                theta = _refit_theta(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty)
+                theta_out[bld] = theta
+                label_theta[lab] = theta
             use_circle = False
             # a circle costs at least 3 * angle_penalty + corner_penalty: fit it only if
             # that can beat the polygon

@@ -116,6 +116,28 @@ def test_shallow_and_small_rotations_find_their_axis(angle, half):
     assert poly.intersection(truth).area / poly.union(truth).area > 0.85
 
 
+def test_noisy_rectangles_refit_their_axis_on_their_walls():
+    """Rotated rectangles with a quarter of their boundary pixels flipped: the coarse spans
+    that vote for the axis are cut short by the noise; refitted on all samples of the
+    chosen walls, the walls come back within a fraction of a degree (length-weighted
+    error 0.21 deg mean, 0.43 max over these 12; 0.33 and 1.14 with the voted axis)."""
+    errs = []
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        angle = float(rng.uniform(5, 40))
+        truth = affinity.rotate(shapely.box(18, 22, 42, 38), angle)
+        mask = rasterio.features.rasterize([(truth, 1)], out_shape=(120, 120), transform=T, dtype="uint8")
+        pad = np.pad(mask, 1)
+        edge = (mask > 0) != (np.minimum.reduce([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:]]) > 0)
+        noisy = np.where(edge & (rng.random(mask.shape) < 0.25), 1 - mask, mask)
+        xy = np.asarray(outline_mask(Raster(noisy, T, None)).polygons[0].exterior.coords)
+        e = np.diff(xy, axis=0)
+        d = (np.degrees(np.arctan2(e[:, 1], e[:, 0])) - angle) % 90.0
+        length = np.hypot(*e.T)
+        errs.append(np.sum(length * np.minimum(d, 90.0 - d)) / length.sum())
+    assert np.mean(errs) < 0.27 and np.max(errs) < 0.7
+
+
 def test_noise_is_measured_per_building():
     """The same L-shape, clean and with a quarter of its boundary pixels flipped: the
     criterion counts misfit in units of each building's own noise, so neither the noise

@@ -29,7 +29,7 @@ other load on a shared machine does not count, best of five runs in one process 
 peer's five runs in its own subprocess, reading and writing files not counted). Usage::
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/outline_vs_buildingregulariser.py \
-        [--scene runs/sim7 --scene runs/sim11] [--no-peer] [--out benchmarks/results/outline.json]
+        [--scene runs/base/s7/simulation --scene runs/base/s11/simulation] [--no-peer] [--out benchmarks/results/outline.json]
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ def datasets(scenes):
         mask = Raster.read(scene / "truth" / "buildings.tif")
         feats = json.loads((scene / "truth" / "footprints.geojson").read_text())["features"]
         truth = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats])
-        yield f"sim:{scene.name}", mask, np.asarray(truth, dtype=object)
+        # a run's scene lies in its ``simulation`` folder: name it by the run (s7, s11)
+        name = scene.parent.name if scene.name == "simulation" else scene.name
+        yield f"sim:{name}", mask, np.asarray(truth, dtype=object)
 
 
 def run_peer(peer_python: str, raw, ids):

@@ -553,8 +553,9 @@ def drop_short_edges(xy, ring_off, poly_off, min_len):
     order, of an edge's two ends the one cutting off the smaller triangle first; after a
     drop the scan starts again; rings keep at least three vertices.
 
-    Returns ``(xy, ring_offsets, dropped)``: the polygons' closed rings (same rings, each
-    starting at its first remaining vertex) and how many vertices each polygon lost."""
+    Returns ``(xy, ring_offsets, dropped, short)``: the polygons' closed rings (same
+    rings, each starting at its first remaining vertex), how many vertices each polygon
+    lost and whether it still has an edge shorter than ``min_len``."""
     n_pts = xy.shape[0]
     n_poly = poly_off.shape[0] - 1
     alive = np.ones(n_pts, dtype=np.bool_)
@@ -604,18 +605,23 @@ def drop_short_edges(xy, ring_off, poly_off, min_len):
                     break
     out = np.empty((n_pts, 2), dtype=np.float64)
     off = np.empty(ring_off.shape[0], dtype=np.int64)
+    short = np.zeros(n_poly, dtype=np.bool_)
     off[0] = 0
     o = 0
-    for r in range(ring_off.shape[0] - 1):
-        s = ring_off[r]
-        while size[r] and not alive[s]:       # the ring's first remaining vertex
-            s += 1
-        i = s
-        for _ in range(size[r]):
-            out[o] = xy[i]
+    for k in range(n_poly):
+        for r in range(poly_off[k], poly_off[k + 1]):
+            s = ring_off[r]
+            while size[r] and not alive[s]:       # the ring's first remaining vertex
+                s += 1
+            i = s
+            for _ in range(size[r]):
+                out[o] = xy[i]
+                o += 1
+                i = nxt[i]
+            out[o] = xy[s]
             o += 1
-            i = nxt[i]
-        out[o] = xy[s]
-        o += 1
-        off[r + 1] = o
-    return out[:o], off, dropped
+            off[r + 1] = o
+            for q in range(off[r], o - 1):
+                if math.hypot(out[q + 1, 0] - out[q, 0], out[q + 1, 1] - out[q, 1]) < min_len:
+                    short[k] = True
+    return out[:o], off, dropped, short

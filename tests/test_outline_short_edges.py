@@ -47,8 +47,19 @@ def test_kernel_drops_the_convex_end_only():
     """A 10 x 10 square whose top wall steps down by 0.05: of the step's two ends the
     convex one is dropped (the polygon shrinks by a triangle), the reflex one kept."""
     ring = np.array([[0, 0], [10, 0], [10, 10], [5, 10], [5, 9.95], [0, 9.95], [0, 0]], float)
-    xy, ring_off, dropped = drop_short_edges(ring, np.array([0, 7]), np.array([0, 1]), 0.15)
+    xy, ring_off, dropped, short = drop_short_edges(ring, np.array([0, 7]), np.array([0, 1]), 0.15)
     poly = shapely.Polygon(xy)
-    assert dropped.tolist() == [1] and ring_off.tolist() == [0, 6]
+    assert dropped.tolist() == [1] and ring_off.tolist() == [0, 6] and short.tolist() == [False]
     assert [5.0, 10.0] not in xy.tolist() and [5.0, 9.95] in xy.tolist()
     assert poly.is_valid and poly.area < 10 * 9.975 and poly.within(shapely.Polygon(ring).buffer(1e-9))
+
+
+def test_kernel_reports_a_short_edge_it_cannot_drop():
+    """A narrow notch (0.05 wide) in a square's top wall: both ends of its bottom edge are
+    reflex, so the kernel keeps them and says a short edge is left (the caller's
+    ``_fill_notch`` takes it)."""
+    ring = np.array([[0, 0], [10, 0], [10, 10], [5.05, 10], [5.05, 9], [5, 9], [5, 10], [0, 10], [0, 0]],
+                    float)
+    xy, ring_off, dropped, short = drop_short_edges(ring, np.array([0, 9]), np.array([0, 1]), 0.15)
+    assert dropped.tolist() == [0] and short.tolist() == [True]
+    assert np.array_equal(xy, ring)

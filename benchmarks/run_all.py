@@ -184,7 +184,8 @@ def main() -> None:
     lines = ["# lod3d benchmarks", "",
              f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC · commit `{commit}` · {machine()} · "
              "`OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1` unless a row says otherwise.",
-             "Produced by `python benchmarks/run_all.py`. Peers run in their own venvs under `/tmp/peers`.", ""]
+             "Produced by `python benchmarks/run_all.py`. Peers run in their own venvs, each where its "
+             "benchmark script's venv option points (see the script's docstring).", ""]
     for title, part in parts:
         lines += [f"## {title}", ""]
         start = time.perf_counter()

@@ -24,7 +24,7 @@ def _read(path: str, what: str) -> Raster:
 @click.command("lod")
 @click.option("--dsm", required=True, type=click.Path(dir_okay=False), help="DSM GeoTIFF.")
 @click.option("--dtm", required=True, type=click.Path(dir_okay=False), help="DTM GeoTIFF (same CRS).")
-@click.option("--footprints", required=True, type=click.Path(dir_okay=False), help="Footprints GeoJSON.")
+@click.option("--footprints", required=True, type=click.Path(dir_okay=False), help="Footprints: GeoJSON, or the GeoPackage that `lod3d outline` and `lod3d city` write.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output .city.json (CityJSON 2.0) or .city.jsonl (CityJSONSeq).")
 @click.option("--ortho", default=None, type=click.Path(dir_okay=False),

@@ -7,7 +7,7 @@ less, for any wall whose slope is a ratio of small integers (a digital straight 
 slope p/q repeats every q pixels and fixes the line only to within 1/sqrt(p² + q²) px
 across: ±0.18 m at 45°, ±0.11 m at 1:2); other oblique walls are averaged over their
 staircase and known far better. Per wall class the oracle's mean offset error is given
-(``offset_err_mean_{axis,diagonal,other}_walls``) and, per polygon class, the MTA of
+(``abs_offset_err_mean_{axis,diagonal,other}_walls``, m) and, per polygon class, the MTA of
 ours and of the oracle (``axis_aligned``: every wall within 1° of a pixel axis). To tell how much
 of the acceptance (MTA ≤ 8°, N-ratio 0.9–1.2) any method can reach from the mask, each
 data set of ``outline_vs_buildingregulariser.py`` is scored, with the same
@@ -26,8 +26,8 @@ data set of ``outline_vs_buildingregulariser.py`` is scored, with the same
    ±0.25 m per axis (seeded): what a pure quantization-sized misplacement costs;
 3. **ours** — :class:`lod3d.outline.Outline` on the mask, with its per-polygon MTA:
    median, share above 8°, the polygons whose MTA exceeds the oracle's by more than 3°,
-   and the ten worst, each marked ``quantization`` (the oracle is at 8° or worse on it
-   too) or ``ours-only``.
+   and the ten worst (``truth``: index in the set's truth list), each marked
+   ``quantization`` (the oracle is at 8° or worse on it too) or ``ours-only``.
 
 Usage (about 15 s of CPU; ``--plot`` draws truth / oracle / ours over the mask for
 the three worst buildings of ``--plot-set``)::
@@ -304,9 +304,9 @@ def evaluate_set(mask, truth_raw, stage) -> tuple[dict, dict]:
             **{k: v for k, v in st.items() if not isinstance(v, list) and k not in ("walls_dropped", "jogs_merged")},
             "walls_under_1px_dropped": short[res][1]["walls_dropped"],
             "jogs_under_1px_merged": short[res][1]["jogs_merged"],
-            **{f"offset_err_mean_{c}_walls": _mean(err[sel]) for c, sel in wall_class.items()},
+            **{f"abs_offset_err_mean_{c}_walls": _mean(err[sel]) for c, sel in wall_class.items()},
             **{f"n_{c}_walls": int(sel.sum()) for c, sel in wall_class.items()},
-            "offset_err_p95": round(float(np.percentile(err, 95)), 4) if err.size else None,
+            "abs_offset_err_p95": round(float(np.percentile(err, 95)), 4) if err.size else None,
         },
         "per_polygon_mta": {
             "ours_median": round(float(np.median(m_ours[both])), 3),
@@ -323,6 +323,7 @@ def evaluate_set(mask, truth_raw, stage) -> tuple[dict, dict]:
                   for k in worst if np.isfinite(m_ours[k])],
     }
     return row, {"truth": truth, "oracle": oracle, "ours": ours, "labels": labels, "mask": mask}
+
 
 def plot_worst(path: Path, polys: dict, row: dict, n: int = 3):
     """Truth (black), oracle (blue) and ours (red) over the mask cells of the ``n`` worst

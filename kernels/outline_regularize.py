@@ -12,8 +12,10 @@ Algorithm (per building, all rings of a building share its orientation):
    their least-squares directions, modulo 90 degrees and weighted by squared length, for
    the main axis; the peak is refined by the spans near it. Their residuals give the
    building's boundary noise ``sigma^2`` (floored at ``sigma``), so that the criterion below
-   counts misfit in units of the building's own noise. A touching neighbour's axis within
-   ``SHARE_THETA`` is adopted.
+   counts misfit in units of the building's own noise. Touching buildings pool their votes
+   (``_group_axis``): a building whose own axis is within ``SHARE_THETA`` of its group's
+   takes the group's (a wall at a degree or two to the grid shows a step or none; a block
+   of them shows many).
 4. **Fit-versus-complexity segmentation (MDL).** A dynamic programme over the candidates
    picks the partition of the ring into straight walls that minimizes
    ``sum(residual^2) / sigma^2 + penalties``: ``corner_penalty`` per wall, nothing more for a
@@ -57,7 +59,7 @@ ORIENT_EPS = 1.5   # Douglas–Peucker tolerance (pixels) of the spans that vote
 SHARE_MIN = 0.2    # share of a wall's samples across from one neighbour that makes it shared
 SHARE_SIN = math.sin(math.radians(10.0))   # a shared wall and its neighbour's: this parallel
 SHARE_DIST = 1.0   # ... and this close (pixels)
-SHARE_THETA = math.radians(3.0)  # a touching neighbour's main axis this close is adopted
+SHARE_THETA = math.radians(3.0)  # the main axis of a building's touching group this close is adopted
 CHAMFER_PIXELS = 1.0  # a wall intersection farther (pixels) from the pixel boundary is cut ...
 CHAMFER_SIGMAS = 4.0  # ... and farther than this many noise sigmas (chosen on synthetic-noisy)
 OFF_PIXELS = 2.0    # beyond this (pixels) it is a spike: the vertex goes onto one wall
@@ -162,18 +164,27 @@ def _candidates(level, eps, max_cand):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _samples(cx, cy):
-    """Unit-edge midpoints of a crack ring and the sample index where each side starts."""
+def _perimeter(cx, cy):
+    """Number of unit pixel edges of a crack ring (its samples, see ``_samples``)."""
     k = cx.shape[0]
-    side_start = np.empty(k + 1, dtype=np.int64)
+    n = 0
+    for i in range(k):
+        j = i + 1 if i + 1 < k else 0
+        n += int(round(abs(cx[j] - cx[i]) + abs(cy[j] - cy[i])))
+    return n
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _samples(cx, cy, sx, sy, side_start):
+    """Unit-edge midpoints of a crack ring into ``sx, sy`` (``_perimeter`` long), and the
+    sample index where each side starts into ``side_start`` (one more than the corners)."""
+    k = cx.shape[0]
     n = 0
     for i in range(k):
         j = (i + 1) % k
         side_start[i] = n
         n += int(round(abs(cx[j] - cx[i]) + abs(cy[j] - cy[i])))
     side_start[k] = n
-    sx = np.empty(n, dtype=np.float64)
-    sy = np.empty(n, dtype=np.float64)
     for i in range(k):
         j = (i + 1) % k
         length = side_start[i + 1] - side_start[i]
@@ -182,16 +193,15 @@ def _samples(cx, cy):
         for t in range(length):
             sx[side_start[i] + t] = cx[i] + (t + 0.5) * ux
             sy[side_start[i] + t] = cy[i] + (t + 0.5) * uy
-    return sx, sy, side_start
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _moments(sx, sy):
-    """Prefix sums (over the ring traversed twice) of 1, x, y, xx, yy, xy about the centroid."""
+def _moments(sx, sy, p):
+    """Prefix sums (over the ring traversed twice) of 1, x, y, xx, yy, xy about the
+    centroid into ``p`` (2 n + 1 rows); returns the centroid."""
     n = sx.shape[0]
     mx = sx.mean()
     my = sy.mean()
-    p = np.empty((2 * n + 1, 6), dtype=np.float64)
     p[0, :] = 0.0
     # running sums in registers: no store-to-load round trip on the six dependency chains
     s0 = s1 = s2 = s3 = s4 = s5 = 0.0
@@ -211,7 +221,7 @@ def _moments(sx, sy):
         p[t + 1, 3] = s3
         p[t + 1, 4] = s4
         p[t + 1, 5] = s5
-    return p, mx, my
+    return mx, my
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -729,14 +739,15 @@ def _ring_setup(cx, cy, level, side_start, n, cand_eps, max_cand):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _outside(sx, sy, cx, cy, side_start, labels):
-    """Label of the pixel across each sample's crack edge (0: background or off the raster).
+def _outside(sx, sy, cx, cy, side_start, labels, nb):
+    """Label of the pixel across each sample's crack edge into ``nb`` (0: background or
+    off the raster).
 
     The owning pixel of a crack is on its right (see ``outline_trace``), so the pixel
     across is half a pixel to the left of the edge direction."""
     h, w = labels.shape
     k = cx.shape[0]
-    nb = np.zeros(sx.shape[0], dtype=np.int64)
+    nb[:] = 0
     for i in range(k):
         j = (i + 1) % k
         length = side_start[i + 1] - side_start[i]
@@ -749,7 +760,6 @@ def _outside(sx, sy, cx, cy, side_start, labels):
             row = int(math.floor(sy[t] - 0.5 * ux))
             if 0 <= row < h and 0 <= col < w:
                 nb[t] = labels[row, col]
-    return nb
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -827,6 +837,130 @@ def _may_touch(xy, ring_offsets, building_offsets):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _root(parent, i):
+    """Union–find root of ``i`` (path halving)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch):
+    """Groups of touching buildings (joined by a crack between their pixels, on any ring;
+    a building touching none is a group of one): ``(members, unit_off)``, group u's
+    buildings ``members[unit_off[u]:unit_off[u+1]]`` in ascending order, groups in the
+    order of their first building. ``touch``: ``_may_touch`` (only those are walked).
+
+    A crack side is axis-parallel between integer corners, and the pixel across it (on its
+    left, see ``_outside``) is a row or column run read without rounding."""
+    n_b = building_offsets.shape[0] - 1
+    h, w = labels.shape
+    n_lab = 0
+    for b in range(n_b):
+        n_lab = max(n_lab, building_label[b])
+    lab_b = np.full(n_lab + 1, -1, dtype=np.int64)
+    for b in range(n_b):
+        lab_b[building_label[b]] = b
+    parent = np.arange(n_b)
+    for b in range(n_b):
+        if not touch[b]:
+            continue
+        for r in range(building_offsets[b], building_offsets[b + 1]):
+            i0 = ring_offsets[r]
+            i1 = ring_offsets[r + 1]
+            last = 0   # the label across the previous pixel: joined already
+            for i in range(i0, i1):
+                j = i + 1 if i + 1 < i1 else i0
+                x0, y0 = int(xy[i, 0]), int(xy[i, 1])
+                dx, dy = int(xy[j, 0]) - x0, int(xy[j, 1]) - y0
+                if dy == 0:     # along +x the pixels across are row y - 1, along -x row y
+                    row = y0 - 1 if dx > 0 else y0
+                    c0, c1 = (x0, x0 + dx) if dx > 0 else (x0 + dx, x0)
+                    if row < 0 or row >= h:
+                        continue
+                    r0_, r1_ = row, row + 1
+                    c0, c1 = max(c0, 0), min(c1, w)
+                else:           # along +y column x, along -y column x - 1
+                    col = x0 if dy > 0 else x0 - 1
+                    if col < 0 or col >= w:
+                        continue
+                    r0_, r1_ = (y0, y0 + dy) if dy > 0 else (y0 + dy, y0)
+                    r0_, r1_ = max(r0_, 0), min(r1_, h)
+                    c0, c1 = col, col + 1
+                for rr in range(r0_, r1_):
+                    for cc in range(c0, c1):
+                        lab = labels[rr, cc]
+                        if lab == last:
+                            continue
+                        last = lab
+                        if 0 < lab <= n_lab and lab_b[lab] >= 0:
+                            ra = _root(parent, b)
+                            rb = _root(parent, lab_b[lab])
+                            if ra != rb:
+                                parent[max(ra, rb)] = min(ra, rb)
+    # counting sort by root: roots are their groups' smallest buildings, so groups come in
+    # the order of their first building and members ascending
+    count = np.zeros(n_b + 1, dtype=np.int64)
+    root = np.empty(n_b, dtype=np.int64)
+    for b in range(n_b):
+        root[b] = _root(parent, b)
+        count[root[b] + 1] += 1
+    for b in range(n_b):
+        count[b + 1] += count[b]
+    members = np.empty(n_b, dtype=np.int64)
+    fill = count[:-1].copy()
+    for b in range(n_b):
+        members[fill[root[b]]] = b
+        fill[root[b]] += 1
+    n_units = 0
+    unit_off = np.empty(n_b + 1, dtype=np.int64)
+    for b in range(n_b):
+        if count[b + 1] > count[b]:
+            unit_off[n_units] = count[b]
+            n_units += 1
+    unit_off[n_units] = n_b
+    return members, unit_off[:n_units + 1].copy()
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _span_directions(p, starts, ends, ang, weight, k):
+    """Append the least-squares direction and weight (squared count) of each span that
+    ``_refine_theta`` uses (4 or more samples after trimming) to ``ang``/``weight`` from
+    index ``k``; returns the next free index."""
+    for i in range(starts.shape[0]):
+        cnt, mx, my, cxx, cyy, cxy = _span(p, starts[i], ends[i])
+        if cnt < 4:
+            continue
+        ang[k] = _free_angle(cxx, cyy, cxy)
+        weight[k] = cnt * cnt
+        k += 1
+    return k
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _group_axis(hist, ang, weight):
+    """Main axis of a group of touching buildings from the votes of all its members: the
+    peak of their pooled histogram, refined (as ``_refine_theta``) by the weighted mean of
+    all their spans' directions ``ang`` within 6 degrees of it. A wall at a degree or two
+    to the pixel grid shows one or two steps, and each building's own estimate is off by
+    up to a degree or two; the pooled one averages the steps of the whole block."""
+    theta0 = _dominant(hist)
+    sc = 0.0
+    ss = 0.0
+    for k in range(ang.shape[0]):
+        d = (ang[k] - theta0) % (0.5 * math.pi)
+        if d > 0.25 * math.pi:
+            d -= 0.5 * math.pi
+        if abs(d) < math.radians(6.0):
+            sc += weight[k] * math.cos(4.0 * ang[k])
+            ss += weight[k] * math.sin(4.0 * ang[k])
+    if sc == 0.0 and ss == 0.0:
+        return theta0
+    return (0.25 * math.atan2(ss, sc)) % (0.5 * math.pi)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_label, sigma,
                          corner_penalty, angle_penalty, diag_penalty, cand_eps, max_cand, circles):
     """Regularize every ring of every building.
@@ -834,185 +968,222 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     ``xy``/``ring_offsets``: crack rings as from ``trace_rings``; ``building_offsets``:
     building b owns rings ``building_offsets[b]:building_offsets[b+1]``; ``labels``: the
     label raster the rings were traced on, ``building_label[b]`` building b's label.
-    Touching buildings agree (buildings are done in order, a later one adopts what an
-    earlier neighbour chose): a main axis within ``SHARE_THETA`` of a touching neighbour's
-    becomes the neighbour's, and a wall that runs along a neighbour (``SHARE_MIN`` of its
-    samples) takes the neighbour's line for that wall when they nearly agree, so shared
-    walls coincide instead of overlapping. Returns ``(out_xy, out_ring_offsets, theta)``:
-    one output ring per input ring (no closing repeat; fewer than 3 vertices means the
-    ring vanished), oriented like the input rings (outer rings positive shoelace area in
-    pixel coordinates, holes negative), and each building's main axis in radians, in
-    [0, pi/2).
+    Touching buildings agree. They are done group by group (``_touch_units``): a member
+    whose own main axis is within ``SHARE_THETA`` of the group's (``_group_axis``, all
+    members' votes pooled) takes the group's. Within a group, buildings are done in order
+    and a later one adopts what an earlier neighbour chose: a wall that runs along a
+    neighbour (``SHARE_MIN`` of its samples) takes the neighbour's line for that wall when
+    they nearly agree, so shared walls coincide instead of overlapping. Returns
+    ``(out_xy, out_ring_offsets, theta)``: one output ring per input ring (no closing
+    repeat; fewer than 3 vertices means the ring vanished), oriented like the input rings
+    (outer rings positive shoelace area in pixel coordinates, holes negative), and each
+    building's main axis in radians, in [0, pi/2).
     """
     n_rings = ring_offsets.shape[0] - 1
     n_b = building_offsets.shape[0] - 1
     cap = 2 * xy.shape[0] + 72 * n_rings + 8
     out = np.empty((cap, 2), dtype=np.float64)
-    out_off = np.zeros(n_rings + 1, dtype=np.int64)
+    ring_out = np.zeros((n_rings, 2), dtype=np.int64)   # each ring's run in ``out``
     theta_out = np.zeros(n_b, dtype=np.float64)
-    n_lab = 0
-    for b in range(n_b):
-        n_lab = max(n_lab, building_label[b])
-    label_theta = np.full(n_lab + 1, -1.0)
-    shared = np.zeros(n_lab + 1, dtype=np.int64)
     store = numba.typed.Dict.empty(key_type=numba.types.int64, value_type=numba.types.int64)
     lines_store = np.empty((xy.shape[0] + 1, 3), dtype=np.float64)
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
     no = 0
     touch = _may_touch(xy, ring_offsets, building_offsets)
-    for bld in range(n_b):
-        r0 = building_offsets[bld]
-        r1 = building_offsets[bld + 1]
-        lab = building_label[bld]
-        # main axis: histogram of the directions of the spans of a coarse simplification
-        # (fine candidates cut a shallow staircase into its steps), over all rings, refined
-        # on the outer ring. The outer ring's samples, moments and neighbours are kept for
-        # its segmentation below; holes (rare) are sampled again there.
-        hist = np.zeros(90, dtype=np.float64)
-        for r in range(r0, r1):
-            cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
-            cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
-            level = _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps))   # one pass, both tolerances
-            coarse = _candidates(level, ORIENT_EPS, max_cand)
-            sx, sy, side_start = _samples(cx, cy)
-            p, mx, my = _moments(sx, sy)
-            st, en = _spans(coarse, side_start, sx.shape[0])
-            _orientation_hist(p, st, en, hist)
-            if r == r0:
-                o_sx, o_sy, o_ss, o_p, o_mx, o_my, o_st, o_en = sx, sy, side_start, p, mx, my, st, en
-                o_level = level
-        theta = _dominant(hist)
-        theta = _refine_theta(o_p, o_st, o_en, theta) % (0.5 * math.pi)
-        sigma2 = max(sigma * sigma, _noise_var(o_p, o_st, o_en))
-        cx = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 0]
-        cy = xy[ring_offsets[r0]:ring_offsets[r0 + 1], 1]
-        if touch[bld]:
-            o_nb = _outside(o_sx, o_sy, cx, cy, o_ss, labels)
-        else:   # no other building near: nothing across any crack
-            o_nb = np.zeros(o_sx.shape[0], dtype=np.int64)
-        nb = o_nb
-        # adopt the axis of the touching neighbour sharing most boundary, if close
-        # (``shared`` counts samples per neighbour; touched entries only, reset after)
-        for t in range(nb.shape[0]):
-            if 0 < nb[t] <= n_lab and label_theta[nb[t]] >= 0.0:
-                shared[nb[t]] += 1
-        best_n = 0
-        own = theta
-        adopted = False
-        for t in range(nb.shape[0]):
-            other = nb[t]
-            if 0 < other <= n_lab and shared[other] > best_n:
-                d = (label_theta[other] - own) % (0.5 * math.pi)
+    members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch)
+    # each group's rings are sampled once and kept (samples, moments, neighbours across)
+    # for its second pass: scratch sized for the largest group
+    perim = np.empty(n_rings, dtype=np.int64)
+    for r in range(n_rings):
+        perim[r] = _perimeter(xy[ring_offsets[r]:ring_offsets[r + 1], 0],
+                              xy[ring_offsets[r]:ring_offsets[r + 1], 1])
+    s_max = k_max = r_max = 0
+    for u in range(unit_off.shape[0] - 1):
+        s_u = k_u = r_u = 0
+        for m in members[unit_off[u]:unit_off[u + 1]]:
+            for r in range(building_offsets[m], building_offsets[m + 1]):
+                s_u += perim[r]
+                k_u += ring_offsets[r + 1] - ring_offsets[r]
+                r_u += 1
+        s_max = max(s_max, s_u)
+        k_max = max(k_max, k_u)
+        r_max = max(r_max, r_u)
+    sx_buf = np.empty(s_max, dtype=np.float64)
+    sy_buf = np.empty(s_max, dtype=np.float64)
+    nb_buf = np.empty(s_max, dtype=np.int64)
+    ss_buf = np.empty(k_max + r_max, dtype=np.int64)
+    p_buf = np.empty((2 * s_max + r_max, 6), dtype=np.float64)
+    centre = np.empty((r_max, 2), dtype=np.float64)
+    span_ang = np.empty(k_max, dtype=np.float64)
+    span_w = np.empty(k_max, dtype=np.float64)
+    levels = np.empty(xy.shape[0], dtype=np.float64)
+    own_sigma2 = np.empty(n_b, dtype=np.float64)
+    hist = np.empty(90, dtype=np.float64)
+    group_hist = np.empty(90, dtype=np.float64)
+    for u in range(unit_off.shape[0] - 1):
+        unit = members[unit_off[u]:unit_off[u + 1]]
+        # pass 1: each member's own main axis and noise; the group's pooled votes
+        group_hist[:] = 0.0
+        n_span = 0
+        s0 = k0 = q = 0   # scratch offsets: samples, side starts, ring
+        for bld in unit:
+            r0 = building_offsets[bld]
+            # main axis: histogram of the directions of the spans of a coarse
+            # simplification (fine candidates cut a shallow staircase into its steps),
+            # over all rings, refined on the outer ring
+            hist[:] = 0.0
+            for r in range(r0, building_offsets[bld + 1]):
+                cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
+                cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
+                n = perim[r]
+                k = cx.shape[0]
+                sx = sx_buf[s0:s0 + n]
+                sy = sy_buf[s0:s0 + n]
+                side_start = ss_buf[k0:k0 + k + 1]
+                p = p_buf[2 * s0 + q:2 * (s0 + n) + q + 1]
+                _samples(cx, cy, sx, sy, side_start)
+                centre[q, 0], centre[q, 1] = _moments(sx, sy, p)
+                if unit.shape[0] > 1:
+                    _outside(sx, sy, cx, cy, side_start, labels, nb_buf[s0:s0 + n])
+                else:   # a building touching none: nothing across any crack
+                    nb_buf[s0:s0 + n] = 0
+                level = _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps))   # one pass, both tolerances
+                levels[ring_offsets[r]:ring_offsets[r + 1]] = level
+                coarse = _candidates(level, ORIENT_EPS, max_cand)
+                st, en = _spans(coarse, side_start, n)
+                _orientation_hist(p, st, en, hist)
+                if r == r0:
+                    o_p, o_st, o_en = p, st, en
+                s0 += n
+                k0 += k + 1
+                q += 1
+            theta_out[bld] = _refine_theta(o_p, o_st, o_en, _dominant(hist)) % (0.5 * math.pi)
+            own_sigma2[bld] = max(sigma * sigma, _noise_var(o_p, o_st, o_en))
+            if unit.shape[0] > 1:
+                n_span = _span_directions(o_p, o_st, o_en, span_ang, span_w, n_span)
+                group_hist += hist
+        group_theta = _group_axis(group_hist, span_ang[:n_span], span_w[:n_span]) if unit.shape[0] > 1 else 0.0
+        # pass 2: segment and build each ring
+        s0 = k0 = q = 0
+        for bld in unit:
+            r0 = building_offsets[bld]
+            lab = building_label[bld]
+            theta = theta_out[bld]
+            sigma2 = own_sigma2[bld]
+            adopted = False
+            if unit.shape[0] > 1:
+                d = (group_theta - theta) % (0.5 * math.pi)
                 if min(d, 0.5 * math.pi - d) < SHARE_THETA:
-                    best_n = shared[other]
-                    theta = label_theta[other]
+                    theta = group_theta
                     adopted = True
-        for t in range(nb.shape[0]):
-            if 0 < nb[t] <= n_lab:
-                shared[nb[t]] = 0
-        theta_out[bld] = theta
-        label_theta[lab] = theta
-        # segment and build each ring
-        for r in range(r0, r1):
-            ring_start = no
-            cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
-            cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
-            if r == r0:   # sampled above
-                sx, sy, side_start, p, mx, my, nb = o_sx, o_sy, o_ss, o_p, o_mx, o_my, o_nb
-                level = o_level
-            else:
-                level = _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps))
-                sx, sy, side_start = _samples(cx, cy)
-                p, mx, my = _moments(sx, sy)
-                if touch[bld]:
-                    nb = _outside(sx, sy, cx, cy, side_start, labels)
+            theta_out[bld] = theta
+            for r in range(r0, building_offsets[bld + 1]):
+                ring_start = no
+                cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
+                cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
+                n = perim[r]
+                k = cx.shape[0]
+                sx = sx_buf[s0:s0 + n]
+                sy = sy_buf[s0:s0 + n]
+                nb = nb_buf[s0:s0 + n]
+                side_start = ss_buf[k0:k0 + k + 1]
+                p = p_buf[2 * s0 + q:2 * (s0 + n) + q + 1]
+                mx, my = centre[q, 0], centre[q, 1]
+                level = levels[ring_offsets[r]:ring_offsets[r + 1]]
+                s0 += n
+                k0 += k + 1
+                q += 1
+                bounds, corner_idx = _ring_setup(cx, cy, level, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand)
+                poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
+                                             angle_penalty, diag_penalty)
+                # a noisy building's axis is refitted on its walls (not one adopted from a
+                # neighbour: their shared walls must stay parallel); its holes use it too
+                if r == r0 and not adopted and sigma2 > REFIT_SIGMA * REFIT_SIGMA:
+                    theta = _refit_theta(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty)
+                    theta_out[bld] = theta
+                use_circle = False
+                # a circle costs at least 3 * angle_penalty + corner_penalty: fit it only if
+                # that can beat the polygon
+                if circles and n >= 24 and poly_cost > 3.0 * angle_penalty + corner_penalty:
+                    ccx, ccy, rad, crss = _circle(sx, sy)
+                    circle_cost = crss / sigma2 + 3.0 * angle_penalty + corner_penalty
+                    use_circle = rad >= 4.0 and circle_cost < poly_cost
+                if use_circle:
+                    # vertices: the chords stray at most a quarter pixel from the circle, and
+                    # at least CIRCLE_MIN_VERTICES so that no edge turns from the circle's
+                    # tangent by more than 180 / CIRCLE_MIN_VERTICES degrees
+                    step = 2.0 * math.acos(max(1.0 - 0.25 / rad, -1.0))
+                    nv = min(max(int(math.ceil(2.0 * math.pi / step)), CIRCLE_MIN_VERTICES), 64)
+                    # radius giving the polygon the circle's area
+                    rr = rad * math.sqrt(2.0 * math.pi / (nv * math.sin(2.0 * math.pi / nv)))
+                    sign = 1.0 if r == r0 else -1.0
+                    for i in range(nv):
+                        a = sign * 2.0 * math.pi * i / nv
+                        no = _emit(out, ring_start, no, ccx + rr * math.cos(a), ccy + rr * math.sin(a))
                 else:
-                    nb = np.zeros(sx.shape[0], dtype=np.int64)
-            n = sx.shape[0]
-            bounds, corner_idx = _ring_setup(cx, cy, level, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand)
-            poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
-                                         angle_penalty, diag_penalty)
-            # a noisy building's axis is refitted on its walls (not one adopted from a
-            # neighbour: their shared walls must stay parallel); its holes use it too
-            if r == r0 and not adopted and sigma2 > REFIT_SIGMA * REFIT_SIGMA:
-                theta = _refit_theta(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty)
-                theta_out[bld] = theta
-                label_theta[lab] = theta
-            use_circle = False
-            # a circle costs at least 3 * angle_penalty + corner_penalty: fit it only if
-            # that can beat the polygon
-            if circles and n >= 24 and poly_cost > 3.0 * angle_penalty + corner_penalty:
-                ccx, ccy, rad, crss = _circle(sx, sy)
-                circle_cost = crss / sigma2 + 3.0 * angle_penalty + corner_penalty
-                use_circle = rad >= 4.0 and circle_cost < poly_cost
-            if use_circle:
-                # vertices: the chords stray at most a quarter pixel from the circle, and
-                # at least CIRCLE_MIN_VERTICES so that no edge turns from the circle's
-                # tangent by more than 180 / CIRCLE_MIN_VERTICES degrees
-                step = 2.0 * math.acos(max(1.0 - 0.25 / rad, -1.0))
-                nv = min(max(int(math.ceil(2.0 * math.pi / step)), CIRCLE_MIN_VERTICES), 64)
-                # radius giving the polygon the circle's area
-                rr = rad * math.sqrt(2.0 * math.pi / (nv * math.sin(2.0 * math.pi / nv)))
-                sign = 1.0 if r == r0 else -1.0
-                for i in range(nv):
-                    a = sign * 2.0 * math.pi * i / nv
-                    no = _emit(out, ring_start, no, ccx + rr * math.cos(a), ccy + rr * math.sin(a))
-            else:
-                k = chosen.shape[0] - 1
-                lines = np.empty((k, 3), dtype=np.float64)
-                corners = np.empty((k, 2), dtype=np.float64)
-                weight = np.empty(k, dtype=np.float64)
-                cidx = np.empty(k, dtype=np.int64)
-                dirs = _directions(theta)
-                for i in range(k):
-                    a = bounds[chosen[i]]
-                    b = bounds[chosen[i + 1]]
-                    _, ang, lx, ly = _best_line(p, a, b, theta, dirs, sigma2, angle_penalty, diag_penalty)
-                    lines[i, 0] = ang
-                    lines[i, 1] = lx + mx
-                    lines[i, 2] = ly + my
-                    other, share = _main_neighbour(nb, a, b) if touch[bld] else (0, 0.0)
-                    if other > 0 and share >= SHARE_MIN:
-                        e = _shared_line(store, lines_store, next_store, other, ang, lines[i, 1], lines[i, 2])
-                        if e >= 0:
-                            lines[i, 0] = lines_store[e, 0]
-                            lines[i, 1] = lines_store[e, 1]
-                            lines[i, 2] = lines_store[e, 2]
-                        else:
-                            lines_store[n_store, 0] = lines[i, 0]
-                            lines_store[n_store, 1] = lines[i, 1]
-                            lines_store[n_store, 2] = lines[i, 2]
-                            # filed under this building's label, for any later neighbour
-                            next_store[n_store] = store[lab] if lab in store else -1
-                            store[lab] = n_store
-                            n_store += 1
-                    ci = corner_idx[chosen[i]]
-                    cidx[i] = ci
-                    weight[i] = b - a
-                    corners[i, 0] = cx[ci]
-                    corners[i, 1] = cy[ci]
-                no = _vertices(lines, corners, weight, cx, cy, cidx,
-                               max(CHAMFER_PIXELS, CHAMFER_SIGMAS * math.sqrt(sigma2)), out, no)
-            if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
-                    and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:
-                no -= 1
-            no = _clean(out, ring_start, no, math.radians(2.0))
-            # keep the input ring's orientation (outer positive, holes negative shoelace
-            # area), so the caller can orient all rings without a GEOS pass
-            if no - ring_start >= 3:
-                a2 = 0.0
-                for i in range(ring_start, no):
-                    j = ring_start if i + 1 == no else i + 1
-                    a2 += out[i, 0] * out[j, 1] - out[j, 0] * out[i, 1]
-                if (r == r0 and a2 < 0.0) or (r > r0 and a2 > 0.0):
-                    for i in range((no - ring_start) // 2):
-                        lo = ring_start + 1 + i
-                        hi = no - 1 - i
-                        if lo >= hi:
-                            break
-                        tx, ty = out[lo, 0], out[lo, 1]
-                        out[lo, 0], out[lo, 1] = out[hi, 0], out[hi, 1]
-                        out[hi, 0], out[hi, 1] = tx, ty
-            out_off[r + 1] = no
-    return out[:no].copy(), out_off, theta_out
+                    k = chosen.shape[0] - 1
+                    lines = np.empty((k, 3), dtype=np.float64)
+                    corners = np.empty((k, 2), dtype=np.float64)
+                    weight = np.empty(k, dtype=np.float64)
+                    cidx = np.empty(k, dtype=np.int64)
+                    dirs = _directions(theta)
+                    for i in range(k):
+                        a = bounds[chosen[i]]
+                        b = bounds[chosen[i + 1]]
+                        _, ang, lx, ly = _best_line(p, a, b, theta, dirs, sigma2, angle_penalty, diag_penalty)
+                        lines[i, 0] = ang
+                        lines[i, 1] = lx + mx
+                        lines[i, 2] = ly + my
+                        other, share = _main_neighbour(nb, a, b) if unit.shape[0] > 1 else (0, 0.0)
+                        if other > 0 and share >= SHARE_MIN:
+                            e = _shared_line(store, lines_store, next_store, other, ang, lines[i, 1], lines[i, 2])
+                            if e >= 0:
+                                lines[i, 0] = lines_store[e, 0]
+                                lines[i, 1] = lines_store[e, 1]
+                                lines[i, 2] = lines_store[e, 2]
+                            else:
+                                lines_store[n_store, 0] = lines[i, 0]
+                                lines_store[n_store, 1] = lines[i, 1]
+                                lines_store[n_store, 2] = lines[i, 2]
+                                # filed under this building's label, for any later neighbour
+                                next_store[n_store] = store[lab] if lab in store else -1
+                                store[lab] = n_store
+                                n_store += 1
+                        ci = corner_idx[chosen[i]]
+                        cidx[i] = ci
+                        weight[i] = b - a
+                        corners[i, 0] = cx[ci]
+                        corners[i, 1] = cy[ci]
+                    no = _vertices(lines, corners, weight, cx, cy, cidx,
+                                   max(CHAMFER_PIXELS, CHAMFER_SIGMAS * math.sqrt(sigma2)), out, no)
+                if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
+                        and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:
+                    no -= 1
+                no = _clean(out, ring_start, no, math.radians(2.0))
+                # keep the input ring's orientation (outer positive, holes negative shoelace
+                # area), so the caller can orient all rings without a GEOS pass
+                if no - ring_start >= 3:
+                    a2 = 0.0
+                    for i in range(ring_start, no):
+                        j = ring_start if i + 1 == no else i + 1
+                        a2 += out[i, 0] * out[j, 1] - out[j, 0] * out[i, 1]
+                    if (r == r0 and a2 < 0.0) or (r > r0 and a2 > 0.0):
+                        for i in range((no - ring_start) // 2):
+                            lo = ring_start + 1 + i
+                            hi = no - 1 - i
+                            if lo >= hi:
+                                break
+                            tx, ty = out[lo, 0], out[lo, 1]
+                            out[lo, 0], out[lo, 1] = out[hi, 0], out[hi, 1]
+                            out[hi, 0], out[hi, 1] = tx, ty
+                ring_out[r, 0] = ring_start
+                ring_out[r, 1] = no
+    # the rings in input order (a group is done when its first building comes)
+    out_off = np.zeros(n_rings + 1, dtype=np.int64)
+    for r in range(n_rings):
+        out_off[r + 1] = out_off[r] + ring_out[r, 1] - ring_out[r, 0]
+    xy_out = np.empty((out_off[n_rings], 2), dtype=np.float64)
+    for r in range(n_rings):
+        xy_out[out_off[r]:out_off[r + 1]] = out[ring_out[r, 0]:ring_out[r, 1]]
+    return xy_out, out_off, theta_out

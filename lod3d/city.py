@@ -60,6 +60,7 @@ from .io.raster import write_raster
 from .lod.stage import LOD
 from .outline import Footprints, outline_mask
 from .outline.io import write_footprints
+from .outline.polygonize import mask_ids
 from .parallel import TaskResult, barrier_wait_s, quiet_barrier, run_tasks, task_map
 from .pipeline import Pipeline
 from .progress import progress
@@ -559,25 +560,35 @@ def _run_tile(plan: _Plan, phase: str, tile: Tile) -> dict:
 def _outline_tile(plan: _Plan, tile: Tile) -> dict:
     """Footprints of the blocks whose anchor lies in this tile's core: ``[(id, polygon, cut), ...]``.
 
-    A block (connected component of the mask) is split into buildings once, whole: one cut
-    by the tile's window is outlined again on a window grown around all of it
-    (:func:`_outline_block`), and all its buildings come from that one split, owned by the
-    tile whose core holds the block's anchor. The split so never depends on the tiling.
+    A block (connected component of the mask) is split into buildings once, whole, by the
+    tile whose core holds the block's anchor (the centroid of its cells). A block that the
+    tile's window cuts is first followed on the mask alone (cheap) until all of it is seen;
+    only its owner then outlines it, alone, on a window that holds all of it. The split so
+    never depends on the tiling, and no block is split twice.
     """
-    owned = []  # (-anchor_y, anchor_x, polygon, cut)
     window = _halo(plan, tile, plan.config.building_halo_m)
-    fp, ndsm = _outline(plan, window)
-    not_elevated = 0
+    mask = _read(plan, "mask", window)
+    fp, ndsm = _outline(plan, window, mask)
+    blocks = _block_labels(mask)
+    outlined = [(fp, ndsm, [])]  # (footprints, nDSM, indices of the tile's buildings)
     for b in np.unique(fp.block):
-        pieces = np.flatnonzero(fp.block == b)
-        block_fp, block_ndsm = fp, ndsm
-        if _cut_by_window(plan, window, fp.raw[pieces]):
-            block_fp, block_ndsm, pieces = _outline_block(plan, fp.raw[pieces])
-        if not len(pieces):
-            continue
-        owner = plan.grid.owner(*_clamp(plan, *_anchor(block_fp.raw[pieces])))
+        inside, block_window = blocks == b, window
+        if _cut_by_window(plan, window, inside):
+            block_window, inside = _whole_block(plan, window, inside)
+        owner = plan.grid.owner(*_clamp(plan, *_anchor(plan, block_window, inside)))
         if (int(owner[0]), int(owner[1])) != (tile.row, tile.col):
             continue
+        if block_window is window:
+            outlined[0][2].extend(np.flatnonzero(fp.block == b).tolist())
+        else:
+            block_mask = _read(plan, "mask", block_window)
+            block_mask = dataclasses.replace(block_mask, data=np.where(inside, block_mask.data, 0))
+            block_fp, block_ndsm = _outline(plan, block_window, block_mask)
+            outlined.append((block_fp, block_ndsm, list(range(len(block_fp)))))
+    owned = []  # (-anchor_y, anchor_x, polygon, cut)
+    not_elevated = 0
+    for block_fp, block_ndsm, pieces in outlined:
+        pieces = np.asarray(pieces, np.int64)
         elevated = _elevated(block_ndsm, block_fp.raw[pieces])
         not_elevated += int((~elevated).sum())
         for k in pieces[elevated]:
@@ -592,22 +603,43 @@ def _outline_tile(plan: _Plan, tile: Tile) -> dict:
     return {"footprints": len(footprints), "not_elevated": not_elevated}
 
 
-def _anchor(raws) -> tuple[float, float]:
-    """A block's anchor: the area-weighted centroid of its buildings' pixel outlines."""
-    area = shapely.area(raws)
-    xy = shapely.get_coordinates(shapely.centroid(raws))
-    w = area / area.sum()
-    return float(w @ xy[:, 0]), float(w @ xy[:, 1])
+def _block_labels(mask: Raster) -> np.ndarray:
+    """The mask's blocks: 4-connected components of its building cells, 1..n in raster
+    order (as :class:`Footprints` numbers them)."""
+    return ndimage.label(mask_ids(mask.data, mask.nodata, "mask") > 0)[0]
 
 
-def _cut_by_window(plan: _Plan, window: Window, raws) -> bool:
-    """Whether the outlines reach a side of ``window`` that is not the grid's border."""
-    wx0, wy0, wx1, wy1 = plan.grid.window_bounds(window)
-    gx0, gy0, gx1, gy1 = _grid_bounds(plan)
-    bx0, by0, bx1, by1 = shapely.total_bounds(raws)
-    eps = 0.25 * plan.config.gsd
-    return ((bx0 <= wx0 + eps and wx0 > gx0 + eps) or (by0 <= wy0 + eps and wy0 > gy0 + eps)
-            or (bx1 >= wx1 - eps and wx1 < gx1 - eps) or (by1 >= wy1 - eps and wy1 < gy1 - eps))
+def _anchor(plan: _Plan, window: Window, inside: np.ndarray) -> tuple[float, float]:
+    """A block's anchor: the centroid of its cells ``inside`` ``window`` (map coordinates)."""
+    rows, cols = np.nonzero(inside)
+    return plan.grid.window_transform(window) * (cols.mean() + 0.5, rows.mean() + 0.5)
+
+
+def _cut_by_window(plan: _Plan, window: Window, inside: np.ndarray) -> bool:
+    """Whether the block's cells ``inside`` ``window`` reach a side of the window that is
+    not the grid's border."""
+    rows, cols = plan.grid.shape
+    r0, c0 = int(window.row_off), int(window.col_off)
+    return bool((r0 > 0 and inside[0].any()) or (c0 > 0 and inside[:, 0].any())
+                or (r0 + inside.shape[0] < rows and inside[-1].any())
+                or (c0 + inside.shape[1] < cols and inside[:, -1].any()))
+
+
+def _whole_block(plan: _Plan, window: Window, inside: np.ndarray) -> tuple[Window, np.ndarray]:
+    """A window that holds all of the block whose cells ``inside`` ``window`` are seen, and
+    the block's cells in it: windows grown around the block on the mask until it fits."""
+    margin = plan.config.building_halo_m
+    while True:
+        rows, cols = np.nonzero(inside)
+        seed = (int(rows[0] + window.row_off), int(cols[0] + window.col_off))  # grid cell of the block
+        bounds = plan.grid.window_bounds(Window(window.col_off + cols.min(), window.row_off + rows.min(),
+                                                cols.max() - cols.min() + 1, rows.max() - rows.min() + 1))
+        window = _window_around(plan, bounds, margin)
+        blocks = _block_labels(_read(plan, "mask", window))
+        inside = blocks == blocks[seed[0] - int(window.row_off), seed[1] - int(window.col_off)]
+        if not _cut_by_window(plan, window, inside):
+            return window, inside
+        margin *= 2
 
 
 def _elevated(ndsm: Raster, outlines) -> np.ndarray:
@@ -688,29 +720,10 @@ def _lod_tile(plan: _Plan, tile: Tile) -> dict:
     return {"buildings": len(buildings)}
 
 
-def _outline(plan: _Plan, window: Window) -> tuple[Footprints, Raster]:
+def _outline(plan: _Plan, window: Window, mask: Raster) -> tuple[Footprints, Raster]:
+    """Footprints of ``mask`` (the mask in ``window``) and the window's nDSM."""
     ndsm = _read(plan, "ndsm", window)
-    return outline_mask(_read(plan, "mask", window), ndsm, _read(plan, "ortho", window)), ndsm
-
-
-def _outline_block(plan: _Plan, raws) -> tuple[Footprints, Raster, np.ndarray]:
-    """Outline the block of the pixel outlines ``raws`` (seen cut by a window) on windows
-    grown until the whole block fits: the footprints, nDSM and the block's building indices
-    (none when the block is gone from the grown window)."""
-    seen = shapely.union_all(raws)
-    bounds = shapely.total_bounds(raws)
-    margin = plan.config.building_halo_m
-    while True:
-        window = _window_around(plan, bounds, margin)
-        fp, ndsm = _outline(plan, window)
-        hit = shapely.intersection(fp.raw, seen)
-        area = shapely.area(hit)
-        if not len(area) or area.max() <= 0:
-            return fp, ndsm, np.zeros(0, np.int64)
-        pieces = np.flatnonzero(fp.block == fp.block[int(np.argmax(area))])
-        if not _cut_by_window(plan, window, fp.raw[pieces]):
-            return fp, ndsm, pieces
-        bounds, margin = shapely.total_bounds(fp.raw[pieces]), 2 * margin
+    return outline_mask(mask, ndsm, _read(plan, "ortho", window)), ndsm
 
 
 def _window_around(plan: _Plan, bounds, margin_m: float) -> Window:

@@ -7,7 +7,9 @@ Data sets (each an instance-id truth mask at 0.5 m with its true polygons):
 - ``real``: the CityJSON models in ``../shared/data/cityjson/real`` burnt to building-id
   rasters (:func:`lod3d.cityjson.rasterize.burn_cityjson`);
 - ``sim:DIR``: ``truth/buildings.tif`` + ``truth/footprints.geojson`` of each simulated
-  scene given with ``--scene DIR`` (``lod3d simulate --aoi toulouse --size-m 300 --seed S``).
+  scene given with ``--scene DIR`` (``lod3d simulate --aoi toulouse --size-m 300 --seed S``,
+  or a city run's ``runs/<run>/simulation``); true buildings cut by the scene's border
+  are clipped to it, as the mask shows them.
 
 The reference is :func:`lod3d.evaluate.mask_reference` of the true polygons: the footprint
 as a 0.5 m mask can show it (collinear vertices and jogs under 0.1 m removed). The real
@@ -82,6 +84,9 @@ def datasets(scenes):
         mask = Raster.read(scene / "truth" / "buildings.tif")
         feats = json.loads((scene / "truth" / "footprints.geojson").read_text())["features"]
         truth = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats])
+        # buildings cut by the scene's border: only their part inside the raster is in the mask
+        truth = shapely.clip_by_rect(truth, *mask.bounds)
+        truth = truth[~shapely.is_empty(truth)]
         # a run's scene lies in its ``simulation`` folder: name it by the run (s7, s11)
         name = scene.parent.name if scene.name == "simulation" else scene.name
         yield f"sim:{name}", mask, np.asarray(truth, dtype=object)

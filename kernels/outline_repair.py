@@ -625,3 +625,213 @@ def drop_short_edges(xy, ring_off, poly_off, min_len):
                 if math.hypot(out[q + 1, 0] - out[q, 0], out[q + 1, 1] - out[q, 1]) < min_len:
                     short[k] = True
     return out[:o], off, dropped, short
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _interior_point(ring, m):
+    """GEOS's ``InteriorPointArea`` of the polygon ring[:m+1] (closed): the scan line
+    half way between the vertex heights next to the middle of its extent, the midpoint
+    of its widest section. (x, y); NaN when the scan line crosses nothing."""
+    lo, hi = np.inf, -np.inf
+    for i in range(m):
+        lo = min(lo, ring[i, 1])
+        hi = max(hi, ring[i, 1])
+    centre = 0.5 * (lo + hi)
+    for i in range(m + 1):
+        y = ring[i, 1]
+        if y <= centre:
+            if y > lo:
+                lo = y
+        elif y < hi:
+            hi = y
+    scan = 0.5 * (hi + lo)
+    xs = np.empty(m, dtype=np.float64)
+    k = 0
+    for i in range(1, m + 1):
+        x0, y0 = ring[i - 1, 0], ring[i - 1, 1]
+        x1, y1 = ring[i, 0], ring[i, 1]
+        if (y0 > scan and y1 > scan) or (y0 < scan and y1 < scan) or y0 == y1:
+            continue
+        if (y0 == scan and y1 < scan) or (y1 == scan and y0 < scan):
+            continue
+        xs[k] = x0 if x0 == x1 else x0 + (scan - y0) / ((y1 - y0) / (x1 - x0))
+        k += 1
+    xs = np.sort(xs[:k])
+    best, px = 0.0, np.nan
+    for i in range(0, k - 1, 2):
+        if xs[i + 1] - xs[i] > best:
+            best = xs[i + 1] - xs[i]
+            px = 0.5 * (xs[i] + xs[i + 1])
+    return px, scan
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _near_walls(xy, s1, n1, s2, n2, tol):
+    """Whether a vertex of ring 1 (xy[s1:s1+n1], closed) lies within ``tol`` of a wall
+    of ring 2 (xy[s2:s2+n2], closed)."""
+    for j in range(n2):
+        rx, ry = xy[s2 + j, 0], xy[s2 + j, 1]
+        vx, vy = xy[s2 + j + 1, 0] - rx, xy[s2 + j + 1, 1] - ry
+        lv = math.sqrt(vx * vx + vy * vy)
+        for i in range(n1):
+            wx, wy = xy[s1 + i, 0] - rx, xy[s1 + i, 1] - ry
+            t = (wx * vx + wy * vy) / lv
+            if -tol <= t <= lv + tol and abs(vx * wy - vy * wx) <= tol * lv:
+                return True
+    return False
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _two_crossings(xy, sa, na, sb, nb):
+    """Where the boundary of ring A (xy[sa:sa+na], closed) enters and leaves ring B
+    (xy[sb:sb+nb], closed), both counter-clockwise, when it crosses B's boundary exactly
+    twice: ``(i_e, t_e, j_e, i_x, t_x, j_x)``, A's edge, the parameter along it and B's
+    edge of the entry and of the exit; ``i_e = -1`` otherwise. No vertex of either ring
+    may lie on the other's boundary (:func:`_near_walls`)."""
+    found = 0
+    i_e = i_x = j_e = j_x = -1
+    t_e = t_x = 0.0
+    for i in range(na):
+        px, py = xy[sa + i, 0], xy[sa + i, 1]
+        ux, uy = xy[sa + i + 1, 0] - px, xy[sa + i + 1, 1] - py
+        for j in range(nb):
+            rx, ry = xy[sb + j, 0], xy[sb + j, 1]
+            vx, vy = xy[sb + j + 1, 0] - rx, xy[sb + j + 1, 1] - ry
+            f0 = vx * (py - ry) - vy * (px - rx)          # sides of A's ends on B's wall
+            f1 = vx * (py + uy - ry) - vy * (px + ux - rx)
+            if (f0 < 0.0) == (f1 < 0.0):
+                continue
+            g0 = ux * (ry - py) - uy * (rx - px)          # sides of B's ends on A's edge
+            g1 = ux * (ry + vy - py) - uy * (rx + vx - px)
+            if (g0 < 0.0) == (g1 < 0.0):
+                continue
+            found += 1
+            if found > 2:
+                return -1, 0.0, -1, -1, 0.0, -1
+            t = f0 / (f0 - f1)
+            if f0 < 0.0:     # from B's outside (right of its wall) to its inside
+                if i_e >= 0:
+                    return -1, 0.0, -1, -1, 0.0, -1
+                i_e, t_e, j_e = i, t, j
+            else:
+                if i_x >= 0:
+                    return -1, 0.0, -1, -1, 0.0, -1
+                i_x, t_x, j_x = i, t, j
+    if found != 2:
+        return -1, 0.0, -1, -1, 0.0, -1
+    return i_e, t_e, j_e, i_x, t_x, j_x
+
+
+@numba.njit(cache=True, error_model="numpy")
+def simple_cuts(xy, ring_off, poly_off, left, right, area, area_tol, tol):
+    """Overlaps removed in Numba where that is simple and exact: a polygon less a
+    neighbour whose boundary it crosses twice.
+
+    For the pair k of polygons ``(left[k], right[k])`` sharing ``area[k]``
+    (:func:`overlap_areas`) and each way round (A, B) = (left, right), (right, left):
+    when A and B have no holes, both run counter-clockwise, no vertex of either lies
+    within ``tol`` of the other's boundary and A's boundary enters B once and leaves it
+    once (at E and X), A - B is A's boundary from X to E (outside B) closed by B's
+    boundary from E back to X, and A & B is A's boundary from E to X closed by B's
+    boundary from X on to E (inside A). The cut is taken when its ring is certainly
+    simple (``_ring_simple`` at ``tol``) and A & B has ``area[k]`` within ``area_tol``
+    (an independent check of the construction); else that way round is left to GEOS.
+    Polygons as closed rings (``xy``, ``ring_off``, ``poly_off`` as in
+    :func:`overlap_areas`).
+
+    Returns ``(done, px, py, cut_xy, cut_off)``: ``done[k, w]`` for way w (0: left cut
+    by right, 1: right cut by left), the interior point (GEOS ``point_on_surface``) of
+    A & B (NaN where neither way is done) and the cut rings, closed, ring 2k + w is
+    ``cut_xy[cut_off[2k+w]:cut_off[2k+w+1]]`` (empty where not done)."""
+    n = left.shape[0]
+    done = np.zeros((n, 2), dtype=np.bool_)
+    px = np.full(n, np.nan)
+    py = np.full(n, np.nan)
+    cap = 0
+    for k in range(n):
+        cap += 2 * (ring_off[poly_off[left[k]] + 1] - ring_off[poly_off[left[k]]]
+                    + ring_off[poly_off[right[k]] + 1] - ring_off[poly_off[right[k]]])
+    cut_xy = np.empty((cap, 2), dtype=np.float64)
+    cut_off = np.zeros(2 * n + 1, dtype=np.int64)
+    o = 0
+    ring = np.empty((32, 2))
+    inner = np.empty((32, 2))
+    for k in range(n):
+        for w in range(2):
+            a, b = (left[k], right[k]) if w == 0 else (right[k], left[k])
+            cut_off[2 * k + w + 1] = o
+            if poly_off[a + 1] - poly_off[a] != 1 or poly_off[b + 1] - poly_off[b] != 1:
+                continue
+            sa, ea = ring_off[poly_off[a]], ring_off[poly_off[a] + 1]
+            sb, eb = ring_off[poly_off[b]], ring_off[poly_off[b] + 1]
+            na, nb = ea - sa - 1, eb - sb - 1
+            if na < 3 or nb < 3 or _ring_area2(xy, sa, ea) <= 0.0 or _ring_area2(xy, sb, eb) <= 0.0:
+                continue
+            if _near_walls(xy, sa, na, sb, nb, tol) or _near_walls(xy, sb, nb, sa, na, tol):
+                continue
+            i_e, t_e, je, i_x, t_x, jx = _two_crossings(xy, sa, na, sb, nb)
+            if i_e < 0:
+                continue
+            if ring.shape[0] < na + nb + 3:
+                ring = np.empty((2 * (na + nb + 3), 2))
+                inner = np.empty((2 * (na + nb + 3), 2))
+            ex = xy[sa + i_e, 0] + t_e * (xy[sa + i_e + 1, 0] - xy[sa + i_e, 0])
+            ey = xy[sa + i_e, 1] + t_e * (xy[sa + i_e + 1, 1] - xy[sa + i_e, 1])
+            xx = xy[sa + i_x, 0] + t_x * (xy[sa + i_x + 1, 0] - xy[sa + i_x, 0])
+            xy_ = xy[sa + i_x, 1] + t_x * (xy[sa + i_x + 1, 1] - xy[sa + i_x, 1])
+            nbk = (je - jx) % nb    # B's vertices inside A: jx+1, ..., je
+            if nbk == 0:            # E and X on one wall of B: all of them if X follows E
+                vx, vy = xy[sb + je + 1, 0] - xy[sb + je, 0], xy[sb + je + 1, 1] - xy[sb + je, 1]
+                if (xx - ex) * vx + (xy_ - ey) * vy > 0.0:
+                    nbk = nb
+            # A - B: X, A's vertices i_x+1 .. i_e, E, B's je .. jx+1 backwards
+            m = 0
+            ring[m, 0], ring[m, 1] = xx, xy_
+            m += 1
+            if i_e != i_x or t_e < t_x:
+                i = (i_x + 1) % na
+                while True:
+                    ring[m, 0], ring[m, 1] = xy[sa + i, 0], xy[sa + i, 1]
+                    m += 1
+                    if i == i_e:
+                        break
+                    i = (i + 1) % na
+            ring[m, 0], ring[m, 1] = ex, ey
+            m += 1
+            for q in range(nbk):
+                j = (je - q) % nb
+                ring[m, 0], ring[m, 1] = xy[sb + j, 0], xy[sb + j, 1]
+                m += 1
+            # A & B: E, A's vertices i_e+1 .. i_x, X, B's jx+1 .. je
+            mi = 0
+            inner[mi, 0], inner[mi, 1] = ex, ey
+            mi += 1
+            if i_e != i_x or t_e > t_x:
+                i = (i_e + 1) % na
+                while True:
+                    inner[mi, 0], inner[mi, 1] = xy[sa + i, 0], xy[sa + i, 1]
+                    mi += 1
+                    if i == i_x:
+                        break
+                    i = (i + 1) % na
+            inner[mi, 0], inner[mi, 1] = xx, xy_
+            mi += 1
+            for q in range(nbk):
+                j = (jx + 1 + q) % nb
+                inner[mi, 0], inner[mi, 1] = xy[sb + j, 0], xy[sb + j, 1]
+                mi += 1
+            inner[mi] = inner[0]
+            ox, oy = xy[ring_off[poly_off[left[k]]], 0], xy[ring_off[poly_off[left[k]]], 1]
+            a2 = 0.0
+            for i in range(mi):
+                a2 += (inner[i, 0] - ox) * (inner[i + 1, 1] - oy) - (inner[i + 1, 0] - ox) * (inner[i, 1] - oy)
+            if abs(0.5 * a2 - area[k]) > area_tol or m < 3 or not _ring_simple(ring, 0, m, tol):
+                continue
+            cut_xy[o:o + m] = ring[:m]
+            cut_xy[o + m] = ring[0]
+            o += m + 1
+            cut_off[2 * k + w + 1] = o
+            done[k, w] = True
+            if np.isnan(px[k]):
+                px[k], py[k] = _interior_point(inner, mi)
+    return done, px, py, cut_xy[:o], cut_off

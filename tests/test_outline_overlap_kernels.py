@@ -1,11 +1,11 @@
 """The Numba helpers of the overlap repair against GEOS: the exact point-in-pixel-outline
-test and the bounding-box pair sweep."""
+test, the bounding-box pair sweep and the overlap cut of polygons crossing twice."""
 
 import numpy as np
 import shapely
 from affine import Affine
 
-from lod3d.kernels.outline_repair import box_pairs, inside_pixel_rings
+from lod3d.kernels.outline_repair import box_pairs, inside_pixel_rings, overlap_areas, simple_cuts
 from lod3d.outline.polygonize import trace_buildings
 from lod3d.outline.regularize import pixel_polygons
 
@@ -74,3 +74,55 @@ def test_in_pixels_is_geos_contains_with_and_without_rotation():
         assert np.array_equal(in_left, shapely.contains_xy(polys[left], x, y))
         assert np.array_equal(in_right, shapely.contains_xy(polys[right], x, y))
         assert in_left.any() and not in_left.all()
+
+
+def _cuts(polys):
+    """simple_cuts of the pair (polys[0], polys[1]) as the regularizer calls it."""
+    rings, ridx = shapely.get_rings(polys, return_index=True)
+    coords, cidx = shapely.get_coordinates(rings, return_index=True)
+    ring_off = np.concatenate(([0], np.cumsum(np.bincount(cidx)))).astype(np.int64)
+    poly_off = np.concatenate(([0], np.cumsum(np.bincount(ridx)))).astype(np.int64)
+    left, right = np.array([0]), np.array([1])
+    area, unclear = overlap_areas(coords, ring_off, poly_off, left, right, 1e-9)
+    assert not unclear[0]
+    return simple_cuts(coords, ring_off, poly_off, left, right, area, 1e-9, 1e-7)
+
+
+def test_simple_cuts_are_geos_difference_and_point_on_surface():
+    rng = np.random.default_rng(3)
+    n_done = 0
+    for _ in range(200):
+        # a wall between two buildings, each side tilted a little: a sliver overlap, or a
+        # corner of one inside the other (an L-shaped winner too)
+        x0, y0 = 374000.0 + rng.uniform(0, 50), 4829000.0 + rng.uniform(0, 50)
+        tilt = rng.uniform(-0.01, 0.01, 2)
+        a = shapely.Polygon([(x0, y0), (x0 + 10, y0 + tilt[0] * 10), (x0 + 10, y0 + 8), (x0, y0 + 8)])
+        shift = rng.uniform(-6, 6)
+        bx = [x0 + shift, x0 + shift + 12, x0 + shift + 12, x0 + shift + 6, x0 + shift + 6, x0 + shift]
+        by = [y0 - 9, y0 - 9, y0 - 4, y0 - 4, y0 + tilt[1] * 6 + 0.05, y0 + tilt[1] * 6 + 0.05]
+        b = shapely.Polygon(list(zip(bx, by)))
+        polys = shapely.orient_polygons(np.array([a, b]))
+        if not shapely.intersection(a, b).area > 1e-6:
+            continue
+        done, px, py, cut_xy, cut_off = _cuts(polys)
+        for w, (p, q) in enumerate([(polys[0], polys[1]), (polys[1], polys[0])]):
+            if done[0, w]:
+                n_done += 1
+                cut = shapely.Polygon(cut_xy[cut_off[w]:cut_off[w + 1]])
+                assert cut.is_valid
+                geos = shapely.difference(p, q)
+                assert shapely.equals_exact(shapely.normalize(cut), shapely.normalize(geos), 1e-6)
+        if done[0].any():
+            pos = shapely.point_on_surface(shapely.intersection(polys[0], polys[1]))
+            assert abs(px[0] - pos.x) < 1e-6 and abs(py[0] - pos.y) < 1e-6
+    assert n_done > 100
+
+
+def test_simple_cuts_leave_touching_and_multiple_crossings_to_geos():
+    a = shapely.Polygon([(0, 0), (10, 0), (10, 8), (0, 8)])
+    comb = shapely.Polygon([(2, -3), (8, -3), (8, 1), (6, 1), (6, -1), (4, -1), (4, 1), (2, 1)])
+    on_wall = shapely.Polygon([(10, 2), (14, 2), (14, 6), (9.5, 6)])   # a vertex on a's wall
+    for b in (comb, on_wall):
+        polys = shapely.orient_polygons(np.array([a, b]))
+        done, px, _, cut_xy, _ = _cuts(polys)
+        assert not done.any() and np.isnan(px[0]) and len(cut_xy) == 0

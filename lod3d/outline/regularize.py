@@ -26,6 +26,7 @@ from lod3d.kernels.outline_repair import (
     box_pairs,
     closed_world_rings,
     drop_short_edges,
+    simple_cuts,
     inside_pixel_rings,
     kept_rings,
     overlap_areas,
@@ -38,6 +39,7 @@ __all__ = ["Params", "pixel_polygons", "regularize", "rings_to_polygons"]
 
 VALID_TOL = 1e-6   # pixels: rings this far apart are certainly valid after georeferencing
 MIN_EDGE = 0.3     # pixels: shorter edges left by an overlap cut are removed
+AREA_TOL = 1e-6    # pixel areas: a cut along a wall may take this much more than the overlap
 
 
 @dataclass(frozen=True)
@@ -195,12 +197,13 @@ def _overlapping_pairs(polys: np.ndarray, min_area: float, flat=None):
     ``min_area``: the pairs whose bounding boxes meet (:func:`box_pairs`), less those the
     Numba Green's-theorem overlap (:func:`overlap_areas`) finds below ``min_area / 2``
     (shared walls that coincide up to rounding, neighbours that do not touch). Pairs it
-    cannot tell are kept. ``flat``: the
-    polygons' closed rings as ``(xy, ring_offsets, polygon_offsets)`` when at hand (else
-    they are read from the pairs' polygons)."""
+    cannot tell are kept. ``flat``: the polygons' closed rings as ``(xy, ring_offsets,
+    polygon_offsets)`` when at hand (else they are read from the pairs' polygons).
+
+    Returns ``(left, right, area, unclear, rings)``: the kept pairs, their Numba common
+    area, whether it is unclear, and ``rings = (xy, ring_offsets, polygon_offsets, a, b)``:
+    closed rings in which the pair's polygons are ``a[k]`` and ``b[k]``."""
     left, right = box_pairs(shapely.bounds(polys))
-    if not len(left):
-        return left, right
     if flat is None:
         used, inv = np.unique(np.concatenate([left, right]), return_inverse=True)
         xy, ring_off, poly_off = _closed_rings(polys[used])
@@ -210,7 +213,7 @@ def _overlapping_pairs(polys: np.ndarray, min_area: float, flat=None):
     eps = 64 * np.finfo(np.float64).eps * max(float(np.abs(xy).max(initial=0.0)), 1.0)
     area, unclear = overlap_areas(xy, ring_off, poly_off, a, b, eps)
     keep = unclear | (area > 0.5 * min_area)
-    return left[keep], right[keep]
+    return left[keep], right[keep], area[keep], unclear[keep], (xy, ring_off, poly_off, a[keep], b[keep])
 
 
 def _in_pixels(rings: Rings, transform: Affine, left, right, x, y):
@@ -237,34 +240,66 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
     the overlap (tested at a point inside it); when both or neither do, the smaller one.
     Shared walls are the same line in both neighbours (see the kernel), so they meet up to
     rounding; overlaps below 1e-8 pixel areas are that rounding and are left alone. Only
-    the pairs :func:`_overlapping_pairs` keeps go through the (costly) GEOS overlay;
-    ``flat``: as there."""
+    the pairs :func:`_overlapping_pairs` keeps are looked at; ``flat``: as there.
+
+    Most overlaps are slivers along a party wall where the two boundaries cross twice: a
+    loser cut once there is cut in Numba (:func:`simple_cuts`, checked by the overlap
+    area and a simple-ring test; it also gives the point inside); the rest go through
+    the (costly) GEOS overlay."""
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
-    left, right = _overlapping_pairs(polys, 1e-8 * px_area, flat)
+    min_area = 1e-8 * px_area
+    left, right, area, unclear, (xy, ring_off, poly_off, a, b) = _overlapping_pairs(polys, min_area, flat)
     if not len(left):
         return polys
-    overlap = shapely.intersection(polys[left], polys[right])
-    real = shapely.area(overlap) > 1e-8 * px_area    # not the rounding of a shared wall
-    left, right, overlap = left[real], right[real], overlap[real]
-    if not len(left):
+    done, x, y, cut_xy, cut_off = simple_cuts(xy, ring_off, poly_off, a, b, area,
+                                                 AREA_TOL * px_area, VALID_TOL * px_area ** 0.5)
+    numba_point = ~unclear & (area > min_area) & ~np.isnan(x)
+    other = np.flatnonzero(~numba_point)
+    if len(other):   # the common part from GEOS: is it real, a point inside it
+        overlap = shapely.intersection(polys[left[other]], polys[right[other]])
+        real = shapely.area(overlap) > min_area    # not the rounding of a shared wall
+        inside = shapely.point_on_surface(overlap[real])
+        other = other[real]
+        x[other], y[other] = shapely.get_x(inside), shapely.get_y(inside)
+    pairs = np.sort(np.concatenate([np.flatnonzero(numba_point), other]))
+    if not len(pairs):
         return polys
-    inside = shapely.point_on_surface(overlap)
-    in_left, in_right = _in_pixels(rings, transform, left, right,
-                                   shapely.get_x(inside), shapely.get_y(inside))
-    area = rings.area_px
-    keep_left = np.where(in_left == in_right, area[left] >= area[right], in_left)
+    left, right, x, y, done = left[pairs], right[pairs], x[pairs], y[pairs], done[pairs]
+    in_left, in_right = _in_pixels(rings, transform, left, right, x, y)
+    area_px = rings.area_px
+    keep_left = np.where(in_left == in_right, area_px[left] >= area_px[right], in_left)
     loser = np.where(keep_left, right, left)
     winner = np.where(keep_left, left, right)
+    losers, count = np.unique(loser, return_counts=True)
+    # a loser cut once, in Numba where it could (the way round: 1 = right cut by left)
+    way = keep_left.astype(np.int64)
+    fast = done[np.arange(len(loser)), way] & (count[np.searchsorted(losers, loser)] == 1)
+    slot = 2 * pairs[fast] + way[fast]
+    fast_polys = shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON, cut_xy[_ranges(cut_off[slot], cut_off[slot + 1])],
+        (np.concatenate(([0], np.cumsum(cut_off[slot + 1] - cut_off[slot]))), np.arange(len(slot) + 1)))
     polys = polys.copy()
-    losers = np.unique(loser)
-    while len(loser):   # one cut per loser and round; polygons only shrink, so order is free
-        first = np.unique(loser, return_index=True)[1]
-        cut = shapely.make_valid(shapely.difference(polys[loser[first]], polys[winner[first]]))
-        polys[loser[first]] = shapely.orient_polygons(_largest_part(cut))
+    fast_losers = loser[fast]
+    loser, winner = loser[~fast], winner[~fast]
+    first = np.unique(loser, return_index=True)[1]
+    cut = _difference(polys, loser[first], winner[first])   # the first round sees the uncut polygons
+    polys[fast_losers] = fast_polys
+    polys[loser[first]] = cut
+    while True:   # one cut per loser and round; polygons only shrink, so order is free
         rest = np.ones(len(loser), dtype=bool)
         rest[first] = False
         loser, winner = loser[rest], winner[rest]
-    return _drop_short_edges(polys, losers, MIN_EDGE * px_area ** 0.5, 1e-8 * px_area)
+        if not len(loser):
+            break
+        first = np.unique(loser, return_index=True)[1]
+        polys[loser[first]] = _difference(polys, loser[first], winner[first])
+    return _drop_short_edges(polys, losers, MIN_EDGE * px_area ** 0.5, min_area)
+
+
+def _difference(polys: np.ndarray, loser: np.ndarray, winner: np.ndarray) -> np.ndarray:
+    """GEOS ``polys[loser] - polys[winner]``, pairwise: valid, its largest part, oriented."""
+    cut = shapely.make_valid(shapely.difference(polys[loser], polys[winner]))
+    return shapely.orient_polygons(_largest_part(cut))
 
 
 def _drop_short_edges(polys: np.ndarray, which: np.ndarray, min_len: float,

@@ -204,6 +204,8 @@ def _overlapping_pairs(polys: np.ndarray, min_area: float, flat=None):
     area, whether it is unclear, and ``rings = (xy, ring_offsets, polygon_offsets, a, b)``:
     closed rings in which the pair's polygons are ``a[k]`` and ``b[k]``."""
     left, right = box_pairs(shapely.bounds(polys))
+    if not len(left):   # no neighbours: no Numba call
+        return left, right, np.zeros(0), np.zeros(0, dtype=bool), (None, None, None, left, right)
     if flat is None:
         used, inv = np.unique(np.concatenate([left, right]), return_inverse=True)
         xy, ring_off, poly_off = _closed_rings(polys[used])

@@ -62,6 +62,7 @@ SHARE_DIST = 1.0   # ... and this close (pixels)
 SHARE_THETA = math.radians(3.0)  # the main axis of a building's touching group this close is adopted
 CHAMFER_PIXELS = 1.0  # a wall intersection farther (pixels) from the pixel boundary is cut ...
 CHAMFER_SIGMAS = 4.0  # ... and farther than this many noise sigmas (chosen on synthetic-noisy)
+UNTRIMMED_MIN = 8   # samples: a diagonal or free wall this long is scored untrimmed (see _span_cost)
 OFF_PIXELS = 2.0    # beyond this (pixels) it is a spike: the vertex goes onto one wall
 CHAIN_REACH = 8     # distances to the pixel boundary: its crack corners this close to the corner
 CORNER_REACH = 3.0  # consecutive walls meeting farther than this (pixels) from their crack corner get a connecting wall
@@ -244,6 +245,21 @@ def _span(p, a, b):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _span_all(p, a, b):
+    """``_span`` without trimming: all samples of [a, b)."""
+    cnt = p[b, 0] - p[a, 0]
+    inv = 1.0 / cnt
+    sx = p[b, 1] - p[a, 1]
+    sy = p[b, 2] - p[a, 2]
+    mx = sx * inv
+    my = sy * inv
+    cxx = max(p[b, 3] - p[a, 3] - sx * mx, 0.0)
+    cyy = max(p[b, 4] - p[a, 4] - sy * my, 0.0)
+    cxy = p[b, 5] - p[a, 5] - sx * my
+    return cnt, mx, my, cxx, cyy, cxy
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _free_angle(cxx, cyy, cxy):
     """Direction (radians, in [0, pi)) of the least-squares line of centred moments."""
     a = 0.5 * math.atan2(2.0 * cxy, cxx - cyy)
@@ -259,13 +275,25 @@ def _span_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty):
     1 and 3 diagonal at ``diag_penalty``), 4 a free direction at ``angle_penalty``.
     The residual of a line of direction (cos, sin) through the centroid is
     ``s^2 cxx - 2 s c cxy + c^2 cyy``, and that of the perpendicular direction the total
-    scatter ``cxx + cyy`` minus it; no trigonometry in this inner loop."""
+    scatter ``cxx + cyy`` minus it; no trigonometry in this inner loop.
+
+    A wall along the axes is scored on the span trimmed of its end samples (``_span``),
+    a diagonal or free one on all its samples when it has ``UNTRIMMED_MIN`` or more: the
+    end samples are where a wrong direction shows most, and a diagonal that fits only the
+    trimmed middle of an oblique wall places the corners beside it off the pixels. Shorter
+    spans (chamfers of 2-3 pixels) stay trimmed: their ends are mostly corner pixels."""
     cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
     tot = cxx + cyy
     sn = dirs[0, 0]
     cs = dirs[0, 1]
     r0 = max(sn * sn * cxx - 2.0 * sn * cs * cxy + cs * cs * cyy, 0.0)
     r2 = max(tot - r0, 0.0)
+    # diagonal and free walls: all samples from UNTRIMMED_MIN on (computed either way and
+    # selected: a branch around the second read slows the programme's inner loop by a tenth)
+    n_all, _, _, axx, ayy, axy = _span_all(p, a, b)
+    if b - a >= UNTRIMMED_MIN:
+        cnt, cxx, cyy, cxy = n_all, axx, ayy, axy
+    tot = cxx + cyy
     sn = dirs[1, 0]
     cs = dirs[1, 1]
     r1 = max(sn * sn * cxx - 2.0 * sn * cs * cxy + cs * cs * cyy, 0.0)

@@ -78,3 +78,17 @@ def test_gdal_rpc_orthorectification_matches_truth_ortho(sim):
         shift = subpixel_shift(warped, ortho, ok)
         corr = np.corrcoef(warped[ok], ortho[ok])[0, 1]
         assert np.hypot(*shift) < 0.5 and corr > 0.9, (k, shift, corr)
+
+
+def test_scene_margin_grows_to_hold_the_lines_of_sight(monkeypatch):
+    # A 600 m Toulouse scene needed more than the default 150 m margin (a traceback from
+    # ``lod3d city --size-m 600``); here the margin starts too small on purpose.
+    from lod3d.aoi import aoi
+    from lod3d.simulate import acquisition
+
+    monkeypatch.setattr(acquisition, "SCENE_MARGIN_M", 5.0)
+    area = aoi("toulouse").crop(60.0)
+    scene, _, _, needed = acquisition._scene_and_views(area, 0.5, 3, (-12.0, 0.0, 12.0), seed=3)
+    x0, y0, x1, y1 = scene.bounds
+    assert x0 <= needed[0] and y0 <= needed[1] and needed[2] <= x1 and needed[3] <= y1
+    assert x0 < area.bounds[0] - 5.0

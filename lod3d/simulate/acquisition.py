@@ -127,20 +127,10 @@ def simulate(aoi: AOI, out, *, size_m: float | None = None, seed: int = 0, views
             """The scene, its truth rasters, the views' cameras and the shaded fine surface:
             what every rendering and writing task reads."""
             start = time.perf_counter()
-            m = SCENE_MARGIN_M
-            scene_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
-            scene = generate_scene(scene_bounds, crs=area.crs, seed=seed)
+            scene, z_range, cams, needed = _scene_and_views(area, gsd, views, angles, seed)
             made = time.perf_counter()
             steps.update()
             truth = rasterize_truth(scene, grid, shape)
-            z_range = _height_range(scene, scene_bounds)
-            cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
-                                z_range=z_range, seed=seed)
-            # The rendered surface must hold every pixel's line of sight through the height range.
-            needed = surface_bounds(cams, z_range)
-            if not (needed[0] >= scene_bounds[0] and needed[1] >= scene_bounds[1]
-                    and needed[2] <= scene_bounds[2] and needed[3] <= scene_bounds[3]):
-                raise RuntimeError(f"scene margin {m} m too small for the views' lines of sight {needed}")
             surface = scene_surface(scene, res=gsd / 2, bounds=needed)
             shading = shade_surface(surface, sun)
             steps.update()
@@ -267,6 +257,30 @@ class _Shared:
 
 def _in_order(tasks, fn):
     return [fn(t) for t in tasks]
+
+
+def _scene_and_views(area: AOI, gsd: float, views: int, angles, seed: int):
+    """The scene around ``area``, its height range, the views' cameras and the bounds the
+    rendered surface needs: every pixel's line of sight through the height range.
+
+    The scene reaches ``SCENE_MARGIN_M`` beyond the area; when its tallest buildings make
+    the oblique views look farther (a large area holds taller towers), it is generated
+    again with a margin that holds the lines of sight (the scene then differs, but stays a
+    function of the area and the seed)."""
+    xmin, ymin, xmax, ymax = area.bounds
+    margin = SCENE_MARGIN_M
+    for _ in range(4):
+        scene_bounds = (xmin - margin, ymin - margin, xmax + margin, ymax + margin)
+        scene = generate_scene(scene_bounds, crs=area.crs, seed=seed)
+        z_range = _height_range(scene, scene_bounds)
+        cams = design_views(area.bounds, area.crs, gsd=gsd, n_views=views, along_track_deg=angles,
+                            z_range=z_range, seed=seed)
+        needed = surface_bounds(cams, z_range)
+        reach = max(xmin - needed[0], ymin - needed[1], needed[2] - xmax, needed[3] - ymax)
+        if reach <= margin:
+            return scene, z_range, cams, needed
+        margin = 50.0 * np.ceil((reach + 25.0) / 50.0)
+    raise RuntimeError(f"no scene margin holds the views' lines of sight (last tried {margin} m)")
 
 
 def _height_range(scene, bounds, res: float = 2.0) -> tuple[float, float]:

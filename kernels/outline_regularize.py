@@ -252,7 +252,7 @@ def _free_angle(cxx, cyy, cxy):
     return a
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _span_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty):
     """Cost of the cheapest wall over span [a, b) and its kind: 0–3 the fixed direction
     ``dirs[k]`` (rows sin, cos of theta + k * 45 degrees; 0 and 2 along the main axes,
@@ -415,8 +415,10 @@ def _noise_var(p, starts, ends):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _circle(sx, sy):
-    """Algebraic (Kasa) circle fit: centre x, centre y, radius, sum of squared residuals."""
+def _circle(sx, sy, stop=np.inf):
+    """Algebraic (Kasa) circle fit: centre x, centre y, radius, sum of squared residuals.
+    The sum stops as soon as it exceeds ``stop`` (the caller's circle has lost then; the
+    sum returned is the partial one, above ``stop``)."""
     n = sx.shape[0]
     mx = sx.mean()
     my = sy.mean()
@@ -443,6 +445,8 @@ def _circle(sx, sy):
     for t in range(n):
         d = math.sqrt((sx[t] - mx - uc) ** 2 + (sy[t] - my - vc) ** 2) - rad
         rss += d * d
+        if rss > stop:
+            break
     return mx + uc, my + vc, rad, rss
 
 
@@ -1116,7 +1120,10 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 # a circle costs at least 3 * angle_penalty + corner_penalty: fit it only if
                 # that can beat the polygon
                 if circles and n >= 24 and poly_cost > 3.0 * angle_penalty + corner_penalty:
-                    ccx, ccy, rad, crss = _circle(sx, sy)
+                    # the residual sum stops where the circle cannot win (a margin of a
+                    # millionth of the cost, far above rounding: the same choice as the full sum)
+                    stop = (poly_cost - 3.0 * angle_penalty - corner_penalty + 1e-6 * poly_cost) * sigma2
+                    ccx, ccy, rad, crss = _circle(sx, sy, stop)
                     circle_cost = crss / sigma2 + 3.0 * angle_penalty + corner_penalty
                     use_circle = rad >= 4.0 and circle_cost < poly_cost
                 if use_circle:

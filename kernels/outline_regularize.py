@@ -767,13 +767,28 @@ def _outside(sx, sy, cx, cy, side_start, labels, nb):
         length = side_start[i + 1] - side_start[i]
         if length == 0:
             continue
-        ux = (cx[j] - cx[i]) / length
-        uy = (cy[j] - cy[i]) / length
-        for t in range(side_start[i], side_start[i + 1]):
-            col = int(math.floor(sx[t] + 0.5 * uy))
-            row = int(math.floor(sy[t] - 0.5 * ux))
-            if 0 <= row < h and 0 <= col < w:
-                nb[t] = labels[row, col]
+        # sides are axis-parallel between integer corners: the pixels across are one row
+        # (or column) run, read without rounding each sample
+        x0, y0 = int(cx[i]), int(cy[i])
+        s0 = side_start[i]
+        if cy[j] == cy[i]:      # along +x row y - 1, columns x0..; along -x row y, columns x0-1..
+            row = y0 - 1 if cx[j] > cx[i] else y0
+            step = 1 if cx[j] > cx[i] else -1
+            c0 = x0 if step > 0 else x0 - 1
+            if 0 <= row < h:
+                for q in range(length):
+                    col = c0 + step * q
+                    if 0 <= col < w:
+                        nb[s0 + q] = labels[row, col]
+        else:                   # along +y column x, rows y0..; along -y column x - 1, rows y0-1..
+            col = x0 if cy[j] > cy[i] else x0 - 1
+            step = 1 if cy[j] > cy[i] else -1
+            r0 = y0 if step > 0 else y0 - 1
+            if 0 <= col < w:
+                for q in range(length):
+                    row = r0 + step * q
+                    if 0 <= row < h:
+                        nb[s0 + q] = labels[row, col]
 
 
 @numba.njit(cache=True, error_model="numpy")

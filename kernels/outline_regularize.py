@@ -758,7 +758,8 @@ def _outside(sx, sy, cx, cy, side_start, labels, nb):
     off the raster).
 
     The owning pixel of a crack is on its right (see ``outline_trace``), so the pixel
-    across is half a pixel to the left of the edge direction."""
+    across is half a pixel to the left of the edge direction. (``sx, sy``, the samples,
+    are not read: each side's pixels across are a row or column run.)"""
     h, w = labels.shape
     k = cx.shape[0]
     nb[:] = 0

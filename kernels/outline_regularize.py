@@ -226,12 +226,9 @@ def _moments(sx, sy, p):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _span(p, a, b):
-    """Sample span [a, b) with one sample trimmed at each end of long spans (corner pixels
-    are ambiguous). Returns count, mean x, mean y, cxx, cyy, cxy (centred second moments)."""
-    if b - a >= 6:
-        a += 1
-        b -= 1
+def _span_all(p, a, b):
+    """Moments of the sample span [a, b) from the prefix sums ``p``: count, mean x, mean
+    y, cxx, cyy, cxy (centred second moments)."""
     cnt = p[b, 0] - p[a, 0]
     inv = 1.0 / cnt
     sx = p[b, 1] - p[a, 1]
@@ -245,18 +242,13 @@ def _span(p, a, b):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _span_all(p, a, b):
-    """``_span`` without trimming: all samples of [a, b)."""
-    cnt = p[b, 0] - p[a, 0]
-    inv = 1.0 / cnt
-    sx = p[b, 1] - p[a, 1]
-    sy = p[b, 2] - p[a, 2]
-    mx = sx * inv
-    my = sy * inv
-    cxx = max(p[b, 3] - p[a, 3] - sx * mx, 0.0)
-    cyy = max(p[b, 4] - p[a, 4] - sy * my, 0.0)
-    cxy = p[b, 5] - p[a, 5] - sx * my
-    return cnt, mx, my, cxx, cyy, cxy
+def _span(p, a, b):
+    """``_span_all`` with one sample trimmed at each end of long spans (corner pixels are
+    ambiguous)."""
+    if b - a >= 6:
+        a += 1
+        b -= 1
+    return _span_all(p, a, b)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")

@@ -792,24 +792,18 @@ def _outside(sx, sy, cx, cy, side_start, labels, nb):
         # (or column) run, read without rounding each sample
         x0, y0 = int(cx[i]), int(cy[i])
         s0 = side_start[i]
-        if cy[j] == cy[i]:      # along +x row y - 1, columns x0..; along -x row y, columns x0-1..
-            row = y0 - 1 if cx[j] > cx[i] else y0
-            step = 1 if cx[j] > cx[i] else -1
-            c0 = x0 if step > 0 else x0 - 1
-            if 0 <= row < h:
-                for q in range(length):
-                    col = c0 + step * q
-                    if 0 <= col < w:
-                        nb[s0 + q] = labels[row, col]
-        else:                   # along +y column x, rows y0..; along -y column x - 1, rows y0-1..
-            col = x0 if cy[j] > cy[i] else x0 - 1
-            step = 1 if cy[j] > cy[i] else -1
-            r0 = y0 if step > 0 else y0 - 1
-            if 0 <= col < w:
-                for q in range(length):
-                    row = r0 + step * q
-                    if 0 <= row < h:
-                        nb[s0 + q] = labels[row, col]
+        if cy[j] == cy[i]:      # along +x row y - 1 from column x, along -x row y from x - 1
+            fwd = cx[j] > cx[i]
+            row, col = (y0 - 1, x0) if fwd else (y0, x0 - 1)
+            dr, dc = 0, (1 if fwd else -1)
+        else:                   # along +y column x from row y, along -y column x - 1 from y - 1
+            fwd = cy[j] > cy[i]
+            row, col = (y0, x0) if fwd else (y0 - 1, x0 - 1)
+            dr, dc = (1 if fwd else -1), 0
+        for q in range(length):
+            r, c = row + dr * q, col + dc * q
+            if 0 <= r < h and 0 <= c < w:
+                nb[s0 + q] = labels[r, c]
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -26,10 +26,10 @@ from lod3d.kernels.outline_repair import (
     box_pairs,
     closed_world_rings,
     drop_short_edges,
-    simple_cuts,
     inside_pixel_rings,
     kept_rings,
     overlap_areas,
+    simple_cuts,
     simple_polygons,
 )
 

@@ -572,16 +572,15 @@ def _outline_tile(plan: _Plan, tile: Tile) -> dict:
     blocks = _block_labels(mask)
     outlined = [(fp, ndsm, [])]  # (footprints, nDSM, indices of the tile's buildings)
     for b in np.unique(fp.block):
-        inside, block_window = blocks == b, window
+        inside, block_window, block_mask = blocks == b, window, mask
         if _cut_by_window(plan, window, inside):
-            block_window, inside = _whole_block(plan, window, inside)
+            block_window, block_mask, inside = _whole_block(plan, window, inside)
         owner = plan.grid.owner(*_clamp(plan, *_anchor(plan, block_window, inside)))
         if (int(owner[0]), int(owner[1])) != (tile.row, tile.col):
             continue
         if block_window is window:
             outlined[0][2].extend(np.flatnonzero(fp.block == b).tolist())
         else:
-            block_mask = _read(plan, "mask", block_window)
             block_mask = dataclasses.replace(block_mask, data=np.where(inside, block_mask.data, 0))
             block_fp, block_ndsm = _outline(plan, block_window, block_mask)
             outlined.append((block_fp, block_ndsm, list(range(len(block_fp)))))
@@ -625,9 +624,10 @@ def _cut_by_window(plan: _Plan, window: Window, inside: np.ndarray) -> bool:
                 or (c0 + inside.shape[1] < cols and inside[:, -1].any()))
 
 
-def _whole_block(plan: _Plan, window: Window, inside: np.ndarray) -> tuple[Window, np.ndarray]:
-    """A window that holds all of the block whose cells ``inside`` ``window`` are seen, and
-    the block's cells in it: windows grown around the block on the mask until it fits."""
+def _whole_block(plan: _Plan, window: Window, inside: np.ndarray) -> tuple[Window, Raster, np.ndarray]:
+    """A window that holds all of the block whose cells ``inside`` ``window`` are seen, the
+    mask in it and the block's cells there: windows grown around the block on the mask
+    until it fits."""
     margin = plan.config.building_halo_m
     while True:
         rows, cols = np.nonzero(inside)
@@ -635,10 +635,11 @@ def _whole_block(plan: _Plan, window: Window, inside: np.ndarray) -> tuple[Windo
         bounds = plan.grid.window_bounds(Window(window.col_off + cols.min(), window.row_off + rows.min(),
                                                 cols.max() - cols.min() + 1, rows.max() - rows.min() + 1))
         window = _window_around(plan, bounds, margin)
-        blocks = _block_labels(_read(plan, "mask", window))
+        mask = _read(plan, "mask", window)
+        blocks = _block_labels(mask)
         inside = blocks == blocks[seed[0] - int(window.row_off), seed[1] - int(window.col_off)]
         if not _cut_by_window(plan, window, inside):
-            return window, inside
+            return window, mask, inside
         margin *= 2
 
 

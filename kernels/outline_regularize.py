@@ -15,7 +15,9 @@ Algorithm (per building, all rings of a building share its orientation):
    counts misfit in units of the building's own noise. Touching buildings pool their votes
    (``_group_axis``): a building whose own axis is within ``SHARE_THETA`` of its group's
    takes the group's (a wall at a degree or two to the grid shows a step or none; a block
-   of them shows many).
+   of them shows many), unless its walls, as the group's axis cut them, fit its own axis
+   better by ``OWN_AXIS_PENALTY`` (houses of a row turned by a degree or two against each
+   other; not near the pixel axes, where a building's own estimate is a staircase's).
 4. **Fit-versus-complexity segmentation (MDL).** A dynamic programme over the candidates
    picks the partition of the ring into straight walls that minimizes
    ``sum(residual^2) / sigma^2 + penalties``: ``corner_penalty`` per wall, nothing more for a
@@ -59,7 +61,12 @@ ORIENT_EPS = 1.5   # Douglas–Peucker tolerance (pixels) of the spans that vote
 SHARE_MIN = 0.2    # share of a wall's samples across from one neighbour that makes it shared
 SHARE_SIN = math.sin(math.radians(10.0))   # a shared wall and its neighbour's: this parallel
 SHARE_DIST = 1.0   # ... and this close (pixels)
-SHARE_THETA = math.radians(3.0)  # the main axis of a building's touching group this close is adopted
+SHARE_THETA = math.radians(3.0)  # the main axis of a building's touching group this close is adopted ...
+OWN_AXIS_PENALTY = 5.0  # ... unless the building's walls fit its own axis better by this much (its
+# one more parameter); chosen on sim seed 7 (rows of identical houses: 3 and less let own axes
+# fitted to their staircases win there)
+OWN_AXIS_GRID = math.radians(5.0)  # ... and its own axis is this far from the pixel axes: a wall a
+# few degrees off them is a staircase of one or two steps, whose least-squares direction is biased
 CHAMFER_PIXELS = 1.0  # a wall intersection farther (pixels) from the pixel boundary is cut ...
 CHAMFER_SIGMAS = 4.0  # ... and farther than this many noise sigmas (chosen on synthetic-noisy)
 UNTRIMMED_MIN = 8   # samples: a diagonal or free wall this long is scored untrimmed (see _span_cost)
@@ -557,6 +564,19 @@ def _refit_theta(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty):
     return (theta + d) % (0.5 * math.pi)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _partition_cost(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty):
+    """Cost (``_span_cost``, corner penalties left out) of the walls of the partition
+    ``chosen`` when the main axis is ``theta``: how well one partition of a ring fits each
+    of two axes."""
+    dirs = _directions(theta)
+    c = 0.0
+    for i in range(chosen.shape[0] - 1):
+        w, _ = _span_cost(p, bounds[chosen[i]], bounds[chosen[i + 1]], dirs, sigma2, angle_penalty, diag_penalty)
+        c += w
+    return c
+
+
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _emit(out, start, no, x, y):
     """Append a vertex to the ring that began at ``start`` unless it duplicates the ring's
@@ -1014,7 +1034,8 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     label raster the rings were traced on, ``building_label[b]`` building b's label.
     Touching buildings agree. They are done group by group (``_touch_units``): a member
     whose own main axis is within ``SHARE_THETA`` of the group's (``_group_axis``, all
-    members' votes pooled) takes the group's. Within a group, buildings are done in order
+    members' votes pooled) takes the group's, unless its outer ring's walls fit its own
+    clearly better (``OWN_AXIS_PENALTY``, ``_partition_cost``). Within a group, buildings are done in order
     and a later one adopts what an earlier neighbour chose: a wall that runs along a
     neighbour (``SHARE_MIN`` of its samples) takes the neighbour's line for that wall when
     they nearly agree, so shared walls coincide instead of overlapping. Returns
@@ -1114,6 +1135,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             r0 = building_offsets[bld]
             lab = building_label[bld]
             theta = theta_out[bld]
+            own_theta = theta
             sigma2 = own_sigma2[bld]
             adopted = False
             if unit.shape[0] > 1:
@@ -1141,6 +1163,17 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 bounds, corner_idx = _ring_setup(cx, cy, level, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand)
                 poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
                                              angle_penalty, diag_penalty)
+                # a building that took its group's axis keeps its own when its walls (as the
+                # group's axis cut them) fit that clearly better: rows whose houses turn by a
+                # degree or two against each other (Delft)
+                if r == r0 and adopted and own_theta != theta \
+                        and OWN_AXIS_GRID < own_theta < 0.5 * math.pi - OWN_AXIS_GRID:
+                    c_own = _partition_cost(p, bounds, chosen, own_theta, sigma2, angle_penalty, diag_penalty)
+                    c_grp = _partition_cost(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty)
+                    if c_own + OWN_AXIS_PENALTY < c_grp:
+                        theta = own_theta
+                        adopted = False
+                        theta_out[bld] = theta
                 # a noisy building's axis is refitted on its walls (not one adopted from a
                 # neighbour: their shared walls must stay parallel); its holes use it too
                 if r == r0 and not adopted and sigma2 > REFIT_SIGMA * REFIT_SIGMA:

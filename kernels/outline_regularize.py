@@ -30,7 +30,9 @@ Algorithm (per building, all rings of a building share its orientation):
    ``REFIT_SIGMA``) the main axis is then refitted on all samples of the walls chosen
    along and across it (``_refit_theta``). A circle (algebraic fit, 3 parameters)
    competes with the polygon under the same criterion, so round buildings stay round
-   (a polygon of at least ``CIRCLE_MIN_VERTICES`` vertices).
+   (a polygon of at least ``CIRCLE_MIN_VERTICES`` vertices). A long wall snapped to the
+   axis whose samples reject that direction by three standard errors takes its own
+   (``_turn``): real walls are a degree or two off square.
 5. **Shared walls.** A wall that runs along a touching neighbour done earlier takes the
    neighbour's line for it when the two nearly agree, so party walls coincide. Each
    building files its walls that face a neighbour under its own label, so every building
@@ -79,6 +81,11 @@ REFIT_MAX = math.radians(3.0)  # ... moving at most this far. A clean mask's noi
 # quantization (at most 0.29 px): its axis vote is exact to a bin, while the least-squares
 # direction of a staircase wall near the pixel axes (one step) is biased (sim seed 11: MTA
 # 9.99 -> 10.72 refitting every building)
+TURN_Z2 = 9.0      # a snapped wall takes its own direction when that differs by 3 sigmas ...
+TURN_QUANT = 0.1   # ... counting a digital line's offset error at each end (pixels; the floor
+# study's oracle: 0.06-0.18 px on oblique walls) besides the samples' noise ...
+TURN_MIN_SAMPLES = 20  # ... on walls of this many samples ...
+TURN_MIN_STEPS = 4.0   # ... showing this many steps across (fewer: a staircase's biased direction)
 CIRCLE_MIN_VERTICES = 24  # a round building's polygon: edges within 7.5 degrees of the circle's tangent
 
 
@@ -341,12 +348,52 @@ def _directions(theta):
 
 @numba.njit(cache=True, error_model="numpy")
 def _best_line(p, a, b, theta, dirs, sigma2, angle_penalty, diag_penalty):
-    """Cheapest line for span [a, b): returns cost, angle, centroid x, centroid y.
-    ``dirs``: ``_directions(theta)``, computed once per ring by the caller."""
+    """Cheapest line for span [a, b): returns cost, angle, centroid x, centroid y; a wall
+    snapped to the axes or their diagonals that its samples turn from it clearly takes
+    its own direction (``_turn``). ``dirs``: ``_directions(theta)``, computed
+    once per ring by the caller."""
     cost, kind = _span_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty)
     cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
     ang = _free_angle(cxx, cyy, cxy) if kind == 4 else theta + 0.25 * math.pi * kind
+    if kind < 4 and cnt >= TURN_MIN_SAMPLES and sigma2 <= REFIT_SIGMA * REFIT_SIGMA:
+        ang += _turn(cnt, cxx, cyy, cxy, dirs[kind, 0], dirs[kind, 1], sigma2)
     return cost, ang, mx, my
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _turn(cnt, cxx, cyy, cxy, sn, cs, sigma2):
+    """Angle (radians) by which a wall snapped to the direction (``cs``, ``sn``), along or
+    diagonal to the main axis, turns to its own least-squares direction: that of its
+    samples (centred moments, ``cnt`` of them) when they reject the snapped one, else 0.
+
+    Real walls are off square by a degree or two (Rotterdam up to 8): on a 10 m wall a
+    degree moves its ends by 0.09 m, enough to turn the corner's MTA piece by 5 degrees.
+    The segmentation charges a free direction ``angle_penalty`` (it must not cut a
+    staircase into free walls); here the walls are fixed and only their direction is
+    tested: the angle d between the two directions against its standard error, from the
+    spread ``S`` of the samples along the wall, ``(sigma^2 + q^2 n / 12) / S``. The second
+    term is the digital line's own uncertainty: an offset error of ``q = TURN_QUANT``
+    pixels at either end of a wall of length L = sqrt(12 S / n). A wall needs
+    ``TURN_MIN_STEPS`` steps across: a wall a few degrees off the pixel axes is a
+    staircase of one or two steps whose least-squares direction is biased by where they
+    fall (sim seed 11: MTA 7.02 -> 11.36 without). Noisy boundaries (above
+    ``REFIT_SIGMA``) are left snapped: their noise comes in blobs, not independent samples."""
+    s_nn = max(sn * sn * cxx - 2.0 * sn * cs * cxy + cs * cs * cyy, 0.0)   # across the wall
+    s_uu = max(cxx + cyy - s_nn, 1e-9)                                      # along it
+    s_un = sn * cs * (cyy - cxx) + (cs * cs - sn * sn) * cxy
+    # |tan(2 d)| / 2 >= |d|: walls that fail the test with it fail it with d (no atan2)
+    t = s_un / max(s_uu - s_nn, 1e-9)
+    bound = TURN_Z2 * (sigma2 + TURN_QUANT * TURN_QUANT * cnt / 12.0)
+    if t * t * s_uu <= bound:
+        return 0.0
+    d = 0.5 * math.atan2(2.0 * s_un, s_uu - s_nn)
+    if d * d * s_uu <= bound:
+        return 0.0
+    fs = abs(sn * math.cos(d) + cs * math.sin(d))   # the turned wall's sine and cosine
+    fc = abs(cs * math.cos(d) - sn * math.sin(d))
+    if cnt * min(fs, fc) / (fs + fc) < TURN_MIN_STEPS:
+        return 0.0
+    return d
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -15,9 +15,7 @@ Algorithm (per building, all rings of a building share its orientation):
    counts misfit in units of the building's own noise. Touching buildings pool their votes
    (``_group_axis``): a building whose own axis is within ``SHARE_THETA`` of its group's
    takes the group's (a wall at a degree or two to the grid shows a step or none; a block
-   of them shows many), unless its walls, as the group's axis cut them, fit its own axis
-   better by ``OWN_AXIS_PENALTY`` (houses of a row turned by a degree or two against each
-   other; not near the pixel axes, where a building's own estimate is a staircase's).
+   of them shows many).
 4. **Fit-versus-complexity segmentation (MDL).** A dynamic programme over the candidates
    picks the partition of the ring into straight walls that minimizes
    ``sum(residual^2) / sigma^2 + penalties``: ``corner_penalty`` per wall, nothing more for a
@@ -63,12 +61,7 @@ ORIENT_EPS = 1.5   # Douglas–Peucker tolerance (pixels) of the spans that vote
 SHARE_MIN = 0.2    # share of a wall's samples across from one neighbour that makes it shared
 SHARE_SIN = math.sin(math.radians(10.0))   # a shared wall and its neighbour's: this parallel
 SHARE_DIST = 1.0   # ... and this close (pixels)
-SHARE_THETA = math.radians(3.0)  # the main axis of a building's touching group this close is adopted ...
-OWN_AXIS_PENALTY = 5.0  # ... unless the building's walls fit its own axis better by this much (its
-# one more parameter); chosen on sim seed 7 (rows of identical houses: 3 and less let own axes
-# fitted to their staircases win there)
-OWN_AXIS_GRID = math.radians(5.0)  # ... and its own axis is this far from the pixel axes: a wall a
-# few degrees off them is a staircase of one or two steps, whose least-squares direction is biased
+SHARE_THETA = math.radians(3.0)  # the main axis of a building's touching group this close is adopted
 CHAMFER_PIXELS = 1.0  # a wall intersection farther (pixels) from the pixel boundary is cut ...
 CHAMFER_SIGMAS = 4.0  # ... and farther than this many noise sigmas (chosen on synthetic-noisy)
 UNTRIMMED_MIN = 8   # samples: a diagonal or free wall this long is scored untrimmed (see _span_cost)
@@ -82,8 +75,9 @@ REFIT_MAX = math.radians(3.0)  # ... moving at most this far. A clean mask's noi
 # direction of a staircase wall near the pixel axes (one step) is biased (sim seed 11: MTA
 # 9.99 -> 10.72 refitting every building)
 TURN_Z2 = 9.0      # a snapped wall takes its own direction when that differs by 3 sigmas ...
-TURN_QUANT = 0.1   # ... counting a digital line's offset error at each end (pixels; the floor
-# study's oracle: 0.06-0.18 px on oblique walls) besides the samples' noise ...
+TURN_QUANT = 0.15  # ... counting a digital line's offset error at each end (pixels; the floor
+# study's oracle: 0.06-0.18 px on oblique walls; 0.1 turned square walls of held-out sim seed
+# 3, MTA 4.21 -> 4.27) besides the samples' noise ...
 TURN_MIN_SAMPLES = 20  # ... on walls of this many samples ...
 TURN_MIN_STEPS = 4.0   # ... showing this many steps across (fewer: a staircase's biased direction)
 CIRCLE_MIN_VERTICES = 24  # a round building's polygon: edges within 7.5 degrees of the circle's tangent
@@ -376,7 +370,7 @@ def _turn(cnt, cxx, cyy, cxy, sn, cs, sigma2):
     pixels at either end of a wall of length L = sqrt(12 S / n). A wall needs
     ``TURN_MIN_STEPS`` steps across: a wall a few degrees off the pixel axes is a
     staircase of one or two steps whose least-squares direction is biased by where they
-    fall (sim seed 11: MTA 7.02 -> 11.36 without). Noisy boundaries (above
+    fall (sim seed 11: MTA 7.02 -> 10.28 without). Noisy boundaries (above
     ``REFIT_SIGMA``) are left snapped: their noise comes in blobs, not independent samples."""
     s_nn = max(sn * sn * cxx - 2.0 * sn * cs * cxy + cs * cs * cyy, 0.0)   # across the wall
     s_uu = max(cxx + cyy - s_nn, 1e-9)                                      # along it
@@ -609,19 +603,6 @@ def _refit_theta(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty):
     if abs(d) > REFIT_MAX:
         return theta
     return (theta + d) % (0.5 * math.pi)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _partition_cost(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty):
-    """Cost (``_span_cost``, corner penalties left out) of the walls of the partition
-    ``chosen`` when the main axis is ``theta``: how well one partition of a ring fits each
-    of two axes."""
-    dirs = _directions(theta)
-    c = 0.0
-    for i in range(chosen.shape[0] - 1):
-        w, _ = _span_cost(p, bounds[chosen[i]], bounds[chosen[i + 1]], dirs, sigma2, angle_penalty, diag_penalty)
-        c += w
-    return c
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -1081,8 +1062,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     label raster the rings were traced on, ``building_label[b]`` building b's label.
     Touching buildings agree. They are done group by group (``_touch_units``): a member
     whose own main axis is within ``SHARE_THETA`` of the group's (``_group_axis``, all
-    members' votes pooled) takes the group's, unless its outer ring's walls fit its own
-    clearly better (``OWN_AXIS_PENALTY``, ``_partition_cost``). Within a group, buildings are done in order
+    members' votes pooled) takes the group's. Within a group, buildings are done in order
     and a later one adopts what an earlier neighbour chose: a wall that runs along a
     neighbour (``SHARE_MIN`` of its samples) takes the neighbour's line for that wall when
     they nearly agree, so shared walls coincide instead of overlapping. Returns
@@ -1182,7 +1162,6 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             r0 = building_offsets[bld]
             lab = building_label[bld]
             theta = theta_out[bld]
-            own_theta = theta
             sigma2 = own_sigma2[bld]
             adopted = False
             if unit.shape[0] > 1:
@@ -1210,17 +1189,6 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 bounds, corner_idx = _ring_setup(cx, cy, level, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand)
                 poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
                                              angle_penalty, diag_penalty)
-                # a building that took its group's axis keeps its own when its walls (as the
-                # group's axis cut them) fit that clearly better: rows whose houses turn by a
-                # degree or two against each other (Delft)
-                if r == r0 and adopted and own_theta != theta \
-                        and OWN_AXIS_GRID < own_theta < 0.5 * math.pi - OWN_AXIS_GRID:
-                    c_own = _partition_cost(p, bounds, chosen, own_theta, sigma2, angle_penalty, diag_penalty)
-                    c_grp = _partition_cost(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty)
-                    if c_own + OWN_AXIS_PENALTY < c_grp:
-                        theta = own_theta
-                        adopted = False
-                        theta_out[bld] = theta
                 # a noisy building's axis is refitted on its walls (not one adopted from a
                 # neighbour: their shared walls must stay parallel); its holes use it too
                 if r == r0 and not adopted and sigma2 > REFIT_SIGMA * REFIT_SIGMA:

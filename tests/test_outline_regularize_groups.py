@@ -1,7 +1,6 @@
 """Touching buildings pool their main-axis votes (``_group_axis``): a block of terraced
 houses at a shallow angle to the pixel grid gets the block's axis, not each house's own
-(a house wall of 10-20 pixels at 1-3 degrees shows one step or none); a house turned
-against its row, away from the pixel axes, keeps its own."""
+(a house wall of 10-20 pixels at 1-3 degrees shows one step or none)."""
 
 import numpy as np
 import rasterio.features
@@ -50,46 +49,3 @@ def test_terraced_houses_at_shallow_angles_take_the_blocks_axis():
             assert not fp.fallback.any()
             errors += [_worst_wall_error(p, angle) for p in fp.polygons]
     assert np.mean(errors) < 0.65
-
-
-def _turned_row(base: float, turn: float, seed: int):
-    """A row of touching houses along ``base`` degrees, each turned by a random ``±turn``
-    degrees about its own centre (later houses drawn over earlier ones), as an instance
-    mask; and each house's angle."""
-    rng = np.random.default_rng(seed)
-    houses, angles = [], []
-    x = 8.0
-    while x < 58:
-        w, d = rng.uniform(6, 9), rng.uniform(9, 13)
-        a = base + rng.choice((-1.0, 1.0)) * turn
-        house = affinity.rotate(shapely.box(x, 34.0, x + w, 34.0 + d), base, origin=(40.0, 40.0))
-        houses.append(affinity.rotate(house, a - base, origin="centroid"))
-        angles.append(a)
-        x += w
-    mask = rasterio.features.rasterize([(h, i + 1) for i, h in enumerate(houses)],
-                                       out_shape=(160, 160), transform=T, dtype="int32")
-    return mask, angles
-
-
-def _worst_front_error(poly, angle: float) -> float:
-    """Largest angle (degrees) between ``angle`` and a wall longer than 2 m within 10
-    degrees of it (a house's front and back walls: the walls between houses are drawn by
-    whichever house came later)."""
-    d = np.diff(np.asarray(poly.exterior.coords), axis=0)
-    err = np.abs((np.degrees(np.arctan2(d[:, 1], d[:, 0])) - angle + 90.0) % 180.0 - 90.0)
-    return float(err[(np.hypot(d[:, 0], d[:, 1]) > 2.0) & (err < 10.0)].max())
-
-
-def test_houses_turned_against_their_row_keep_their_own_axis():
-    """Rows at 37 degrees to the grid whose houses turn by 2 degrees either way (as in
-    Delft): a house whose walls fit its own axis clearly better keeps it instead of the
-    row's. Mean over houses of the worst front or back wall error against the house's own
-    angle, 8 rows: 1.44 degrees when every house took the row's axis, 0.44 now."""
-    errors = []
-    for seed in range(8):
-        mask, angles = _turned_row(37.0, 2.0, seed)
-        fp = outline_mask(Raster(mask, T, None))
-        assert not fp.fallback.any()
-        for i, p in zip(fp.ids, fp.polygons):
-            errors.append(_worst_front_error(p, angles[i - 1]))
-    assert np.mean(errors) < 0.8

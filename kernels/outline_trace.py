@@ -261,78 +261,73 @@ def _trace_one(labels, x0, y0, lab, xy, nv, top_seen):
     area2 = 0.0
     px, py = x0, y0   # previous corner, for the shoelace area
     while True:
-        if d == 0:
-            top_seen[y, x] = 1
-            x += 1
-        elif d == 1:
-            y += 1
-        elif d == 2:
-            x -= 1
-        else:
-            y -= 1
-        # the pixel just walked along is ``lab``; of the other three around the new
-        # vertex only the one or two that decide the turn are read: turn right if the
-        # crack there is an edge (hug the owning pixel, which keeps labels 4-connected
-        # at saddles), else go straight, else left
+        # walk straight while the crack ahead goes on: the pixel just walked along is
+        # ``lab``; turn right where the crack there is an edge (hug the owning pixel,
+        # which keeps labels 4-connected at saddles), else go straight, else left. Of
+        # the other three pixels around a vertex only the two that decide are read.
         if d == 0:      # walked along C; D ahead, B across
-            if not (x < w and labels[y, x] == lab):
-                nd = 1
-            elif y > 0 and labels[y - 1, x] == lab:
-                nd = 3
-            else:
-                nd = 0
+            x += 1
+            while x < w and labels[y, x] == lab and not (y > 0 and labels[y - 1, x] == lab):
+                x += 1
+            nd = 1 if not (x < w and labels[y, x] == lab) else 3
         elif d == 1:    # walked along A; C ahead, D across
-            if not (y < h and labels[y, x - 1] == lab):
-                nd = 2
-            elif x < w and labels[y, x] == lab:
-                nd = 0
-            else:
-                nd = 1
+            y += 1
+            while y < h and labels[y, x - 1] == lab and not (x < w and labels[y, x] == lab):
+                y += 1
+            nd = 2 if not (y < h and labels[y, x - 1] == lab) else 0
         elif d == 2:    # walked along B; A ahead, C across
-            if not (x > 0 and labels[y - 1, x - 1] == lab):
-                nd = 3
-            elif y < h and labels[y, x - 1] == lab:
-                nd = 1
-            else:
-                nd = 2
+            x -= 1
+            while x > 0 and labels[y - 1, x - 1] == lab and not (y < h and labels[y, x - 1] == lab):
+                x -= 1
+            nd = 3 if not (x > 0 and labels[y - 1, x - 1] == lab) else 1
         else:           # walked along D; B ahead, A across
-            if not (y > 0 and labels[y - 1, x] == lab):
-                nd = 0
-            elif x > 0 and labels[y - 1, x - 1] == lab:
-                nd = 2
-            else:
-                nd = 3
-        if nd != d:
-            if nv == cap:
-                return -1, 0.0
-            xy[nv, 0] = x
-            xy[nv, 1] = y
-            nv += 1
-            area2 += px * y - x * py
-            px, py = x, y
-        if x == x0 and y == y0 and nd == 0:
-            break
+            y -= 1
+            while y > 0 and labels[y - 1, x] == lab and not (x > 0 and labels[y - 1, x - 1] == lab):
+                y -= 1
+            nd = 0 if not (y > 0 and labels[y - 1, x] == lab) else 2
+        if nv == cap:
+            return -1, 0.0
+        xy[nv, 0] = x
+        xy[nv, 1] = y
+        nv += 1
+        area2 += px * y - x * py
+        px, py = x, y
+        if nd == 0:     # an east-going run of cracks starts here (see _mark_starts)
+            top_seen[y, x >> 6] |= np.uint64(1) << np.uint64(x & 63)
+            if x == x0 and y == y0:
+                break
         d = nd
     return nv, 0.5 * area2
 
 
 @numba.njit(cache=True)
 def _mark_starts(labels, y0, buf):
-    """``buf[x] = 1`` where an east-going crack on top of pixel (y0, x) may start a ring
-    (the pixel is labelled and the one above is not the same label); vectorized. Returns
-    whether any is set."""
+    """``buf[x] = 1`` where a run of east-going cracks on top of row ``y0`` begins at
+    pixel (y0, x): the pixel is labelled, the one above is not the same label, and the
+    pixel to the left is not such a pixel of the same label. A ring that walks east along
+    a run walks all of it, so only where a run begins may a ring start that was not
+    traced yet (:func:`_trace_one` marks those). Vectorized; returns whether any is set."""
     row = labels[y0]
     w = row.shape[0]
+    if w == 0:
+        return False
     any_set = 0
     if y0 == 0:
-        for x in range(w):
-            v = row[x] != 0
+        v = row[0] != 0
+        buf[0] = v
+        any_set |= v
+        for x in range(1, w):
+            v = (row[x] != 0) & (row[x] != row[x - 1])
             buf[x] = v
             any_set |= v
     else:
         above = labels[y0 - 1]
-        for x in range(w):
-            v = (row[x] != 0) & (row[x] != above[x])
+        v = (row[0] != 0) & (row[0] != above[0])
+        buf[0] = v
+        any_set |= v
+        for x in range(1, w):
+            v = ((row[x] != 0) & (row[x] != above[x])
+                 & ((row[x] != row[x - 1]) | (row[x - 1] == above[x - 1])))
             buf[x] = v
             any_set |= v
     return any_set != 0
@@ -355,14 +350,15 @@ def _scan_row(labels, y0, x_start, buf, words, xy, nv, offsets, ring_label, ring
         while word != 0:   # each marked byte holds 1: its lowest bit locates it
             x0 = 8 * k + (trailing_zeros(word) >> 3)
             word &= word - np.uint64(1)
-            if top_seen[y0, x0]:
+            if top_seen[y0, x0 >> 6] & (np.uint64(1) << np.uint64(x0 & 63)):
                 continue
             lab = labels[y0, x0]
             if nr + 1 == ring_label.shape[0]:
                 return nv, nr, x0
             end, area = _trace_one(labels, x0, y0, lab, xy, nv, top_seen)
             if end < 0:
-                top_seen[y0, x0] = 0   # traced again from here after growing
+                # traced again from here after growing
+                top_seen[y0, x0 >> 6] &= ~(np.uint64(1) << np.uint64(x0 & 63))
                 return nv, nr, x0
             nv = end
             offsets[nr + 1] = nv
@@ -403,7 +399,9 @@ def _trace(labels, rows):
     ring_label = np.zeros(64, dtype=np.int32)
     ring_area = np.zeros(64, dtype=np.float64)
     ring_start = np.zeros(64, dtype=np.int64)
-    top_seen = np.zeros((h + 1, w + 1), dtype=np.uint8)  # east-going cracks already traced
+    # runs of east-going cracks already traced, marked at their first crack: one bit per
+    # crack (a byte each made the tile's largest scratch array)
+    top_seen = np.zeros((h + 1, (w + 64) // 64), dtype=np.uint64)
     nw = (w + 7) // 8
     buf = np.zeros(8 * nw, dtype=np.uint8)
     words = buf.view(np.uint64)

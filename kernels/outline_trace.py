@@ -468,15 +468,17 @@ def polygonize_instances(ids, min_area_px, min_hole_px):
     each hole ring belongs to the piece of its start pixel. Labels are only compared (by the regularizer too), so any
     one-to-one numbering of the pieces serves; the rings, their order and the buildings
     are those of ``polygonize_ids``, and each building's label is that of its piece here.
-    A binary mask (or one this does not take) is labelled as ``polygonize_ids`` does, from
-    the same first pass over the raster.
+    The first pass over the raster only finds the id range and the rows with buildings; a
+    binary mask (or one this does not take) is then labelled as ``polygonize_ids`` does.
     """
     h, w = ids.shape
-    no_heights = np.zeros((0, 0))
-    row_runs = np.empty(h, dtype=np.int64)
-    cap, lo, hi = _count_runs(ids, no_heights, False, 0.0, row_runs)
-    rows = np.nonzero(row_runs)[0]
+    row_any = np.empty(h, dtype=np.bool_)
+    lo, hi = _id_range(ids, row_any)
+    rows = np.nonzero(row_any)[0]
     if not (lo >= 0 and 1 < hi <= (h * w) // 2):
+        no_heights = np.zeros((0, 0))
+        row_runs = np.empty(h, dtype=np.int64)
+        cap = _count_runs(ids, no_heights, False, 0.0, row_runs)[0]
         labels, source = _label_counted(ids, no_heights, False, 0.0, row_runs, cap)
         xy, offsets, ring_label, ring_area, _ = _trace(labels, rows)
         return (labels, lo, hi) + _select_rings(xy, offsets, ring_label, ring_area, source, labels,
@@ -550,6 +552,26 @@ def polygonize_instances(ids, min_area_px, min_hole_px):
     for b in range(b_piece.shape[0]):
         b_label[b] = piece_label[b_piece[b]]
     return labels, lo, hi, xy_out, ring_off, b_off, b_id, b_area, b_cut, b_label
+
+
+@numba.njit(cache=True)
+def _id_range(ids, row_any):
+    """The smallest and largest id (0 included) and, into ``row_any``, whether each row
+    holds a nonzero id: a min/max pass (vectorized; half the work of counting runs)."""
+    h, w = ids.shape
+    lo = np.int64(0)
+    hi = np.int64(0)
+    for r in range(h):
+        row = ids[r]
+        rlo = row.dtype.type(0)
+        rhi = row.dtype.type(0)
+        for c in range(w):
+            rlo = min(rlo, row[c])
+            rhi = max(rhi, row[c])
+        row_any[r] = (rlo != 0) | (rhi != 0)
+        lo = min(lo, np.int64(rlo))
+        hi = max(hi, np.int64(rhi))
+    return lo, hi
 
 
 @numba.njit(cache=True)

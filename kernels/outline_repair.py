@@ -404,6 +404,53 @@ def kept_rings(out_xy, out_off, building_offsets):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _geos_ring_area(xy, s, e):
+    """Unsigned area of the closed ring xy[s:e] (last = first) with GEOS's arithmetic
+    (``Area::ofRingSigned``: shoelace about the first vertex's x), so that it equals
+    ``shapely.area`` to the bit."""
+    n = e - s
+    if n < 3:
+        return 0.0
+    x0 = xy[s, 0]
+    total = 0.0
+    for i in range(s + 1, e - 1):
+        total += (xy[i, 0] - x0) * (xy[i - 1, 1] - xy[i + 1, 1])
+    return abs(total / 2.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def footprint_rings(out_xy, out_off, building_offsets, a, b, c, d, e, f, reverse, tol):
+    """Everything the regularizer's repairs read from ``regularize_buildings``'s output,
+    in one pass: :func:`kept_rings`, those rings closed and georeferenced
+    (:func:`closed_world_rings`), which polygons are certainly valid
+    (:func:`simple_polygons` at ``tol``, on the pixel rings), each polygon's area as GEOS
+    computes it (exterior less holes) and its bounding box ``(x0, y0, x1, y1)`` (its
+    exterior's, as GEOS's bounds).
+
+    Returns ``(world_xy, closed_ring_offsets, building_offsets, collapsed, certain, area,
+    boxes)``."""
+    xy, r_off, b_off, collapsed = kept_rings(out_xy, out_off, building_offsets)
+    world, closed = closed_world_rings(xy, r_off, a, b, c, d, e, f, reverse)
+    certain = simple_polygons(xy, r_off, b_off, tol)
+    n_b = b_off.shape[0] - 1
+    area = np.zeros(n_b, dtype=np.float64)
+    boxes = np.empty((n_b, 4), dtype=np.float64)
+    for q in range(n_b):
+        r0 = b_off[q]
+        for r in range(r0, b_off[q + 1]):
+            ring_area = _geos_ring_area(world, closed[r], closed[r + 1])
+            area[q] += ring_area if r == r0 else -ring_area
+        boxes[q, 0] = boxes[q, 1] = np.inf
+        boxes[q, 2] = boxes[q, 3] = -np.inf
+        for i in range(closed[r0], closed[r0 + 1]):
+            boxes[q, 0] = min(boxes[q, 0], world[i, 0])
+            boxes[q, 1] = min(boxes[q, 1], world[i, 1])
+            boxes[q, 2] = max(boxes[q, 2], world[i, 0])
+            boxes[q, 3] = max(boxes[q, 3], world[i, 1])
+    return world, closed, b_off, collapsed, certain, area, boxes
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _edges_apart(ax, ay, bx, by, cx, cy, dx, dy, tol):
     """Whether segments ab and cd are certainly disjoint: one lies strictly (by more than
     ``tol`` times its length) on one side of the other's line, or their boxes are apart."""

@@ -194,9 +194,16 @@ def _label(ids, heights, max_step):
     # exact sizes up front: arrays regrown inside the scan would slow every iteration
     row_runs = np.empty(h, dtype=np.int64)
     cap, lo, hi = _count_runs(ids, heights, use_h, max_step, row_runs)
+    labels, source = _label_counted(ids, heights, use_h, max_step, row_runs, cap)
+    return labels, source, row_runs, lo, hi
+
+
+@numba.njit(cache=True)
+def _label_counted(ids, heights, use_h, max_step, row_runs, cap):
+    """``label_instances`` once ``_count_runs`` has counted the runs: ``(labels, source)``."""
+    h, w = ids.shape
     if not use_h and w > 0:
-        labels, source = _label_plain(ids, row_runs, cap)
-        return labels, source, row_runs, lo, hi
+        return _label_plain(ids, row_runs, cap)
     labels = np.zeros((h, w), dtype=np.int32)   # first the run index + 1 of each pixel
     parent = np.empty(cap, dtype=np.int64)
     run_source = np.empty(cap, dtype=np.int64)
@@ -229,8 +236,7 @@ def _label(ids, heights, max_step):
             run_pos[run, 2] = c
     # runs come in raster order, so numbering roots at their first run numbers the
     # components in raster order of their first pixel; only run pixels are rewritten
-    labels, source = _write_labels(labels, parent, run_source, run_pos, n_runs)
-    return labels, source, row_runs, lo, hi
+    return _write_labels(labels, parent, run_source, run_pos, n_runs)
 
 
 @numba.njit(cache=True)
@@ -255,85 +261,81 @@ def _trace_one(labels, x0, y0, lab, xy, nv, top_seen):
     area2 = 0.0
     px, py = x0, y0   # previous corner, for the shoelace area
     while True:
-        if d == 0:
-            top_seen[y, x] = 1
-            x += 1
-        elif d == 1:
-            y += 1
-        elif d == 2:
-            x -= 1
-        else:
-            y -= 1
-        # the pixel just walked along is ``lab``; of the other three around the new
-        # vertex only the one or two that decide the turn are read: turn right if the
-        # crack there is an edge (hug the owning pixel, which keeps labels 4-connected
-        # at saddles), else go straight, else left
+        # walk straight while the crack ahead goes on: the pixel just walked along is
+        # ``lab``; turn right where the crack there is an edge (hug the owning pixel,
+        # which keeps labels 4-connected at saddles), else go straight, else left. Of
+        # the other three pixels around a vertex only the two that decide are read.
         if d == 0:      # walked along C; D ahead, B across
-            if not (x < w and labels[y, x] == lab):
-                nd = 1
-            elif y > 0 and labels[y - 1, x] == lab:
-                nd = 3
-            else:
-                nd = 0
+            x += 1
+            while x < w and labels[y, x] == lab and not (y > 0 and labels[y - 1, x] == lab):
+                x += 1
+            nd = 1 if not (x < w and labels[y, x] == lab) else 3
         elif d == 1:    # walked along A; C ahead, D across
-            if not (y < h and labels[y, x - 1] == lab):
-                nd = 2
-            elif x < w and labels[y, x] == lab:
-                nd = 0
-            else:
-                nd = 1
+            y += 1
+            while y < h and labels[y, x - 1] == lab and not (x < w and labels[y, x] == lab):
+                y += 1
+            nd = 2 if not (y < h and labels[y, x - 1] == lab) else 0
         elif d == 2:    # walked along B; A ahead, C across
-            if not (x > 0 and labels[y - 1, x - 1] == lab):
-                nd = 3
-            elif y < h and labels[y, x - 1] == lab:
-                nd = 1
-            else:
-                nd = 2
+            x -= 1
+            while x > 0 and labels[y - 1, x - 1] == lab and not (y < h and labels[y, x - 1] == lab):
+                x -= 1
+            nd = 3 if not (x > 0 and labels[y - 1, x - 1] == lab) else 1
         else:           # walked along D; B ahead, A across
-            if not (y > 0 and labels[y - 1, x] == lab):
-                nd = 0
-            elif x > 0 and labels[y - 1, x - 1] == lab:
-                nd = 2
-            else:
-                nd = 3
-        if nd != d:
-            if nv == cap:
-                return -1, 0.0
-            xy[nv, 0] = x
-            xy[nv, 1] = y
-            nv += 1
-            area2 += px * y - x * py
-            px, py = x, y
-        if x == x0 and y == y0 and nd == 0:
-            break
+            y -= 1
+            while y > 0 and labels[y - 1, x] == lab and not (x > 0 and labels[y - 1, x - 1] == lab):
+                y -= 1
+            nd = 0 if not (y > 0 and labels[y - 1, x] == lab) else 2
+        if nv == cap:
+            return -1, 0.0
+        xy[nv, 0] = x
+        xy[nv, 1] = y
+        nv += 1
+        area2 += px * y - x * py
+        px, py = x, y
+        if nd == 0:     # an east-going run of cracks starts here (see _mark_starts)
+            top_seen[y, x >> 6] |= np.uint64(1) << np.uint64(x & 63)
+            if x == x0 and y == y0:
+                break
         d = nd
     return nv, 0.5 * area2
 
 
 @numba.njit(cache=True)
 def _mark_starts(labels, y0, buf):
-    """``buf[x] = 1`` where an east-going crack on top of pixel (y0, x) may start a ring
-    (the pixel is labelled and the one above is not the same label); vectorized. Returns
-    whether any is set."""
+    """``buf[x] = 1`` where a run of east-going cracks on top of row ``y0`` begins at
+    pixel (y0, x): the pixel is labelled, the one above is not the same label, and the
+    pixel to the left is not such a pixel of the same label. A ring that walks east along
+    a run walks all of it, so only where a run begins may a ring start that was not
+    traced yet (:func:`_trace_one` marks those). Vectorized; returns whether any is set."""
     row = labels[y0]
     w = row.shape[0]
+    if w == 0:
+        return False
     any_set = 0
     if y0 == 0:
-        for x in range(w):
-            v = row[x] != 0
+        v = row[0] != 0
+        buf[0] = v
+        any_set |= v
+        for x in range(1, w):
+            v = (row[x] != 0) & (row[x] != row[x - 1])
             buf[x] = v
             any_set |= v
     else:
         above = labels[y0 - 1]
-        for x in range(w):
-            v = (row[x] != 0) & (row[x] != above[x])
+        v = (row[0] != 0) & (row[0] != above[0])
+        buf[0] = v
+        any_set |= v
+        for x in range(1, w):
+            v = ((row[x] != 0) & (row[x] != above[x])
+                 & ((row[x] != row[x - 1]) | (row[x - 1] == above[x - 1])))
             buf[x] = v
             any_set |= v
     return any_set != 0
 
 
 @numba.njit(cache=True)
-def _scan_row(labels, y0, x_start, buf, words, xy, nv, offsets, ring_label, ring_area, nr, top_seen):
+def _scan_row(labels, y0, x_start, buf, words, xy, nv, offsets, ring_label, ring_area, ring_start, nr,
+              top_seen):
     """Trace the rings starting on row ``y0`` from column ``x_start`` at the columns marked
     in ``buf`` (viewed as 64-bit ``words``: eight columns at a time, the marked ones found
     by their bits, not by testing each column).
@@ -348,19 +350,21 @@ def _scan_row(labels, y0, x_start, buf, words, xy, nv, offsets, ring_label, ring
         while word != 0:   # each marked byte holds 1: its lowest bit locates it
             x0 = 8 * k + (trailing_zeros(word) >> 3)
             word &= word - np.uint64(1)
-            if top_seen[y0, x0]:
+            if top_seen[y0, x0 >> 6] & (np.uint64(1) << np.uint64(x0 & 63)):
                 continue
             lab = labels[y0, x0]
             if nr + 1 == ring_label.shape[0]:
                 return nv, nr, x0
             end, area = _trace_one(labels, x0, y0, lab, xy, nv, top_seen)
             if end < 0:
-                top_seen[y0, x0] = 0   # traced again from here after growing
+                # traced again from here after growing
+                top_seen[y0, x0 >> 6] &= ~(np.uint64(1) << np.uint64(x0 & 63))
                 return nv, nr, x0
             nv = end
             offsets[nr + 1] = nv
             ring_label[nr] = lab
             ring_area[nr] = area
+            ring_start[nr] = y0 * w + x0
             nr += 1
     return nv, nr, w
 
@@ -381,19 +385,23 @@ def trace_rings(labels):
     doubling outside the scan loops (arrays reassigned inside a loop keep Numba from
     vectorizing it).
     """
-    return _trace(labels, np.arange(labels.shape[0]))
+    return _trace(labels, np.arange(labels.shape[0]))[:4]
 
 
 @numba.njit(cache=True)
 def _trace(labels, rows):
     """``trace_rings`` looking for ring starts on ``rows`` only (increasing; every row
-    with a labelled pixel must be in it)."""
+    with a labelled pixel must be in it), also returning each ring's start pixel (flat
+    index ``row * w + column``: a pixel of the ring's label, its top crack on the ring)."""
     h, w = labels.shape
     xy = np.empty((1024, 2), dtype=np.float64)
     offsets = np.zeros(65, dtype=np.int64)
     ring_label = np.zeros(64, dtype=np.int32)
     ring_area = np.zeros(64, dtype=np.float64)
-    top_seen = np.zeros((h + 1, w + 1), dtype=np.uint8)  # east-going cracks already traced
+    ring_start = np.zeros(64, dtype=np.int64)
+    # runs of east-going cracks already traced, marked at their first crack: one bit per
+    # crack (a byte each made the tile's largest scratch array)
+    top_seen = np.zeros((h + 1, (w + 64) // 64), dtype=np.uint64)
     nw = (w + 7) // 8
     buf = np.zeros(8 * nw, dtype=np.uint8)
     words = buf.view(np.uint64)
@@ -404,12 +412,14 @@ def _trace(labels, rows):
             continue
         x = 0
         while True:
-            nv, nr, x = _scan_row(labels, y0, x, buf, words, xy, nv, offsets, ring_label, ring_area, nr,
-                                  top_seen)
+            nv, nr, x = _scan_row(labels, y0, x, buf, words, xy, nv, offsets, ring_label, ring_area,
+                                  ring_start, nr, top_seen)
             if x == w:
                 break
             xy, offsets, ring_label, ring_area = _grow_all(xy, nv, offsets, ring_label, ring_area, nr)
-    return xy[:nv].copy(), offsets[: nr + 1].copy(), ring_label[:nr].copy(), ring_area[:nr].copy()
+            ring_start = _grow(ring_start, nr)
+    return (xy[:nv].copy(), offsets[: nr + 1].copy(), ring_label[:nr].copy(), ring_area[:nr].copy(),
+            ring_start[:nr].copy())
 
 
 @numba.njit(cache=True)
@@ -437,9 +447,177 @@ def polygonize_ids(ids, heights, max_step, min_area_px, min_hole_px):
     border and its label in ``labels``.
     """
     labels, source, row_runs, lo, hi = _label(ids, heights, max_step)
-    xy, offsets, ring_label, ring_area = _trace(labels, np.nonzero(row_runs)[0])
+    xy, offsets, ring_label, ring_area, _ = _trace(labels, np.nonzero(row_runs)[0])
     return (labels, lo, hi) + _select_rings(xy, offsets, ring_label, ring_area, source, labels,
                                             min_area_px, min_hole_px, hi > 1)
+
+
+@numba.njit(cache=True)
+def polygonize_instances(ids, min_area_px, min_hole_px):
+    """``polygonize_ids`` of an int32 id raster without heights, tracing the ids
+    themselves instead of a label raster when the raster is an instance raster (ids above
+    1, none negative, none so large that a table indexed by id outgrows a label raster).
+
+    The boundaries of the 4-connected pieces of the ids are those of the ids, so the rings
+    are traced on ``ids``; each outer ring is a piece, and they come in raster order of
+    the pieces' first pixels, the order in which the labelling numbers them. When every id
+    is one piece, ``ids`` is the label raster (not copied: no full-size label raster is
+    zeroed and filled). Otherwise the label raster is a copy of ``ids`` in which every
+    piece but an id's largest (by its outer ring) gets a label of its own above the
+    largest id, by a flood fill of that piece only (noise specks, split instances), and
+    each hole ring belongs to the piece of its start pixel. Labels are only compared (by the regularizer too), so any
+    one-to-one numbering of the pieces serves; the rings, their order and the buildings
+    are those of ``polygonize_ids``, and each building's label is that of its piece here.
+    The first pass over the raster only finds the id range and the rows with buildings; a
+    binary mask (or one this does not take) is then labelled as ``polygonize_ids`` does.
+    """
+    h, w = ids.shape
+    row_any = np.empty(h, dtype=np.bool_)
+    lo, hi = _id_range(ids, row_any)
+    rows = np.nonzero(row_any)[0]
+    if not (lo >= 0 and 1 < hi <= (h * w) // 2):
+        no_heights = np.zeros((0, 0))
+        row_runs = np.empty(h, dtype=np.int64)
+        cap = _count_runs(ids, no_heights, False, 0.0, row_runs)[0]
+        labels, source = _label_counted(ids, no_heights, False, 0.0, row_runs, cap)
+        xy, offsets, ring_label, ring_area, _ = _trace(labels, rows)
+        return (labels, lo, hi) + _select_rings(xy, offsets, ring_label, ring_area, source, labels,
+                                                min_area_px, min_hole_px, hi > 1)
+    xy, offsets, ring_label, ring_area, ring_start = _trace(ids, rows)
+    n_rings = ring_label.shape[0]
+    # pieces in outer-ring order: 1..n; the piece of an id with the largest outer ring
+    # keeps the id as its label (the others, specks mostly, are filled with new labels)
+    keeper = np.zeros(hi + 1, dtype=np.int64)
+    keeper_area = np.zeros(hi + 1, dtype=np.float64)
+    source = np.zeros(n_rings + 1, dtype=np.int64)
+    n = 0
+    for i in range(n_rings):
+        if ring_area[i] > 0.0:
+            v = ring_label[i]
+            n += 1
+            source[n] = v
+            if ring_area[i] > keeper_area[v]:
+                keeper[v] = n
+                keeper_area[v] = ring_area[i]
+    # the other pieces need labels of their own only if a building may see them across a
+    # crack (a labelled pixel across their boundary) or a hole of their id may be theirs
+    # (a piece holds a hole only if it rings a pixel: 9 pixels inside its outer ring at
+    # least). Otherwise (specks of noise, apart) they keep the id: no copy.
+    has_hole = np.zeros(hi + 1, dtype=np.bool_)
+    for i in range(n_rings):
+        if ring_area[i] < 0.0:
+            has_hole[ring_label[i]] = True
+    piece_label = source[:n + 1].copy()
+    extra = 0
+    relabel = False
+    q = 0
+    for i in range(n_rings):
+        if ring_area[i] > 0.0:
+            q += 1
+            if keeper[source[q]] != q:
+                extra += 1
+                piece_label[q] = hi + extra
+                relabel |= ((has_hole[source[q]] and ring_area[i] >= 9.0)
+                            or _touches(ids, xy, offsets[i], offsets[i + 1]))
+    labels = ids
+    if relabel:
+        labels = ids.copy()
+        stack = np.empty(64, dtype=np.int64)
+        q = 0
+        for i in range(n_rings):
+            if ring_area[i] > 0.0:
+                q += 1
+                if piece_label[q] != source[q]:
+                    stack = _fill(labels, ring_start[i], source[q], piece_label[q], stack)
+    else:
+        piece_label[:] = source[:n + 1]
+    # each ring's piece: outer rings in order, holes by their start pixel's label (then
+    # one-to-one: a hole's id is one piece or its pieces were relabelled)
+    piece_of = np.zeros(hi + extra + 1, dtype=np.int64)
+    for q in range(1, n + 1):
+        if piece_label[q] != source[q] or keeper[source[q]] == q:
+            piece_of[piece_label[q]] = q
+    ring_piece = np.empty(n_rings, dtype=np.int64)
+    q = 0
+    for i in range(n_rings):
+        if ring_area[i] > 0.0:
+            q += 1
+            ring_piece[i] = q
+        else:
+            s = ring_start[i]
+            ring_piece[i] = piece_of[labels[s // w, s % w]]
+    xy_out, ring_off, b_off, b_id, b_area, b_cut, b_piece = _select_rings(
+        xy, offsets, ring_piece, ring_area, source[:n + 1], labels, min_area_px, min_hole_px, True)
+    b_label = np.empty(b_piece.shape[0], dtype=np.int64)
+    for b in range(b_piece.shape[0]):
+        b_label[b] = piece_label[b_piece[b]]
+    return labels, lo, hi, xy_out, ring_off, b_off, b_id, b_area, b_cut, b_label
+
+
+@numba.njit(cache=True)
+def _id_range(ids, row_any):
+    """The smallest and largest id (0 included) and, into ``row_any``, whether each row
+    holds a nonzero id: a min/max pass (vectorized; half the work of counting runs)."""
+    h, w = ids.shape
+    lo = np.int64(0)
+    hi = np.int64(0)
+    for r in range(h):
+        row = ids[r]
+        rlo = row.dtype.type(0)
+        rhi = row.dtype.type(0)
+        for c in range(w):
+            rlo = min(rlo, row[c])
+            rhi = max(rhi, row[c])
+        row_any[r] = (rlo != 0) | (rhi != 0)
+        lo = min(lo, np.int64(rlo))
+        hi = max(hi, np.int64(rhi))
+    return lo, hi
+
+
+@numba.njit(cache=True)
+def _touches(ids, xy, i0, i1):
+    """Whether a labelled pixel lies across a crack of the ring ``xy[i0:i1]`` (corners;
+    the owning pixels on the right, as traced)."""
+    h, w = ids.shape
+    for i in range(i0, i1):
+        j = i + 1 if i + 1 < i1 else i0
+        x0, y0, x1, y1 = int(xy[i, 0]), int(xy[i, 1]), int(xy[j, 0]), int(xy[j, 1])
+        if y0 == y1:   # along +x the pixels across are row y - 1, along -x row y
+            r = y0 - 1 if x1 > x0 else y0
+            if 0 <= r < h:
+                for c in range(max(min(x0, x1), 0), min(max(x0, x1), w)):
+                    if ids[r, c] != 0:
+                        return True
+        else:          # along +y column x, along -y column x - 1
+            c = x0 if y1 > y0 else x0 - 1
+            if 0 <= c < w:
+                for r in range(max(min(y0, y1), 0), min(max(y0, y1), h)):
+                    if ids[r, c] != 0:
+                        return True
+    return False
+
+
+@numba.njit(cache=True)
+def _fill(labels, start, old, new, stack):
+    """Relabel the 4-connected piece of value ``old`` holding the flat pixel ``start`` to
+    ``new``; ``stack``: scratch, grown when full and returned."""
+    h, w = labels.shape
+    labels[start // w, start % w] = new
+    stack[0] = start
+    top = 1
+    while top:
+        top -= 1
+        p = stack[top]
+        r, c = p // w, p % w
+        for q in range(4):
+            rr, cc = (r - 1, c) if q == 0 else (r + 1, c) if q == 1 else (r, c - 1) if q == 2 else (r, c + 1)
+            if 0 <= rr < h and 0 <= cc < w and labels[rr, cc] == old:
+                labels[rr, cc] = new
+                if top == stack.shape[0]:
+                    stack = _grow(stack, top)
+                stack[top] = rr * w + cc
+                top += 1
+    return stack
 
 
 @numba.njit(cache=True)

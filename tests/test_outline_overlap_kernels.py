@@ -1,13 +1,20 @@
 """The Numba helpers of the overlap repair against GEOS: the exact point-in-pixel-outline
-test, the bounding-box pair sweep and the overlap cut of polygons crossing twice."""
+test, the bounding-box pair sweep, the overlap cut of polygons crossing twice and the
+areas and boxes of the regularizer's rings."""
 
 import numpy as np
 import shapely
 from affine import Affine
 
-from lod3d.kernels.outline_repair import box_pairs, inside_pixel_rings, overlap_areas, simple_cuts
+from lod3d.kernels.outline_repair import (
+    box_pairs,
+    footprint_rings,
+    inside_pixel_rings,
+    overlap_areas,
+    simple_cuts,
+)
 from lod3d.outline.polygonize import trace_buildings
-from lod3d.outline.regularize import pixel_polygons
+from lod3d.outline.regularize import VALID_TOL, pixel_polygons, rings_to_polygons
 
 
 def _random_mask(seed, shape=(40, 50)):
@@ -126,3 +133,30 @@ def test_simple_cuts_leave_touching_and_multiple_crossings_to_geos():
         polys = shapely.orient_polygons(np.array([a, b]))
         done, px, _, cut_xy, _ = _cuts(polys)
         assert not done.any() and np.isnan(px[0]) and len(cut_xy) == 0
+
+
+def test_footprint_rings_areas_and_boxes_are_geos_to_the_bit():
+    """The regularizer skips ``shapely.area`` and ``shapely.bounds`` on its polygons: the
+    kernel's must be GEOS's exactly (the fallback test compares areas with a threshold).
+    Oblique rings with holes in map coordinates, both axis orientations."""
+    rng = np.random.default_rng(5)
+    for t in (Affine(0.5, 0, 300000.0, 0, -0.5, 5000000.0), Affine(0.3, 0.1, -12.5, -0.2, 0.4, 7.25)):
+        xy, ring_off, b_off = [], [0], [0]
+        for _ in range(60):
+            cx, cy = rng.uniform(0, 500, 2)
+            for r, n in ((rng.uniform(8, 20), rng.integers(3, 12)), (rng.uniform(1, 4), 5)):
+                a = np.sort(rng.uniform(0, 2 * np.pi, n))
+                sign = 1 if r > 5 else -1      # outer rings counter-clockwise, holes clockwise
+                xy.append(np.column_stack([cx + r * np.cos(sign * a), cy + r * np.sin(sign * a)]))
+                ring_off.append(ring_off[-1] + n)
+            b_off.append(b_off[-1] + 2)
+        xy = np.concatenate(xy)
+        ring_off, b_off = np.array(ring_off), np.array(b_off)
+        world, closed, b_off2, collapsed, certain, area, boxes = footprint_rings(
+            xy, ring_off, b_off, t.a, t.b, t.c, t.d, t.e, t.f, t.a * t.e - t.b * t.d < 0, VALID_TOL)
+        polys = rings_to_polygons(xy, ring_off, b_off, t)
+        assert np.array_equal(b_off2, b_off) and not collapsed.any() and certain.sum() > 30
+        assert np.array_equal(area, shapely.area(polys))
+        assert np.array_equal(boxes, shapely.bounds(polys))
+        got = shapely.from_ragged_array(shapely.GeometryType.POLYGON, world, (closed, b_off2))
+        assert shapely.equals_exact(got, polys, tolerance=0).all()

@@ -170,3 +170,50 @@ def test_pixel_polygons_of_some_buildings_are_those_of_all():
     which = np.array([2, 0, 2, len(rings) - 1], dtype=np.int64)
     assert shapely.equals_exact(pixel_polygons(rings, t, which), full[which], tolerance=0).all()
     assert len(pixel_polygons(rings, t, which[:0])) == 0
+
+
+def _instance_scenes():
+    """Instance rasters of every kind the id tracing must take: ids of one piece each,
+    noise specks apart, specks touching other buildings, split instances with holes."""
+    from lod3d.outline.synthetic import random_scene
+
+    yield random_scene(1, n_side=4, noise=0.0)[0]
+    for seed in range(4):
+        yield random_scene(seed, n_side=4, noise=0.15, touching=0.5)[0]
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        yield ((rng.random((40, 50)) < 0.6) * rng.integers(1, 6, (40, 50))).astype(np.int32)
+    split = np.zeros((30, 40), np.int32)
+    split[2:12, 2:12] = 7      # two pieces of id 7, the later one with a hole
+    split[15:28, 20:35] = 7
+    split[19:23, 24:28] = 0
+    split[20, 25] = 3          # a speck inside that hole
+    split[2:14, 22:34] = 9     # id 9: the larger outer ring has the smaller area (its hole)
+    split[4:12, 24:32] = 0
+    split[2:12, 36:40] = 9
+    yield split
+
+
+def test_instance_rasters_traced_on_their_ids_are_the_labelled_ones():
+    """``polygonize_instances`` (the ids as labels, no label raster unless some pieces
+    need their own) gives the rings and buildings of the labelling path, and a label
+    raster that the regularizer reads to the same footprints."""
+    from lod3d.kernels.outline_regularize import regularize_buildings
+    from lod3d.kernels.outline_trace import polygonize_ids, polygonize_instances
+
+    own = 0
+    for ids in _instance_scenes():
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        fast = polygonize_instances(ids, 4.0, 2.0)
+        ref = polygonize_ids(ids, np.zeros((0, 0)), 2.0, 4.0, 2.0)
+        for a, b in zip(fast[1:9], ref[1:9]):   # lo, hi, rings, buildings, areas, cut
+            assert np.array_equal(a, b)
+        labels, label = fast[0], fast[9]
+        own += labels is ids
+        for b, lab in enumerate(ref[9]):        # each building's pixels carry its label
+            assert np.all(labels[ref[0] == lab] == label[b])
+        outs = [regularize_buildings(r[3], r[4], r[5], r[0], r[9], 0.2, 50.0, 40.0, 10.0, 0.75, 150, True)
+                for r in (fast, ref)]
+        for a, b in zip(*outs):
+            assert np.array_equal(a, b)
+    assert 0 < own < 10                         # both ways were taken

@@ -79,10 +79,14 @@ def _blocks(mask: Raster, rings: Rings, name: str) -> tuple[np.ndarray, np.ndarr
     """Per building of ``rings``: its block (4-connected component of the mask's building
     cells, 1..n in raster order) and whether the block touches the raster border."""
     blocks, n = ndimage.label(mask_ids(mask.data, mask.nodata, name) > 0)
-    of_label = np.zeros(int(rings.labels.max(initial=0)) + 1, np.int64)
-    inside = rings.labels > 0
-    of_label[rings.labels[inside]] = blocks[inside]
-    block = of_label[rings.label]
+    # a building's block is the block of its first pixel in raster order, whose top-left
+    # corner is its outer ring's first corner in (row, column) order
+    w = blocks.shape[1] + 1
+    key = rings.xy[:, 1] * w + rings.xy[:, 0]        # exact integers
+    outer = rings.building_offsets[:-1]
+    ends = np.stack([rings.ring_offsets[outer], rings.ring_offsets[outer + 1]], axis=1).ravel()
+    first = np.minimum.reduceat(key, ends[:-1])[::2].astype(np.int64) if len(rings) else np.zeros(0, np.int64)
+    block = blocks[first // w, first % w].astype(np.int64)
     edge = np.zeros(n + 1, bool)
     edge[np.concatenate([blocks[0], blocks[-1], blocks[:, 0], blocks[:, -1]])] = True
     edge[0] = False

@@ -7,7 +7,9 @@ components and, when an nDSM is given, at roof-height jumps (``max_step`` metres
 touching buildings of different heights separate. Labelling, tracing and the choice of
 kept buildings and holes are one call of the Numba kernel
 :func:`lod3d.kernels.outline_trace.polygonize_ids` for the whole tile, so a mask is read
-in a few compiled passes instead of one numpy pass per step.
+in a few compiled passes instead of one numpy pass per step; an int32 instance raster
+without heights (the usual one) is traced on its ids, which then serve as the labels
+(:func:`lod3d.kernels.outline_trace.polygonize_instances`: no label raster is written).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lod3d.errors import InputError
-from lod3d.kernels.outline_trace import polygonize_ids
+from lod3d.kernels.outline_trace import polygonize_ids, polygonize_instances
 
 __all__ = ["Rings", "mask_ids", "trace_buildings"]
 
@@ -37,7 +39,9 @@ class Rings:
     area_px: np.ndarray      # pixel area of each building (outer minus holes)
     cut: np.ndarray          # building touches the raster border (cut by the tile)
     label: np.ndarray        # label of each building in ``labels``
-    labels: np.ndarray       # the label raster (int32) the rings were traced on
+    labels: np.ndarray       # the label raster (int32) the rings were traced on: building
+                             # b's pixels are ``label[b]``; an instance raster is its own
+                             # (specks of an id, apart from all, may share the id's label)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -79,9 +83,15 @@ def trace_buildings(mask: np.ndarray, nodata=None, *, heights: np.ndarray | None
     numbered 1..n in raster order; an instance raster's keep their ids, and an instance in
     several pieces keeps its largest piece."""
     ids = mask_ids(mask, nodata, name)
-    hgt = np.zeros((0, 0)) if heights is None else np.asarray(heights, dtype=np.float64)
-    labels, lo, _, xy, ring_off, b_off, b_id, area, cut, label = polygonize_ids(
-        ids, hgt, float(max_step), float(min_area_px), float(min_hole_px))
+    if heights is None and ids.dtype == np.int32 and ids.flags.c_contiguous and ids.flags.writeable:
+        # the usual instance raster: its ids may serve as the labels (no label raster);
+        # other layouts would compile the kernels (the regularizer's too) once more
+        labels, lo, _, xy, ring_off, b_off, b_id, area, cut, label = polygonize_instances(
+            ids, float(min_area_px), float(min_hole_px))
+    else:
+        hgt = np.zeros((0, 0)) if heights is None else np.asarray(heights, dtype=np.float64)
+        labels, lo, _, xy, ring_off, b_off, b_id, area, cut, label = polygonize_ids(
+            ids, hgt, float(max_step), float(min_area_px), float(min_hole_px))
     if lo < 0:
         raise InputError(f"{name}: negative values in an integer mask (min {lo})")
     return Rings(xy=xy, ring_offsets=ring_off, building_offsets=b_off, ids=b_id, area_px=area,

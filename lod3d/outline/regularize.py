@@ -26,11 +26,10 @@ from lod3d.kernels.outline_repair import (
     box_pairs,
     closed_world_rings,
     drop_short_edges,
+    footprint_rings,
     inside_pixel_rings,
-    kept_rings,
     overlap_areas,
     simple_cuts,
-    simple_polygons,
 )
 
 from .polygonize import Rings
@@ -122,22 +121,24 @@ def regularize(rings: Rings, transform: Affine, params: Params = Params()):
         rings.xy, rings.ring_offsets, rings.building_offsets, rings.labels, rings.label,
         params.sigma, params.corner_penalty,
         params.angle_penalty, params.diag_penalty, params.cand_eps, params.max_cand, params.circles)
-    # rings that collapsed below 3 vertices: holes are dropped, outers fall back
-    xy, r_off, b_off, collapsed = kept_rings(out_xy, out_off, rings.building_offsets)
-    world, closed = _world_rings(xy, r_off, transform)
+    # rings that collapsed below 3 vertices: holes are dropped, outers fall back; which
+    # polygons are valid without asking GEOS, their areas and boxes
+    t = transform
+    world, closed, b_off, collapsed, certain, area, boxes = footprint_rings(
+        out_xy, out_off, rings.building_offsets, t.a, t.b, t.c, t.d, t.e, t.f,
+        t.a * t.e - t.b * t.d < 0, VALID_TOL)
     polys = shapely.from_ragged_array(shapely.GeometryType.POLYGON, world, (closed, b_off))
-    certain = simple_polygons(xy, r_off, b_off, VALID_TOL)   # valid without asking GEOS
-    polys, fallback, replaced = _enforce_valid(polys, rings, collapsed, certain, transform)
-    # the overlap filter reads the flat rings unless a repair replaced a polygon
-    flat = None if replaced.any() else (world, closed, b_off)
+    polys, fallback, replaced = _enforce_valid(polys, rings, collapsed, certain, area, transform)
+    # the overlap filter reads the flat rings and boxes unless a repair replaced a polygon
+    flat = None if replaced.any() else (world, closed, b_off, boxes)
     polys = _remove_overlaps(polys, rings, transform, flat)
     return polys, theta, fallback
 
 
-def _enforce_valid(polys, rings, collapsed, certain, transform):
+def _enforce_valid(polys, rings, collapsed, certain, area, transform):
     """Repair invalid or implausible polygons; returns (polygons, fallback flags, replaced
     flags). ``certain``: polygons known valid (:func:`simple_polygons`); GEOS checks the
-    others."""
+    others. ``area``: the polygons' areas (GEOS's, computed in :func:`footprint_rings`)."""
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
     res = px_area ** 0.5
     raw_area = rings.area_px * px_area       # area of each building's pixels
@@ -149,7 +150,9 @@ def _enforce_valid(polys, rings, collapsed, certain, transform):
         polys[bad] = shapely.orient_polygons(_largest_part(shapely.make_valid(polys[bad])))
     # implausible: a repaired polygon that lost its shape (IoU with its pixels < 0.85), or
     # any polygon whose area strays more than 15 % from its pixels' (cheap: no overlay)
-    area = shapely.area(polys)
+    if bad.any():
+        area = area.copy()
+        area[bad] = shapely.area(polys[bad])
     fallback = np.abs(area - raw_area) > 0.15 * raw_area
     if bad.any():
         raw_bad = pixel_polygons(rings, transform, np.flatnonzero(bad))
@@ -198,12 +201,12 @@ def _overlapping_pairs(polys: np.ndarray, min_area: float, flat=None):
     Numba Green's-theorem overlap (:func:`overlap_areas`) finds below ``min_area / 2``
     (shared walls that coincide up to rounding, neighbours that do not touch). Pairs it
     cannot tell are kept. ``flat``: the polygons' closed rings as ``(xy, ring_offsets,
-    polygon_offsets)`` when at hand (else they are read from the pairs' polygons).
+    polygon_offsets, boxes)`` when at hand (else they are read from the pairs' polygons).
 
     Returns ``(left, right, area, unclear, rings)``: the kept pairs, their Numba common
     area, whether it is unclear, and ``rings = (xy, ring_offsets, polygon_offsets, a, b)``:
     closed rings in which the pair's polygons are ``a[k]`` and ``b[k]``."""
-    left, right = box_pairs(shapely.bounds(polys))
+    left, right = box_pairs(shapely.bounds(polys) if flat is None else flat[3])
     if not len(left):   # no neighbours: no Numba call
         return left, right, np.zeros(0), np.zeros(0, dtype=bool), (None, None, None, left, right)
     if flat is None:
@@ -211,7 +214,7 @@ def _overlapping_pairs(polys: np.ndarray, min_area: float, flat=None):
         xy, ring_off, poly_off = _closed_rings(polys[used])
         a, b = inv[:len(left)], inv[len(left):]
     else:
-        (xy, ring_off, poly_off), a, b = flat, left, right
+        (xy, ring_off, poly_off, _), a, b = flat, left, right
     eps = 64 * np.finfo(np.float64).eps * max(float(np.abs(xy).max(initial=0.0)), 1.0)
     area, unclear = overlap_areas(xy, ring_off, poly_off, a, b, eps)
     keep = unclear | (area > 0.5 * min_area)

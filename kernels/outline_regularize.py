@@ -287,10 +287,10 @@ def _span_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _span_cost_at(p, a, b, sn0, cs0, sn1, cs1, inv, angle_penalty, diag_penalty):
-    """``_span_cost`` with ``dirs[0]``, ``dirs[1]`` and ``1 / sigma2`` as scalars, for the
-    inner loop of ``_segment``: there they stay in registers, where array elements are
-    read again after every store of the loop (and the division redone), a third of its time."""
+def _residuals(p, a, b, sn0, cs0, sn1, cs1):
+    """Residuals of span [a, b) about lines along ``dirs[0]`` .. ``dirs[3]`` (``r0`` ..
+    ``r3``; see ``_span_cost``), and the count and centred moments the diagonal and free
+    walls are scored on: ``(r0, r1, r2, r3, cnt, cxx, cyy, cxy)``."""
     cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
     tot = cxx + cyy
     sn = sn0
@@ -307,6 +307,21 @@ def _span_cost_at(p, a, b, sn0, cs0, sn1, cs1, inv, angle_penalty, diag_penalty)
     cs = cs1
     r1 = max(sn * sn * cxx - 2.0 * sn * cs * cxy + cs * cs * cyy, 0.0)
     r3 = max(tot - r1, 0.0)
+    return r0, r1, r2, r3, cnt, cxx, cyy, cxy
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _free_residual(cxx, cyy, cxy):
+    """Residual about the least-squares line of centred moments (the smaller eigenvalue)."""
+    return max(0.5 * (cxx + cyy) - math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy * cxy), 0.0)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _span_cost_at(p, a, b, sn0, cs0, sn1, cs1, inv, angle_penalty, diag_penalty):
+    """``_span_cost`` with ``dirs[0]``, ``dirs[1]`` and ``1 / sigma2`` as scalars, for the
+    inner loop of ``_segment``: there they stay in registers, where array elements are
+    read again after every store of the loop (and the division redone), a third of its time."""
+    r0, r1, r2, r3, cnt, cxx, cyy, cxy = _residuals(p, a, b, sn0, cs0, sn1, cs1)
     best = r0 * inv
     kind = 0
     c = r1 * inv + diag_penalty
@@ -322,12 +337,22 @@ def _span_cost_at(p, a, b, sn0, cs0, sn1, cs1, inv, angle_penalty, diag_penalty)
         best = c
         kind = 3
     if cnt >= 3 and best > angle_penalty:   # a free wall costs at least angle_penalty
-        lam = 0.5 * tot - math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy * cxy)
-        c = max(lam, 0.0) * inv + angle_penalty
+        c = _free_residual(cxx, cyy, cxy) * inv + angle_penalty
         if c < best:
             best = c
             kind = 4
     return best, kind
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _kind_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty, kind):
+    """Cost of a wall of the given ``kind`` over span [a, b) (see ``_span_cost``); inf
+    for a free wall of fewer than 3 samples."""
+    r0, r1, r2, r3, cnt, cxx, cyy, cxy = _residuals(p, a, b, dirs[0, 0], dirs[0, 1], dirs[1, 0], dirs[1, 1])
+    if kind == 4:
+        return _free_residual(cxx, cyy, cxy) / sigma2 + angle_penalty if cnt >= 3 else np.inf
+    r = r0 if kind == 0 else (r1 if kind == 1 else (r2 if kind == 2 else r3))
+    return r / sigma2 + (diag_penalty if kind == 1 or kind == 3 else 0.0)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -342,16 +367,23 @@ def _directions(theta):
 
 @numba.njit(cache=True, error_model="numpy")
 def _best_line(p, a, b, theta, dirs, sigma2, angle_penalty, diag_penalty):
-    """Cheapest line for span [a, b): returns cost, angle, centroid x, centroid y; a wall
-    snapped to the axes or their diagonals that its samples turn from it clearly takes
-    its own direction (``_turn``). ``dirs``: ``_directions(theta)``, computed
-    once per ring by the caller."""
+    """Cheapest line for span [a, b): returns cost, kind, angle, centroid x, centroid y.
+    ``dirs``: ``_directions(theta)``, computed once per ring by the caller."""
     cost, kind = _span_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty)
+    ang, mx, my = _kind_line(p, a, b, theta, kind, dirs, sigma2)
+    return cost, kind, ang, mx, my
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _kind_line(p, a, b, theta, kind, dirs, sigma2):
+    """The line of a wall of ``kind`` over span [a, b): its angle and the centroid x, y of
+    the (trimmed) span. A wall snapped to the axes or their diagonals that its samples
+    turn from clearly takes its own direction (``_turn``)."""
     cnt, mx, my, cxx, cyy, cxy = _span(p, a, b)
     ang = _free_angle(cxx, cyy, cxy) if kind == 4 else theta + 0.25 * math.pi * kind
     if kind < 4 and cnt >= TURN_MIN_SAMPLES and sigma2 <= REFIT_SIGMA * REFIT_SIGMA:
         ang += _turn(cnt, cxx, cyy, cxy, dirs[kind, 0], dirs[kind, 1], sigma2)
-    return cost, ang, mx, my
+    return ang, mx, my
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -745,6 +777,77 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
                 no = _emit(out, start, no, ax, ay)
                 no = _emit(out, start, no, bx, by)
     return no
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _unpaid(ai, xi, yi, aj, xj, yj, qx, qy, cx, cy, ci, chamfer):
+    """1 when ``_vertices`` cannot join the walls i and j (angle, point x, y) at
+    their intersection near their crack corner (qx, qy), index ``ci``: a chamfer or a
+    connecting wall is added there, or a spike is moved onto one wall; else 0. Walls
+    within 20 degrees of parallel count 0: the step between them is how the segmentation
+    draws a jog of a pixel or so, too short to be a wall of its own."""
+    ux, uy = math.cos(ai), math.sin(ai)
+    vx, vy = math.cos(aj), math.sin(aj)
+    cross = ux * vy - uy * vx
+    if abs(cross) < math.sin(math.radians(20.0)):
+        return 0
+    s = ((xj - xi) * vy - (yj - yi) * vx) / cross
+    xx = xi + s * ux
+    yy = yi + s * uy
+    dq = (xx - qx) ** 2 + (yy - qy) ** 2
+    if dq > CORNER_REACH ** 2:
+        return 1
+    if dq <= chamfer * chamfer:
+        return 0
+    dist, _, _ = _chain_dist(xx, yy, cx, cy, ci, CHAIN_REACH)
+    return 1 if dist > chamfer else 0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _settle_walls(p, bounds, chosen, kinds, lines, corners, cx, cy, cidx, mx, my,
+                  theta, dirs, sigma2, corner_penalty, angle_penalty, diag_penalty, chamfer):
+    """Give a diagonal or free wall another kind where that spares the walls ``_vertices``
+    would add at its ends (``_unpaid``), under the segmentation's criterion with each
+    added wall at ``corner_penalty``. The segmentation scores each wall on its own samples,
+    blind to where it meets its neighbours: a short oblique wall (the end of a row house
+    20 degrees off square) snapped to the diagonal is cheap on its few samples, but meets
+    its neighbours off the pixels and comes out with a chamfer at each end (Delft: spikes
+    of 45 degrees). Walls along the axes keep their kind (made free, one swallows the
+    chamfer the pixels show at its end), and so do walls on a neighbour's line. ``kinds``:
+    each wall's (``_span_cost``; -1 on a neighbour's line); ``lines`` (angle, x, y) and
+    ``kinds`` are updated in place."""
+    k = lines.shape[0]
+    for i in range(k):
+        if kinds[i] == -1 or kinds[i] == 0 or kinds[i] == 2:
+            continue
+        h = i - 1 if i > 0 else k - 1
+        j = i + 1 if i + 1 < k else 0
+        now = (_unpaid(lines[h, 0], lines[h, 1], lines[h, 2], lines[i, 0], lines[i, 1], lines[i, 2],
+                       corners[i, 0], corners[i, 1], cx, cy, cidx[i], chamfer)
+               + _unpaid(lines[i, 0], lines[i, 1], lines[i, 2], lines[j, 0], lines[j, 1], lines[j, 2],
+                         corners[j, 0], corners[j, 1], cx, cy, cidx[j], chamfer))
+        if now == 0:
+            continue
+        a = bounds[chosen[i]]
+        b = bounds[chosen[i + 1]]
+        best = _kind_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty, kinds[i]) + corner_penalty * now
+        for kind in range(5):
+            if kind == kinds[i]:
+                continue
+            c = _kind_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty, kind)
+            if c >= best:
+                continue
+            ang, lx, ly = _kind_line(p, a, b, theta, kind, dirs, sigma2)
+            lx += mx
+            ly += my
+            c += corner_penalty * (_unpaid(lines[h, 0], lines[h, 1], lines[h, 2], ang, lx, ly,
+                                           corners[i, 0], corners[i, 1], cx, cy, cidx[i], chamfer)
+                                   + _unpaid(ang, lx, ly, lines[j, 0], lines[j, 1], lines[j, 2],
+                                             corners[j, 0], corners[j, 1], cx, cy, cidx[j], chamfer))
+            if c < best:
+                best = c
+                kinds[i] = kind
+                lines[i, 0], lines[i, 1], lines[i, 2] = ang, lx, ly
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1222,16 +1325,18 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                     corners = np.empty((k, 2), dtype=np.float64)
                     weight = np.empty(k, dtype=np.float64)
                     cidx = np.empty(k, dtype=np.int64)
+                    kinds = np.empty(k, dtype=np.int64)   # -1: on a neighbour's line
                     dirs = _directions(theta)
                     for i in range(k):
                         a = bounds[chosen[i]]
                         b = bounds[chosen[i + 1]]
-                        _, ang, lx, ly = _best_line(p, a, b, theta, dirs, sigma2, angle_penalty, diag_penalty)
+                        _, kinds[i], ang, lx, ly = _best_line(p, a, b, theta, dirs, sigma2, angle_penalty, diag_penalty)
                         lines[i, 0] = ang
                         lines[i, 1] = lx + mx
                         lines[i, 2] = ly + my
                         other, share = _main_neighbour(nb, a, b) if unit.shape[0] > 1 else (0, 0.0)
                         if other > 0 and share >= SHARE_MIN:
+                            kinds[i] = -1
                             e = _shared_line(store, lines_store, next_store, other, ang, lines[i, 1], lines[i, 2])
                             if e >= 0:
                                 lines[i, 0] = lines_store[e, 0]
@@ -1250,8 +1355,10 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                         weight[i] = b - a
                         corners[i, 0] = cx[ci]
                         corners[i, 1] = cy[ci]
-                    no = _vertices(lines, corners, weight, cx, cy, cidx,
-                                   max(CHAMFER_PIXELS, CHAMFER_SIGMAS * math.sqrt(sigma2)), out, no)
+                    chamfer = max(CHAMFER_PIXELS, CHAMFER_SIGMAS * math.sqrt(sigma2))
+                    _settle_walls(p, bounds, chosen, kinds, lines, corners, cx, cy, cidx, mx, my,
+                                  theta, dirs, sigma2, corner_penalty, angle_penalty, diag_penalty, chamfer)
+                    no = _vertices(lines, corners, weight, cx, cy, cidx, chamfer, out, no)
                 if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
                         and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:
                     no -= 1

@@ -41,7 +41,10 @@ Algorithm (per building, all rings of a building share its orientation):
    An intersection that the pixels do not support (farther than about a pixel from the
    pixel boundary) is cut by a short wall along the boundary, or, a spike farther still,
    moved onto one of the two walls. Collinear neighbours are merged and duplicate
-   vertices dropped.
+   vertices dropped. Before that, a diagonal or free wall whose ends would need such
+   added walls takes another kind when that is cheaper with each added wall charged
+   ``corner_penalty`` (``_settle_walls``: the end of a row house 20 degrees off square,
+   snapped to the diagonal on its few samples, would otherwise get a chamfer at each end).
 
 Everything is in pixel units (x = column, y = row). Validity, overlaps between neighbours
 and georeferencing are handled by the caller with vectorized shapely and the Numba helpers

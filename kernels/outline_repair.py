@@ -770,6 +770,18 @@ def _two_crossings(xy, sa, na, sb, nb):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _append_run(dst, m, xy, s, n, first, count, step):
+    """Copy ``count`` vertices of the ring ``xy[s:s + n]``, from index ``first`` on in
+    steps of ``step`` (+1 forward, -1 backward, cyclic), to ``dst[m:]``; returns the next
+    free row of ``dst``."""
+    for q in range(count):
+        j = (first + step * q) % n
+        dst[m, 0], dst[m, 1] = xy[s + j, 0], xy[s + j, 1]
+        m += 1
+    return m
+
+
+@numba.njit(cache=True, error_model="numpy")
 def simple_cuts(xy, ring_off, poly_off, left, right, area, area_tol, tol):
     """Overlaps removed in Numba where that is simple and exact: a polygon less a
     neighbour whose boundary it crosses twice.
@@ -831,42 +843,20 @@ def simple_cuts(xy, ring_off, poly_off, left, right, area, area_tol, tol):
                 vx, vy = xy[sb + je + 1, 0] - xy[sb + je, 0], xy[sb + je + 1, 1] - xy[sb + je, 1]
                 if (xx - ex) * vx + (xy_ - ey) * vy > 0.0:
                     nbk = nb
+            # A's vertices strictly between the two crossings, each way round (all of
+            # them when both crossings lie on one wall in that order)
+            na_out = (i_e - i_x) % na if i_e != i_x else (na if t_e < t_x else 0)
+            na_in = (i_x - i_e) % na if i_e != i_x else (na if t_e > t_x else 0)
             # A - B: X, A's vertices i_x+1 .. i_e, E, B's je .. jx+1 backwards
-            m = 0
-            ring[m, 0], ring[m, 1] = xx, xy_
-            m += 1
-            if i_e != i_x or t_e < t_x:
-                i = (i_x + 1) % na
-                while True:
-                    ring[m, 0], ring[m, 1] = xy[sa + i, 0], xy[sa + i, 1]
-                    m += 1
-                    if i == i_e:
-                        break
-                    i = (i + 1) % na
+            ring[0, 0], ring[0, 1] = xx, xy_
+            m = _append_run(ring, 1, xy, sa, na, i_x + 1, na_out, 1)
             ring[m, 0], ring[m, 1] = ex, ey
-            m += 1
-            for q in range(nbk):
-                j = (je - q) % nb
-                ring[m, 0], ring[m, 1] = xy[sb + j, 0], xy[sb + j, 1]
-                m += 1
+            m = _append_run(ring, m + 1, xy, sb, nb, je, nbk, -1)
             # A & B: E, A's vertices i_e+1 .. i_x, X, B's jx+1 .. je
-            mi = 0
-            inner[mi, 0], inner[mi, 1] = ex, ey
-            mi += 1
-            if i_e != i_x or t_e > t_x:
-                i = (i_e + 1) % na
-                while True:
-                    inner[mi, 0], inner[mi, 1] = xy[sa + i, 0], xy[sa + i, 1]
-                    mi += 1
-                    if i == i_x:
-                        break
-                    i = (i + 1) % na
+            inner[0, 0], inner[0, 1] = ex, ey
+            mi = _append_run(inner, 1, xy, sa, na, i_e + 1, na_in, 1)
             inner[mi, 0], inner[mi, 1] = xx, xy_
-            mi += 1
-            for q in range(nbk):
-                j = (jx + 1 + q) % nb
-                inner[mi, 0], inner[mi, 1] = xy[sb + j, 0], xy[sb + j, 1]
-                mi += 1
+            mi = _append_run(inner, mi + 1, xy, sb, nb, jx + 1, nbk, 1)
             inner[mi] = inner[0]
             ox, oy = xy[ring_off[poly_off[left[k]]], 0], xy[ring_off[poly_off[left[k]]], 1]
             a2 = 0.0

@@ -73,10 +73,16 @@ def rings_to_polygons(xy: np.ndarray, ring_offsets: np.ndarray, building_offsets
 def _world_rings(xy: np.ndarray, ring_offsets: np.ndarray, transform: Affine):
     """The closed, georeferenced rings of :func:`rings_to_polygons` as flat arrays:
     ``(coordinates, ring_offsets)``."""
-    t = transform
     return closed_world_rings(np.ascontiguousarray(xy, dtype=np.float64),
-                              np.asarray(ring_offsets, dtype=np.int64),
-                              t.a, t.b, t.c, t.d, t.e, t.f, t.a * t.e - t.b * t.d < 0)
+                              np.asarray(ring_offsets, dtype=np.int64), *_affine_args(transform))
+
+
+def _affine_args(transform: Affine) -> tuple:
+    """The kernels' georeferencing arguments: the six coefficients and whether the
+    transform flips the axes (negative determinant: every ring is then reversed to keep
+    outer rings counter-clockwise)."""
+    t = transform
+    return t.a, t.b, t.c, t.d, t.e, t.f, t.a * t.e - t.b * t.d < 0
 
 
 def pixel_polygons(rings: Rings, transform: Affine, which: np.ndarray | None = None) -> np.ndarray:
@@ -123,10 +129,8 @@ def regularize(rings: Rings, transform: Affine, params: Params = Params()):
         params.angle_penalty, params.diag_penalty, params.cand_eps, params.max_cand, params.circles)
     # rings that collapsed below 3 vertices: holes are dropped, outers fall back; which
     # polygons are valid without asking GEOS, their areas and boxes
-    t = transform
     world, closed, b_off, collapsed, certain, area, boxes = footprint_rings(
-        out_xy, out_off, rings.building_offsets, t.a, t.b, t.c, t.d, t.e, t.f,
-        t.a * t.e - t.b * t.d < 0, VALID_TOL)
+        out_xy, out_off, rings.building_offsets, *_affine_args(transform), VALID_TOL)
     polys = shapely.from_ragged_array(shapely.GeometryType.POLYGON, world, (closed, b_off))
     polys, fallback, replaced = _enforce_valid(polys, rings, collapsed, certain, area, transform)
     # the overlap filter reads the flat rings and boxes unless a repair replaced a polygon

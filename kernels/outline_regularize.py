@@ -1158,6 +1158,20 @@ def _group_axis(hist, ang, weight):
     return (0.25 * math.atan2(ss, sc)) % (0.5 * math.pi)
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _ring_views(xy, ring_offsets, r, n, s0, k0, q, sx_buf, sy_buf, ss_buf, p_buf):
+    """Ring ``r``'s crack corners ``cx, cy`` and its slices of the scratch buffers
+    (``n`` samples): ``sx, sy`` and ``side_start`` (from sample ``s0`` and side ``k0``
+    on) and the prefix sums ``p`` (two rows per sample and one per ring before it, ``q``).
+    Both passes of ``regularize_buildings`` walk the rings in the same order, so they
+    find the same slices."""
+    cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
+    cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
+    k = cx.shape[0]
+    return (cx, cy, sx_buf[s0:s0 + n], sy_buf[s0:s0 + n], ss_buf[k0:k0 + k + 1],
+            p_buf[2 * s0 + q:2 * (s0 + n) + q + 1])
+
+
 @numba.njit(cache=True, error_model="numpy")
 def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_label, sigma,
                          corner_penalty, angle_penalty, diag_penalty, cand_eps, max_cand, circles):
@@ -1232,14 +1246,10 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             # over all rings, refined on the outer ring
             hist[:] = 0.0
             for r in range(r0, building_offsets[bld + 1]):
-                cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
-                cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
                 n = perim[r]
+                cx, cy, sx, sy, side_start, p = _ring_views(xy, ring_offsets, r, n, s0, k0, q,
+                                                            sx_buf, sy_buf, ss_buf, p_buf)
                 k = cx.shape[0]
-                sx = sx_buf[s0:s0 + n]
-                sy = sy_buf[s0:s0 + n]
-                side_start = ss_buf[k0:k0 + k + 1]
-                p = p_buf[2 * s0 + q:2 * (s0 + n) + q + 1]
                 _samples(cx, cy, sx, sy, side_start)
                 centre[q, 0], centre[q, 1] = _moments(sx, sy, p)
                 if unit.shape[0] > 1:
@@ -1278,15 +1288,11 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             theta_out[bld] = theta
             for r in range(r0, building_offsets[bld + 1]):
                 ring_start = no
-                cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
-                cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
                 n = perim[r]
+                cx, cy, sx, sy, side_start, p = _ring_views(xy, ring_offsets, r, n, s0, k0, q,
+                                                            sx_buf, sy_buf, ss_buf, p_buf)
                 k = cx.shape[0]
-                sx = sx_buf[s0:s0 + n]
-                sy = sy_buf[s0:s0 + n]
                 nb = nb_buf[s0:s0 + n]
-                side_start = ss_buf[k0:k0 + k + 1]
-                p = p_buf[2 * s0 + q:2 * (s0 + n) + q + 1]
                 mx, my = centre[q, 0], centre[q, 1]
                 level = levels[ring_offsets[r]:ring_offsets[r + 1]]
                 s0 += n

@@ -656,14 +656,14 @@ def _emit(out, start, no, x, y):
 def _chain_dist(px, py, cx, cy, ci, reach):
     """Distance from (px, py) to the crack ring (cx, cy) within ``reach`` crack corners of
     corner ``ci`` (how far a vertex placed there lies from the pixel boundary), and the
-    nearest boundary point."""
+    nearest boundary point. A ring shorter than ``2 * reach`` is walked once round."""
     k = cx.shape[0]
     best = np.inf
     bx = px
     by = py
-    for o in range(-reach, reach):
-        a = ci + o
-        a = a + k if a < 0 else (a - k if a >= k else a)
+    first = (ci - reach) % k
+    for o in range(min(2 * reach, k)):
+        a = first + o if first + o < k else first + o - k
         b = a + 1 if a + 1 < k else 0
         ax, ay = cx[a], cy[a]
         vx, vy = cx[b] - ax, cy[b] - ay
@@ -689,9 +689,9 @@ def _step_point(x1, y1, x2, y2, ux, uy, cx, cy, ci, reach, near, qx, qy):
     mx, my = 0.5 * (x1 + x2), 0.5 * (y1 + y2)
     best = near * near
     rx, ry = qx, qy
-    for o in range(-reach, reach):
-        a = ci + o
-        a = a + k if a < 0 else (a - k if a >= k else a)
+    first = (ci - reach) % k
+    for o in range(min(2 * reach, k)):
+        a = first + o if first + o < k else first + o - k
         b = a + 1 if a + 1 < k else 0
         da = (cx[a] - mx) * uy - (cy[a] - my) * ux
         db = (cx[b] - mx) * uy - (cy[b] - my) * ux

@@ -1,16 +1,23 @@
-"""Shared test fixtures. One compute thread per process: the suite runs on 2 cores."""
+"""Shared test fixtures. One compute thread per process: the suite runs on 2 cores.
+
+Numba kernels run bounds-checked under test: a kernel reading past an array's end
+raises IndexError here instead of reading whatever memory lies there, which passes on
+one machine and fails on the next. The checked builds are cached apart from the
+production ones (``.pytest_cache/numba``), so neither loads the other's."""
 
 import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 for _var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("LOD3D_QUIET", "1")
-
-from pathlib import Path  # noqa: E402
+os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
+os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".pytest_cache" / "numba"))
 
 import pytest  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

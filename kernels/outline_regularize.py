@@ -87,19 +87,21 @@ CIRCLE_MIN_VERTICES = 24  # a round building's polygon: edges within 7.5 degrees
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _dp_levels(px, py, i0, i1, floor, level):
-    """Douglas–Peucker on the open chain px[i0..i1] (i1 may exceed len: wraps) for every
-    tolerance above ``floor`` at once. The split points do not depend on the tolerance
-    (the farthest point of a chain), only where the recursion stops does, so each split
-    point gets ``level``: the smallest distance on its path of splits (its own and its
-    ancestors'). Douglas–Peucker at tolerance ``eps >= floor`` keeps exactly the points
-    whose level exceeds ``eps``."""
+def _dp_levels(px, py, i0, i1, floor, level, stack, bound):
+    """Douglas–Peucker on the open chain px[i0..i1] (i1 may be len: corner 0 closes the
+    ring) for every tolerance above ``floor`` at once. The split points do not depend on
+    the tolerance (the farthest point of a chain), only where the recursion stops does, so
+    each split point gets ``level``: the smallest distance on its path of splits (its own
+    and its ancestors'). Douglas–Peucker at tolerance ``eps >= floor`` keeps exactly the
+    points whose level exceeds ``eps``. ``stack``, ``bound``: scratch (2 len + 4 rows).
+
+    The farthest point is found on the cross products with the chord (exact integers for
+    crack corners, so no two tie that differ) and only its distance is divided by the
+    chord's length."""
     n = px.shape[0]
-    stack = np.empty((2 * n + 4, 2), dtype=np.int64)
-    bound = np.empty(2 * n + 4, dtype=np.float64)   # smallest split distance above a chain
     stack[0, 0] = i0
     stack[0, 1] = i1
-    bound[0] = np.inf
+    bound[0] = np.inf   # smallest split distance above a chain
     top = 1
     while top > 0:
         top -= 1
@@ -108,28 +110,30 @@ def _dp_levels(px, py, i0, i1, floor, level):
         above = bound[top]
         if b - a < 2:
             continue
-        aw = a - n if a >= n else a   # indices wrap at most once (no integer division)
         bw = b - n if b >= n else b
-        ax, ay = px[aw], py[aw]
-        bx, by = px[bw], py[bw]
-        dx, dy = bx - ax, by - ay
+        ax, ay = px[a], py[a]
+        dx, dy = px[bw] - ax, py[bw] - ay
         norm = math.sqrt(dx * dx + dy * dy)
         best = -1.0
         bi = -1
-        inv = 1.0 / norm if norm > 0 else 0.0
-        for i in range(a + 1, b):
-            iw = i - n if i >= n else i
-            qx, qy = px[iw] - ax, py[iw] - ay
-            if norm > 0:
-                dist = abs(qx * dy - qy * dx) * inv
-            else:
-                dist = math.sqrt(qx * qx + qy * qy)
-            if dist > best:
-                best = dist
-                bi = i
+        if norm > 0:
+            for i in range(a + 1, b):
+                c = abs((px[i] - ax) * dy - (py[i] - ay) * dx)
+                if c > best:
+                    best = c
+                    bi = i
+            best *= 1.0 / norm
+        else:   # a closed chain: distance to its end point
+            for i in range(a + 1, b):
+                qx, qy = px[i] - ax, py[i] - ay
+                c = qx * qx + qy * qy
+                if c > best:
+                    best = c
+                    bi = i
+            best = math.sqrt(best)
         if best > floor:
             lv = min(best, above)
-            level[bi - n if bi >= n else bi] = lv
+            level[bi] = lv
             stack[top, 0] = a
             stack[top, 1] = bi
             bound[top] = lv
@@ -154,8 +158,10 @@ def _corner_levels(cx, cy, floor):
             far = i
     level[0] = np.inf
     level[far] = np.inf
-    _dp_levels(cx, cy, 0, far, floor, level)
-    _dp_levels(cx, cy, far, k, floor, level)
+    stack = np.empty((2 * k + 4, 2), dtype=np.int64)
+    bound = np.empty(2 * k + 4, dtype=np.float64)
+    _dp_levels(cx, cy, 0, far, floor, level, stack, bound)
+    _dp_levels(cx, cy, far, k, floor, level, stack, bound)
     return level
 
 

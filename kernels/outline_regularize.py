@@ -215,30 +215,28 @@ def _samples(cx, cy, sx, sy, side_start):
 
 @numba.njit(cache=True, error_model="numpy")
 def _moments(sx, sy, p):
-    """Prefix sums (over the ring traversed twice) of 1, x, y, xx, yy, xy about the
-    centroid into ``p`` (2 n + 1 rows); returns the centroid."""
+    """Prefix sums (over the ring traversed twice) of x, y, xx, yy, xy about the centroid
+    into ``p`` (2 n + 1 rows; a span's count is its length); returns the centroid."""
     n = sx.shape[0]
     mx = sx.mean()
     my = sy.mean()
     p[0, :] = 0.0
-    # running sums in registers: no store-to-load round trip on the six dependency chains
-    s0 = s1 = s2 = s3 = s4 = s5 = 0.0
+    # running sums in registers: no store-to-load round trip on the five dependency chains
+    s1 = s2 = s3 = s4 = s5 = 0.0
     for t in range(2 * n):
         tw = t - n if t >= n else t
         x = sx[tw] - mx
         y = sy[tw] - my
-        s0 += 1.0
         s1 += x
         s2 += y
         s3 += x * x
         s4 += y * y
         s5 += x * y
-        p[t + 1, 0] = s0
-        p[t + 1, 1] = s1
-        p[t + 1, 2] = s2
-        p[t + 1, 3] = s3
-        p[t + 1, 4] = s4
-        p[t + 1, 5] = s5
+        p[t + 1, 0] = s1
+        p[t + 1, 1] = s2
+        p[t + 1, 2] = s3
+        p[t + 1, 3] = s4
+        p[t + 1, 4] = s5
     return mx, my
 
 
@@ -246,15 +244,15 @@ def _moments(sx, sy, p):
 def _span_all(p, a, b):
     """Moments of the sample span [a, b) from the prefix sums ``p``: count, mean x, mean
     y, cxx, cyy, cxy (centred second moments)."""
-    cnt = p[b, 0] - p[a, 0]
+    cnt = float(b - a)
     inv = 1.0 / cnt
-    sx = p[b, 1] - p[a, 1]
-    sy = p[b, 2] - p[a, 2]
+    sx = p[b, 0] - p[a, 0]
+    sy = p[b, 1] - p[a, 1]
     mx = sx * inv
     my = sy * inv
-    cxx = max(p[b, 3] - p[a, 3] - sx * mx, 0.0)
-    cyy = max(p[b, 4] - p[a, 4] - sy * my, 0.0)
-    cxy = p[b, 5] - p[a, 5] - sx * my
+    cxx = max(p[b, 2] - p[a, 2] - sx * mx, 0.0)
+    cyy = max(p[b, 3] - p[a, 3] - sy * my, 0.0)
+    cxy = p[b, 4] - p[a, 4] - sx * my
     return cnt, mx, my, cxx, cyy, cxy
 
 
@@ -438,14 +436,14 @@ def _orientation_hist(p, starts, ends, hist):
     for i in range(starts.shape[0]):
         a = starts[i]
         b = ends[i]
-        cnt = p[b, 0] - p[a, 0]
+        cnt = float(b - a)
         if cnt < 3:
             continue
-        sx = p[b, 1] - p[a, 1]
-        sy = p[b, 2] - p[a, 2]
-        cxx = p[b, 3] - p[a, 3] - sx * sx / cnt
-        cyy = p[b, 4] - p[a, 4] - sy * sy / cnt
-        cxy = p[b, 5] - p[a, 5] - sx * sy / cnt
+        sx = p[b, 0] - p[a, 0]
+        sy = p[b, 1] - p[a, 1]
+        cxx = p[b, 2] - p[a, 2] - sx * sx / cnt
+        cyy = p[b, 3] - p[a, 3] - sy * sy / cnt
+        cxy = p[b, 4] - p[a, 4] - sx * sy / cnt
         ang = math.degrees(_free_angle(cxx, cyy, cxy)) % 90.0
         hist[int(ang) % 90] += cnt * cnt
 
@@ -1231,7 +1229,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     sy_buf = np.empty(s_max, dtype=np.float64)
     nb_buf = np.empty(s_max, dtype=np.int64)
     ss_buf = np.empty(k_max + r_max, dtype=np.int64)
-    p_buf = np.empty((2 * s_max + r_max, 6), dtype=np.float64)
+    p_buf = np.empty((2 * s_max + r_max, 5), dtype=np.float64)
     centre = np.empty((r_max, 2), dtype=np.float64)
     span_ang = np.empty(k_max, dtype=np.float64)
     span_w = np.empty(k_max, dtype=np.float64)

@@ -931,40 +931,6 @@ def _ring_setup(cx, cy, level, side_start, n, cand_eps, max_cand):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _outside(sx, sy, cx, cy, side_start, labels, nb):
-    """Label of the pixel across each sample's crack edge into ``nb`` (0: background or
-    off the raster).
-
-    The owning pixel of a crack is on its right (see ``outline_trace``), so the pixel
-    across is half a pixel to the left of the edge direction. (``sx, sy``, the samples,
-    are not read: each side's pixels across are a row or column run.)"""
-    h, w = labels.shape
-    k = cx.shape[0]
-    nb[:] = 0
-    for i in range(k):
-        j = (i + 1) % k
-        length = side_start[i + 1] - side_start[i]
-        if length == 0:
-            continue
-        # sides are axis-parallel between integer corners: the pixels across are one row
-        # (or column) run, read without rounding each sample
-        x0, y0 = int(cx[i]), int(cy[i])
-        s0 = side_start[i]
-        if cy[j] == cy[i]:      # along +x row y - 1 from column x, along -x row y from x - 1
-            fwd = cx[j] > cx[i]
-            row, col = (y0 - 1, x0) if fwd else (y0, x0 - 1)
-            dr, dc = 0, (1 if fwd else -1)
-        else:                   # along +y column x from row y, along -y column x - 1 from y - 1
-            fwd = cy[j] > cy[i]
-            row, col = (y0, x0) if fwd else (y0 - 1, x0 - 1)
-            dr, dc = (1 if fwd else -1), 0
-        for q in range(length):
-            r, c = row + dr * q, col + dc * q
-            if 0 <= r < h and 0 <= c < w:
-                nb[s0 + q] = labels[r, c]
-
-
-@numba.njit(cache=True, error_model="numpy")
 def _main_neighbour(nb, a, b):
     """The building label across most samples of span [a, b) (wrapping), and its share."""
     n = nb.shape[0]
@@ -1048,14 +1014,18 @@ def _root(parent, i):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch):
+def _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch, sample_off, across):
     """Groups of touching buildings (joined by a crack between their pixels, on any ring;
     a building touching none is a group of one): ``(members, unit_off)``, group u's
     buildings ``members[unit_off[u]:unit_off[u+1]]`` in ascending order, groups in the
     order of their first building. ``touch``: ``_may_touch`` (only those are walked).
 
-    A crack side is axis-parallel between integer corners, and the pixel across it (on its
-    left, see ``_outside``) is a row or column run read without rounding."""
+    The walk also files the label of the pixel across each sample of those buildings'
+    rings (ring r's samples from ``sample_off[r]`` on, see ``_samples``) into ``across``
+    (0: background or off the raster). The owning pixel of a crack is on its right (see
+    ``outline_trace``), so the pixel across is on its left: a crack side is axis-parallel
+    between integer corners, and the pixels across it are a row or column run read
+    without rounding."""
     n_b = building_offsets.shape[0] - 1
     h, w = labels.shape
     n_lab = 0
@@ -1071,36 +1041,31 @@ def _touch_units(xy, ring_offsets, building_offsets, labels, building_label, tou
         for r in range(building_offsets[b], building_offsets[b + 1]):
             i0 = ring_offsets[r]
             i1 = ring_offsets[r + 1]
-            last = 0   # the label across the previous pixel: joined already
+            t = sample_off[r]
+            last = 0   # the label across the previous sample: joined already
             for i in range(i0, i1):
                 j = i + 1 if i + 1 < i1 else i0
                 x0, y0 = int(xy[i, 0]), int(xy[i, 1])
                 dx, dy = int(xy[j, 0]) - x0, int(xy[j, 1]) - y0
-                if dy == 0:     # along +x the pixels across are row y - 1, along -x row y
-                    row = y0 - 1 if dx > 0 else y0
-                    c0, c1 = (x0, x0 + dx) if dx > 0 else (x0 + dx, x0)
-                    if row < 0 or row >= h:
+                if dy == 0:     # along +x row y - 1 from column x, along -x row y from x - 1
+                    row, col = (y0 - 1, x0) if dx > 0 else (y0, x0 - 1)
+                    dr, dc = 0, (1 if dx > 0 else -1)
+                else:           # along +y column x from row y, along -y column x - 1 from y - 1
+                    row, col = (y0, x0) if dy > 0 else (y0 - 1, x0 - 1)
+                    dr, dc = (1 if dy > 0 else -1), 0
+                for q in range(abs(dx) + abs(dy)):
+                    rr, cc = row + dr * q, col + dc * q
+                    lab = labels[rr, cc] if 0 <= rr < h and 0 <= cc < w else 0
+                    across[t] = lab
+                    t += 1
+                    if lab == last:
                         continue
-                    r0_, r1_ = row, row + 1
-                    c0, c1 = max(c0, 0), min(c1, w)
-                else:           # along +y column x, along -y column x - 1
-                    col = x0 if dy > 0 else x0 - 1
-                    if col < 0 or col >= w:
-                        continue
-                    r0_, r1_ = (y0, y0 + dy) if dy > 0 else (y0 + dy, y0)
-                    r0_, r1_ = max(r0_, 0), min(r1_, h)
-                    c0, c1 = col, col + 1
-                for rr in range(r0_, r1_):
-                    for cc in range(c0, c1):
-                        lab = labels[rr, cc]
-                        if lab == last:
-                            continue
-                        last = lab
-                        if 0 < lab <= n_lab and lab_b[lab] >= 0:
-                            ra = _root(parent, b)
-                            rb = _root(parent, lab_b[lab])
-                            if ra != rb:
-                                parent[max(ra, rb)] = min(ra, rb)
+                    last = lab
+                    if 0 < lab <= n_lab and lab_b[lab] >= 0:
+                        ra = _root(parent, b)
+                        rb = _root(parent, lab_b[lab])
+                        if ra != rb:
+                            parent[max(ra, rb)] = min(ra, rb)
     # counting sort by root: roots are their groups' smallest buildings, so groups come in
     # the order of their first building and members ascending
     count = np.zeros(n_b + 1, dtype=np.int64)
@@ -1206,14 +1171,19 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
     no = 0
-    touch = _may_touch(xy, ring_offsets, building_offsets)
-    members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch)
-    # each group's rings are sampled once and kept (samples, moments, neighbours across)
-    # for its second pass: scratch sized for the largest group
     perim = np.empty(n_rings, dtype=np.int64)
+    sample_off = np.zeros(n_rings + 1, dtype=np.int64)
     for r in range(n_rings):
         perim[r] = _perimeter(xy[ring_offsets[r]:ring_offsets[r + 1], 0],
                               xy[ring_offsets[r]:ring_offsets[r + 1], 1])
+        sample_off[r + 1] = sample_off[r] + perim[r]
+    # the label across each sample (read only for buildings that touch another)
+    across = np.empty(sample_off[n_rings], dtype=np.int64)
+    touch = _may_touch(xy, ring_offsets, building_offsets)
+    members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch,
+                                     sample_off, across)
+    # each group's rings are sampled once and kept (samples, moments) for its second
+    # pass: scratch sized for the largest group
     s_max = k_max = r_max = 0
     for u in range(unit_off.shape[0] - 1):
         s_u = k_u = r_u = 0
@@ -1227,7 +1197,6 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
         r_max = max(r_max, r_u)
     sx_buf = np.empty(s_max, dtype=np.float64)
     sy_buf = np.empty(s_max, dtype=np.float64)
-    nb_buf = np.empty(s_max, dtype=np.int64)
     ss_buf = np.empty(k_max + r_max, dtype=np.int64)
     p_buf = np.empty((2 * s_max + r_max, 5), dtype=np.float64)
     centre = np.empty((r_max, 2), dtype=np.float64)
@@ -1256,10 +1225,6 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 k = cx.shape[0]
                 _samples(cx, cy, sx, sy, side_start)
                 centre[q, 0], centre[q, 1] = _moments(sx, sy, p)
-                if unit.shape[0] > 1:
-                    _outside(sx, sy, cx, cy, side_start, labels, nb_buf[s0:s0 + n])
-                else:   # a building touching none: nothing across any crack
-                    nb_buf[s0:s0 + n] = 0
                 level = _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps))   # one pass, both tolerances
                 levels[ring_offsets[r]:ring_offsets[r + 1]] = level
                 coarse = _candidates(level, ORIENT_EPS, max_cand)
@@ -1296,7 +1261,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 cx, cy, sx, sy, side_start, p = _ring_views(xy, ring_offsets, r, n, s0, k0, q,
                                                             sx_buf, sy_buf, ss_buf, p_buf)
                 k = cx.shape[0]
-                nb = nb_buf[s0:s0 + n]
+                nb = across[sample_off[r]:sample_off[r + 1]]
                 mx, my = centre[q, 0], centre[q, 1]
                 level = levels[ring_offsets[r]:ring_offsets[r + 1]]
                 s0 += n

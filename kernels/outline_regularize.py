@@ -581,18 +581,24 @@ def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_pe
     alive[0] = 0
     n_alive = 1
     for j in range(1, m + 1):
+        bj = np.inf   # best[j] and prev[j] in registers while the starts are scanned
+        pj = 0
+        bound_j = bounds[j]
         for a in range(n_alive):
             i = alive[a]
-            c, _ = _span_cost_at(p, bounds[i], bounds[j], sn0, cs0, sn1, cs1, inv, angle_penalty, diag_penalty)
-            reach[a] = best[i] + c
+            c, _ = _span_cost_at(p, bounds[i], bound_j, sn0, cs0, sn1, cs1, inv, angle_penalty, diag_penalty)
+            r = best[i] + c
+            reach[a] = r
             if i == 0 and j == m:
                 continue  # one wall cannot close a ring
-            if reach[a] + corner_penalty < best[j]:
-                best[j] = reach[a] + corner_penalty
-                prev[j] = i
+            if r + corner_penalty < bj:
+                bj = r + corner_penalty
+                pj = i
+        best[j] = bj
+        prev[j] = pj
         kept = 0
         for a in range(n_alive):
-            if reach[a] < best[j] + slack:
+            if reach[a] < bj + slack:
                 alive[kept] = alive[a]
                 kept += 1
         alive[kept] = j

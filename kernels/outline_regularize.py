@@ -93,7 +93,7 @@ def _dp_levels(px, py, i0, i1, floor, level, stack, bound):
     the tolerance (the farthest point of a chain), only where the recursion stops does, so
     each split point gets ``level``: the smallest distance on its path of splits (its own
     and its ancestors'). Douglas–Peucker at tolerance ``eps >= floor`` keeps exactly the
-    points whose level exceeds ``eps``. ``stack``, ``bound``: scratch (2 len + 4 rows).
+    points whose level exceeds ``eps``. ``stack``, ``bound``: scratch of 2 len + 4 rows.
 
     The farthest point is found on the cross products with the chord (exact integers for
     crack corners, so no two tie that differ) and only its distance is divided by the
@@ -144,11 +144,12 @@ def _dp_levels(px, py, i0, i1, floor, level, stack, bound):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _corner_levels(cx, cy, floor):
-    """Douglas–Peucker levels (``_dp_levels``) of the crack corners of a closed ring, cut
-    at corner 0 and the corner farthest from it (both kept at any tolerance)."""
+def _corner_levels(cx, cy, floor, level, stack, bound):
+    """Douglas–Peucker levels (``_dp_levels``) of the crack corners of a closed ring into
+    ``level``, cut at corner 0 and the corner farthest from it (both kept at any
+    tolerance). ``stack``, ``bound``: ``_dp_levels``'s scratch."""
     k = cx.shape[0]
-    level = np.full(k, -1.0)
+    level[:] = -1.0
     far = 0
     fd = -1.0
     for i in range(k):
@@ -158,11 +159,8 @@ def _corner_levels(cx, cy, floor):
             far = i
     level[0] = np.inf
     level[far] = np.inf
-    stack = np.empty((2 * k + 4, 2), dtype=np.int64)
-    bound = np.empty(2 * k + 4, dtype=np.float64)
     _dp_levels(cx, cy, 0, far, floor, level, stack, bound)
     _dp_levels(cx, cy, far, k, floor, level, stack, bound)
-    return level
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1209,6 +1207,8 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     span_ang = np.empty(k_max, dtype=np.float64)
     span_w = np.empty(k_max, dtype=np.float64)
     levels = np.empty(xy.shape[0], dtype=np.float64)
+    dp_stack = np.empty((2 * k_max + 4, 2), dtype=np.int64)
+    dp_bound = np.empty(2 * k_max + 4, dtype=np.float64)
     own_sigma2 = np.empty(n_b, dtype=np.float64)
     hist = np.empty(90, dtype=np.float64)
     group_hist = np.empty(90, dtype=np.float64)
@@ -1231,8 +1231,8 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 k = cx.shape[0]
                 _samples(cx, cy, sx, sy, side_start)
                 centre[q, 0], centre[q, 1] = _moments(sx, sy, p)
-                level = _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps))   # one pass, both tolerances
-                levels[ring_offsets[r]:ring_offsets[r + 1]] = level
+                level = levels[ring_offsets[r]:ring_offsets[r + 1]]
+                _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps), level, dp_stack, dp_bound)   # both tolerances
                 coarse = _candidates(level, ORIENT_EPS, max_cand)
                 st, en = _spans(coarse, side_start, n)
                 _orientation_hist(p, st, en, hist)

@@ -87,19 +87,21 @@ CIRCLE_MIN_VERTICES = 24  # a round building's polygon: edges within 7.5 degrees
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _dp_levels(px, py, i0, i1, floor, level):
-    """Douglas–Peucker on the open chain px[i0..i1] (i1 may exceed len: wraps) for every
-    tolerance above ``floor`` at once. The split points do not depend on the tolerance
-    (the farthest point of a chain), only where the recursion stops does, so each split
-    point gets ``level``: the smallest distance on its path of splits (its own and its
-    ancestors'). Douglas–Peucker at tolerance ``eps >= floor`` keeps exactly the points
-    whose level exceeds ``eps``."""
+def _dp_levels(px, py, i0, i1, floor, level, stack, bound):
+    """Douglas–Peucker on the open chain px[i0..i1] (i1 may be len: corner 0 closes the
+    ring) for every tolerance above ``floor`` at once. The split points do not depend on
+    the tolerance (the farthest point of a chain), only where the recursion stops does, so
+    each split point gets ``level``: the smallest distance on its path of splits (its own
+    and its ancestors'). Douglas–Peucker at tolerance ``eps >= floor`` keeps exactly the
+    points whose level exceeds ``eps``. ``stack``, ``bound``: scratch of 2 len + 4 rows.
+
+    The farthest point is found on the cross products with the chord (exact integers for
+    crack corners, so no two tie that differ) and only its distance is divided by the
+    chord's length."""
     n = px.shape[0]
-    stack = np.empty((2 * n + 4, 2), dtype=np.int64)
-    bound = np.empty(2 * n + 4, dtype=np.float64)   # smallest split distance above a chain
     stack[0, 0] = i0
     stack[0, 1] = i1
-    bound[0] = np.inf
+    bound[0] = np.inf   # smallest split distance above a chain
     top = 1
     while top > 0:
         top -= 1
@@ -108,28 +110,30 @@ def _dp_levels(px, py, i0, i1, floor, level):
         above = bound[top]
         if b - a < 2:
             continue
-        aw = a - n if a >= n else a   # indices wrap at most once (no integer division)
         bw = b - n if b >= n else b
-        ax, ay = px[aw], py[aw]
-        bx, by = px[bw], py[bw]
-        dx, dy = bx - ax, by - ay
+        ax, ay = px[a], py[a]
+        dx, dy = px[bw] - ax, py[bw] - ay
         norm = math.sqrt(dx * dx + dy * dy)
         best = -1.0
         bi = -1
-        inv = 1.0 / norm if norm > 0 else 0.0
-        for i in range(a + 1, b):
-            iw = i - n if i >= n else i
-            qx, qy = px[iw] - ax, py[iw] - ay
-            if norm > 0:
-                dist = abs(qx * dy - qy * dx) * inv
-            else:
-                dist = math.sqrt(qx * qx + qy * qy)
-            if dist > best:
-                best = dist
-                bi = i
+        if norm > 0:
+            for i in range(a + 1, b):
+                c = abs((px[i] - ax) * dy - (py[i] - ay) * dx)
+                if c > best:
+                    best = c
+                    bi = i
+            best *= 1.0 / norm
+        else:   # a closed chain: distance to its end point
+            for i in range(a + 1, b):
+                qx, qy = px[i] - ax, py[i] - ay
+                c = qx * qx + qy * qy
+                if c > best:
+                    best = c
+                    bi = i
+            best = math.sqrt(best)
         if best > floor:
             lv = min(best, above)
-            level[bi - n if bi >= n else bi] = lv
+            level[bi] = lv
             stack[top, 0] = a
             stack[top, 1] = bi
             bound[top] = lv
@@ -140,11 +144,12 @@ def _dp_levels(px, py, i0, i1, floor, level):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _corner_levels(cx, cy, floor):
-    """Douglas–Peucker levels (``_dp_levels``) of the crack corners of a closed ring, cut
-    at corner 0 and the corner farthest from it (both kept at any tolerance)."""
+def _corner_levels(cx, cy, floor, level, stack, bound):
+    """Douglas–Peucker levels (``_dp_levels``) of the crack corners of a closed ring into
+    ``level``, cut at corner 0 and the corner farthest from it (both kept at any
+    tolerance). ``stack``, ``bound``: ``_dp_levels``'s scratch."""
     k = cx.shape[0]
-    level = np.full(k, -1.0)
+    level[:] = -1.0
     far = 0
     fd = -1.0
     for i in range(k):
@@ -154,9 +159,8 @@ def _corner_levels(cx, cy, floor):
             far = i
     level[0] = np.inf
     level[far] = np.inf
-    _dp_levels(cx, cy, 0, far, floor, level)
-    _dp_levels(cx, cy, far, k, floor, level)
-    return level
+    _dp_levels(cx, cy, 0, far, floor, level, stack, bound)
+    _dp_levels(cx, cy, far, k, floor, level, stack, bound)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -209,30 +213,28 @@ def _samples(cx, cy, sx, sy, side_start):
 
 @numba.njit(cache=True, error_model="numpy")
 def _moments(sx, sy, p):
-    """Prefix sums (over the ring traversed twice) of 1, x, y, xx, yy, xy about the
-    centroid into ``p`` (2 n + 1 rows); returns the centroid."""
+    """Prefix sums (over the ring traversed twice) of x, y, xx, yy, xy about the centroid
+    into ``p`` (2 n + 1 rows; a span's count is its length); returns the centroid."""
     n = sx.shape[0]
     mx = sx.mean()
     my = sy.mean()
     p[0, :] = 0.0
-    # running sums in registers: no store-to-load round trip on the six dependency chains
-    s0 = s1 = s2 = s3 = s4 = s5 = 0.0
+    # running sums in registers: no store-to-load round trip on the five dependency chains
+    s1 = s2 = s3 = s4 = s5 = 0.0
     for t in range(2 * n):
         tw = t - n if t >= n else t
         x = sx[tw] - mx
         y = sy[tw] - my
-        s0 += 1.0
         s1 += x
         s2 += y
         s3 += x * x
         s4 += y * y
         s5 += x * y
-        p[t + 1, 0] = s0
-        p[t + 1, 1] = s1
-        p[t + 1, 2] = s2
-        p[t + 1, 3] = s3
-        p[t + 1, 4] = s4
-        p[t + 1, 5] = s5
+        p[t + 1, 0] = s1
+        p[t + 1, 1] = s2
+        p[t + 1, 2] = s3
+        p[t + 1, 3] = s4
+        p[t + 1, 4] = s5
     return mx, my
 
 
@@ -240,15 +242,15 @@ def _moments(sx, sy, p):
 def _span_all(p, a, b):
     """Moments of the sample span [a, b) from the prefix sums ``p``: count, mean x, mean
     y, cxx, cyy, cxy (centred second moments)."""
-    cnt = p[b, 0] - p[a, 0]
+    cnt = float(b - a)
     inv = 1.0 / cnt
-    sx = p[b, 1] - p[a, 1]
-    sy = p[b, 2] - p[a, 2]
+    sx = p[b, 0] - p[a, 0]
+    sy = p[b, 1] - p[a, 1]
     mx = sx * inv
     my = sy * inv
-    cxx = max(p[b, 3] - p[a, 3] - sx * mx, 0.0)
-    cyy = max(p[b, 4] - p[a, 4] - sy * my, 0.0)
-    cxy = p[b, 5] - p[a, 5] - sx * my
+    cxx = max(p[b, 2] - p[a, 2] - sx * mx, 0.0)
+    cyy = max(p[b, 3] - p[a, 3] - sy * my, 0.0)
+    cxy = p[b, 4] - p[a, 4] - sx * my
     return cnt, mx, my, cxx, cyy, cxy
 
 
@@ -432,14 +434,14 @@ def _orientation_hist(p, starts, ends, hist):
     for i in range(starts.shape[0]):
         a = starts[i]
         b = ends[i]
-        cnt = p[b, 0] - p[a, 0]
+        cnt = float(b - a)
         if cnt < 3:
             continue
-        sx = p[b, 1] - p[a, 1]
-        sy = p[b, 2] - p[a, 2]
-        cxx = p[b, 3] - p[a, 3] - sx * sx / cnt
-        cyy = p[b, 4] - p[a, 4] - sy * sy / cnt
-        cxy = p[b, 5] - p[a, 5] - sx * sy / cnt
+        sx = p[b, 0] - p[a, 0]
+        sy = p[b, 1] - p[a, 1]
+        cxx = p[b, 2] - p[a, 2] - sx * sx / cnt
+        cyy = p[b, 3] - p[a, 3] - sy * sy / cnt
+        cxy = p[b, 4] - p[a, 4] - sx * sy / cnt
         ang = math.degrees(_free_angle(cxx, cyy, cxy)) % 90.0
         hist[int(ang) % 90] += cnt * cnt
 
@@ -577,18 +579,24 @@ def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_pe
     alive[0] = 0
     n_alive = 1
     for j in range(1, m + 1):
+        bj = np.inf   # best[j] and prev[j] in registers while the starts are scanned
+        pj = 0
+        bound_j = bounds[j]
         for a in range(n_alive):
             i = alive[a]
-            c, _ = _span_cost_at(p, bounds[i], bounds[j], sn0, cs0, sn1, cs1, inv, angle_penalty, diag_penalty)
-            reach[a] = best[i] + c
+            c, _ = _span_cost_at(p, bounds[i], bound_j, sn0, cs0, sn1, cs1, inv, angle_penalty, diag_penalty)
+            r = best[i] + c
+            reach[a] = r
             if i == 0 and j == m:
                 continue  # one wall cannot close a ring
-            if reach[a] + corner_penalty < best[j]:
-                best[j] = reach[a] + corner_penalty
-                prev[j] = i
+            if r + corner_penalty < bj:
+                bj = r + corner_penalty
+                pj = i
+        best[j] = bj
+        prev[j] = pj
         kept = 0
         for a in range(n_alive):
-            if reach[a] < best[j] + slack:
+            if reach[a] < bj + slack:
                 alive[kept] = alive[a]
                 kept += 1
         alive[kept] = j
@@ -927,40 +935,6 @@ def _ring_setup(cx, cy, level, side_start, n, cand_eps, max_cand):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _outside(sx, sy, cx, cy, side_start, labels, nb):
-    """Label of the pixel across each sample's crack edge into ``nb`` (0: background or
-    off the raster).
-
-    The owning pixel of a crack is on its right (see ``outline_trace``), so the pixel
-    across is half a pixel to the left of the edge direction. (``sx, sy``, the samples,
-    are not read: each side's pixels across are a row or column run.)"""
-    h, w = labels.shape
-    k = cx.shape[0]
-    nb[:] = 0
-    for i in range(k):
-        j = (i + 1) % k
-        length = side_start[i + 1] - side_start[i]
-        if length == 0:
-            continue
-        # sides are axis-parallel between integer corners: the pixels across are one row
-        # (or column) run, read without rounding each sample
-        x0, y0 = int(cx[i]), int(cy[i])
-        s0 = side_start[i]
-        if cy[j] == cy[i]:      # along +x row y - 1 from column x, along -x row y from x - 1
-            fwd = cx[j] > cx[i]
-            row, col = (y0 - 1, x0) if fwd else (y0, x0 - 1)
-            dr, dc = 0, (1 if fwd else -1)
-        else:                   # along +y column x from row y, along -y column x - 1 from y - 1
-            fwd = cy[j] > cy[i]
-            row, col = (y0, x0) if fwd else (y0 - 1, x0 - 1)
-            dr, dc = (1 if fwd else -1), 0
-        for q in range(length):
-            r, c = row + dr * q, col + dc * q
-            if 0 <= r < h and 0 <= c < w:
-                nb[s0 + q] = labels[r, c]
-
-
-@numba.njit(cache=True, error_model="numpy")
 def _main_neighbour(nb, a, b):
     """The building label across most samples of span [a, b) (wrapping), and its share."""
     n = nb.shape[0]
@@ -1044,14 +1018,18 @@ def _root(parent, i):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch):
+def _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch, sample_off, across):
     """Groups of touching buildings (joined by a crack between their pixels, on any ring;
     a building touching none is a group of one): ``(members, unit_off)``, group u's
     buildings ``members[unit_off[u]:unit_off[u+1]]`` in ascending order, groups in the
     order of their first building. ``touch``: ``_may_touch`` (only those are walked).
 
-    A crack side is axis-parallel between integer corners, and the pixel across it (on its
-    left, see ``_outside``) is a row or column run read without rounding."""
+    The walk also files the label of the pixel across each sample of those buildings'
+    rings (ring r's samples from ``sample_off[r]`` on, see ``_samples``) into ``across``
+    (0: background or off the raster). The owning pixel of a crack is on its right (see
+    ``outline_trace``), so the pixel across is on its left: a crack side is axis-parallel
+    between integer corners, and the pixels across it are a row or column run read
+    without rounding."""
     n_b = building_offsets.shape[0] - 1
     h, w = labels.shape
     n_lab = 0
@@ -1067,36 +1045,31 @@ def _touch_units(xy, ring_offsets, building_offsets, labels, building_label, tou
         for r in range(building_offsets[b], building_offsets[b + 1]):
             i0 = ring_offsets[r]
             i1 = ring_offsets[r + 1]
-            last = 0   # the label across the previous pixel: joined already
+            t = sample_off[r]
+            last = 0   # the label across the previous sample: joined already
             for i in range(i0, i1):
                 j = i + 1 if i + 1 < i1 else i0
                 x0, y0 = int(xy[i, 0]), int(xy[i, 1])
                 dx, dy = int(xy[j, 0]) - x0, int(xy[j, 1]) - y0
-                if dy == 0:     # along +x the pixels across are row y - 1, along -x row y
-                    row = y0 - 1 if dx > 0 else y0
-                    c0, c1 = (x0, x0 + dx) if dx > 0 else (x0 + dx, x0)
-                    if row < 0 or row >= h:
+                if dy == 0:     # along +x row y - 1 from column x, along -x row y from x - 1
+                    row, col = (y0 - 1, x0) if dx > 0 else (y0, x0 - 1)
+                    dr, dc = 0, (1 if dx > 0 else -1)
+                else:           # along +y column x from row y, along -y column x - 1 from y - 1
+                    row, col = (y0, x0) if dy > 0 else (y0 - 1, x0 - 1)
+                    dr, dc = (1 if dy > 0 else -1), 0
+                for q in range(abs(dx) + abs(dy)):
+                    rr, cc = row + dr * q, col + dc * q
+                    lab = labels[rr, cc] if 0 <= rr < h and 0 <= cc < w else 0
+                    across[t] = lab
+                    t += 1
+                    if lab == last:
                         continue
-                    r0_, r1_ = row, row + 1
-                    c0, c1 = max(c0, 0), min(c1, w)
-                else:           # along +y column x, along -y column x - 1
-                    col = x0 if dy > 0 else x0 - 1
-                    if col < 0 or col >= w:
-                        continue
-                    r0_, r1_ = (y0, y0 + dy) if dy > 0 else (y0 + dy, y0)
-                    r0_, r1_ = max(r0_, 0), min(r1_, h)
-                    c0, c1 = col, col + 1
-                for rr in range(r0_, r1_):
-                    for cc in range(c0, c1):
-                        lab = labels[rr, cc]
-                        if lab == last:
-                            continue
-                        last = lab
-                        if 0 < lab <= n_lab and lab_b[lab] >= 0:
-                            ra = _root(parent, b)
-                            rb = _root(parent, lab_b[lab])
-                            if ra != rb:
-                                parent[max(ra, rb)] = min(ra, rb)
+                    last = lab
+                    if 0 < lab <= n_lab and lab_b[lab] >= 0:
+                        ra = _root(parent, b)
+                        rb = _root(parent, lab_b[lab])
+                        if ra != rb:
+                            parent[max(ra, rb)] = min(ra, rb)
     # counting sort by root: roots are their groups' smallest buildings, so groups come in
     # the order of their first building and members ascending
     count = np.zeros(n_b + 1, dtype=np.int64)
@@ -1202,14 +1175,19 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
     no = 0
-    touch = _may_touch(xy, ring_offsets, building_offsets)
-    members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch)
-    # each group's rings are sampled once and kept (samples, moments, neighbours across)
-    # for its second pass: scratch sized for the largest group
     perim = np.empty(n_rings, dtype=np.int64)
+    sample_off = np.zeros(n_rings + 1, dtype=np.int64)
     for r in range(n_rings):
         perim[r] = _perimeter(xy[ring_offsets[r]:ring_offsets[r + 1], 0],
                               xy[ring_offsets[r]:ring_offsets[r + 1], 1])
+        sample_off[r + 1] = sample_off[r] + perim[r]
+    # the label across each sample (read only for buildings that touch another)
+    across = np.empty(sample_off[n_rings], dtype=np.int64)
+    touch = _may_touch(xy, ring_offsets, building_offsets)
+    members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch,
+                                     sample_off, across)
+    # each group's rings are sampled once and kept (samples, moments) for its second
+    # pass: scratch sized for the largest group
     s_max = k_max = r_max = 0
     for u in range(unit_off.shape[0] - 1):
         s_u = k_u = r_u = 0
@@ -1223,13 +1201,14 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
         r_max = max(r_max, r_u)
     sx_buf = np.empty(s_max, dtype=np.float64)
     sy_buf = np.empty(s_max, dtype=np.float64)
-    nb_buf = np.empty(s_max, dtype=np.int64)
     ss_buf = np.empty(k_max + r_max, dtype=np.int64)
-    p_buf = np.empty((2 * s_max + r_max, 6), dtype=np.float64)
+    p_buf = np.empty((2 * s_max + r_max, 5), dtype=np.float64)
     centre = np.empty((r_max, 2), dtype=np.float64)
     span_ang = np.empty(k_max, dtype=np.float64)
     span_w = np.empty(k_max, dtype=np.float64)
     levels = np.empty(xy.shape[0], dtype=np.float64)
+    dp_stack = np.empty((2 * k_max + 4, 2), dtype=np.int64)
+    dp_bound = np.empty(2 * k_max + 4, dtype=np.float64)
     own_sigma2 = np.empty(n_b, dtype=np.float64)
     hist = np.empty(90, dtype=np.float64)
     group_hist = np.empty(90, dtype=np.float64)
@@ -1252,12 +1231,8 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 k = cx.shape[0]
                 _samples(cx, cy, sx, sy, side_start)
                 centre[q, 0], centre[q, 1] = _moments(sx, sy, p)
-                if unit.shape[0] > 1:
-                    _outside(sx, sy, cx, cy, side_start, labels, nb_buf[s0:s0 + n])
-                else:   # a building touching none: nothing across any crack
-                    nb_buf[s0:s0 + n] = 0
-                level = _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps))   # one pass, both tolerances
-                levels[ring_offsets[r]:ring_offsets[r + 1]] = level
+                level = levels[ring_offsets[r]:ring_offsets[r + 1]]
+                _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps), level, dp_stack, dp_bound)   # both tolerances
                 coarse = _candidates(level, ORIENT_EPS, max_cand)
                 st, en = _spans(coarse, side_start, n)
                 _orientation_hist(p, st, en, hist)
@@ -1292,7 +1267,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 cx, cy, sx, sy, side_start, p = _ring_views(xy, ring_offsets, r, n, s0, k0, q,
                                                             sx_buf, sy_buf, ss_buf, p_buf)
                 k = cx.shape[0]
-                nb = nb_buf[s0:s0 + n]
+                nb = across[sample_off[r]:sample_off[r + 1]]
                 mx, my = centre[q, 0], centre[q, 1]
                 level = levels[ring_offsets[r]:ring_offsets[r + 1]]
                 s0 += n

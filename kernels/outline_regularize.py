@@ -37,7 +37,8 @@ Algorithm (per building, all rings of a building share its orientation):
    against that wall finds it (two houses against one long building both take its line).
 6. **Vertices.** Consecutive walls are intersected; nearly parallel walls (a step in a
    facade) get a connecting wall perpendicular to the first, where the pixel boundary
-   crosses the mid-line between them (the step as the pixels place it).
+   crosses the mid-line between them (the step as the pixels place it); on a clean mask
+   a step that shows samples of its own gets its wall through them (``_step_walls``).
    An intersection that the pixels do not support (farther than about a pixel from the
    pixel boundary) is cut by a short wall along the boundary, or, a spike farther still,
    moved onto one of the two walls. Collinear neighbours are merged and duplicate
@@ -84,6 +85,10 @@ TURN_QUANT = 0.15  # ... counting a digital line's offset error at each end (pix
 TURN_MIN_SAMPLES = 20  # ... on walls of this many samples ...
 TURN_MIN_STEPS = 4.0   # ... showing this many steps across (fewer: a staircase's biased direction)
 CIRCLE_MIN_VERTICES = 24  # a round building's polygon: edges within 7.5 degrees of the circle's tangent
+STEP_MARGIN = 0.15  # pixels: a sample off both of two near-parallel walls by their digital-line bound and this ...
+STEP_REACH = 6      # ... within this many samples of their corner, in a run of at least ...
+STEP_MIN = 2        # ... this many samples, lies on the step between them ...
+STEP_LENGTH = 1.0   # ... which gets its own wall when at least this long (pixels)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -861,6 +866,102 @@ def _settle_walls(p, bounds, chosen, kinds, lines, corners, cx, cy, cidx, mx, my
                 lines[i, 0], lines[i, 1], lines[i, 2] = ang, lx, ly
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _off_line(x, y, ang, lx, ly, tol):
+    """Whether (x, y) lies farther than ``tol`` plus the digital quantization of the line
+    (angle ``ang`` through (lx, ly)) from it. The crack-edge midpoints of a pixelated
+    half-plane lie within half a pixel times the larger of the line's |cos|, |sin| of
+    it: a staircase of an oblique wall stays inside that band, a real wall does not."""
+    c, s = math.cos(ang), math.sin(ang)
+    return abs((y - ly) * c - (x - lx) * s) > 0.5 * max(abs(c), abs(s)) + tol
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _step_walls(lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, chosen, chamfer):
+    """Give the step between two consecutive near-parallel walls (within 20 degrees) its
+    own wall, placed on the samples that show it, before ``_vertices`` joins them.
+
+    ``_vertices`` would connect them square to the first at the one point where the
+    pixel boundary crosses their mid-line (``_step_point``); on an oblique wall that
+    crossing is a staircase's and can sit a pixel along the wall from the step. Here the
+    step's samples are the longest run of at least ``STEP_MIN`` within ``STEP_REACH`` of
+    the corner off both walls' lines beyond their digital-line bound (``_off_line``) and
+    ``STEP_MARGIN``; the step wall is square to the longer of the two walls (a run of two
+    or three samples gives its own direction only to about 15 degrees) through their
+    mean. It is kept when it meets both walls within ``CORNER_REACH`` of the crack corner
+    and within ``chamfer`` of the crack ring (where ``_vertices`` keeps a corner as it is),
+    in the order its samples go and at least ``STEP_LENGTH`` apart. Synthetic MTA
+    6.97 -> 6.93, Delft 10.62 -> 10.53, Rotterdam 10.22 -> 10.05; simulated scenes
+    unchanged. Walls on a neighbour's line (``kinds`` -1) are left alone. Returns the new
+    ``(lines, corners, weight, cidx)``."""
+    k = lines.shape[0]
+    n = sx.shape[0]
+    sin_par = math.sin(math.radians(20.0))
+    nl = np.empty((2 * k, 3), dtype=np.float64)
+    nc = np.empty((2 * k, 2), dtype=np.float64)
+    nw = np.empty(2 * k, dtype=np.float64)
+    ni = np.empty(2 * k, dtype=np.int64)
+    m = 0
+    for i in range(k):
+        h = i - 1 if i > 0 else k - 1
+        b = bounds[chosen[i]]
+        len_h = (b - bounds[chosen[h]]) % n
+        len_i = bounds[chosen[i + 1]] - b
+        if k >= 3 and kinds[h] != -1 and kinds[i] != -1 and min(len_h, len_i) >= STEP_REACH \
+                and abs(math.sin(lines[i, 0] - lines[h, 0])) < sin_par:
+            # the longest run of samples near the corner off both walls
+            lo = b - min(STEP_REACH, len_h // 2)
+            hi = b + min(STEP_REACH, len_i // 2)
+            best_a = best_b = run_a = lo
+            for t in range(lo, hi + 1):
+                off = False
+                if t < hi:
+                    tw = t % n
+                    off = _off_line(sx[tw], sy[tw], lines[h, 0], lines[h, 1], lines[h, 2], STEP_MARGIN) and \
+                        _off_line(sx[tw], sy[tw], lines[i, 0], lines[i, 1], lines[i, 2], STEP_MARGIN)
+                if not off:
+                    if t - run_a > best_b - best_a:
+                        best_a, best_b = run_a, t
+                    run_a = t + 1
+            cnt = best_b - best_a
+            if cnt >= STEP_MIN:
+                wx = wy = 0.0
+                for t in range(best_a, best_b):
+                    wx += sx[t % n]
+                    wy += sy[t % n]
+                wx /= cnt
+                wy /= cnt
+                ang = lines[h if len_h >= len_i else i, 0] + 0.5 * math.pi
+                cw, sw = math.cos(ang), math.sin(ang)
+                ok = True
+                px0 = py0 = px = py = 0.0
+                for e in range(2):   # where the step meets wall h (e 0), then wall i
+                    la = h if e == 0 else i
+                    ux, uy = math.cos(lines[la, 0]), math.sin(lines[la, 0])
+                    s = ((wx - lines[la, 1]) * sw - (wy - lines[la, 2]) * cw) / (ux * sw - uy * cw)
+                    px, py = lines[la, 1] + s * ux, lines[la, 2] + s * uy
+                    if (px - corners[i, 0]) ** 2 + (py - corners[i, 1]) ** 2 > CORNER_REACH ** 2 or \
+                            _chain_dist(px, py, cx, cy, cidx[i], CHAIN_REACH)[0] > chamfer:
+                        ok = False
+                        break
+                    if e == 0:
+                        px0, py0 = px, py
+                ex = sx[(best_b - 1) % n] - sx[best_a % n]
+                ey = sy[(best_b - 1) % n] - sy[best_a % n]
+                if ok and (px - px0) * ex + (py - py0) * ey > STEP_LENGTH * math.sqrt(ex * ex + ey * ey):
+                    nl[m, 0], nl[m, 1], nl[m, 2] = ang, wx, wy
+                    nc[m, 0], nc[m, 1] = corners[i, 0], corners[i, 1]
+                    nw[m] = cnt
+                    ni[m] = cidx[i]
+                    m += 1
+        nl[m, 0], nl[m, 1], nl[m, 2] = lines[i, 0], lines[i, 1], lines[i, 2]
+        nc[m, 0], nc[m, 1] = corners[i, 0], corners[i, 1]
+        nw[m] = weight[i]
+        ni[m] = cidx[i]
+        m += 1
+    return nl[:m], nc[:m], nw[:m], ni[:m]
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _clean(out, start, no, min_turn):
     """Drop closing duplicates and vertices whose turn is below ``min_turn`` radians, the
@@ -1342,6 +1443,9 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                     chamfer = max(CHAMFER_PIXELS, CHAMFER_SIGMAS * math.sqrt(sigma2))
                     _settle_walls(p, bounds, chosen, kinds, lines, corners, cx, cy, cidx, mx, my,
                                   theta, dirs, sigma2, corner_penalty, angle_penalty, diag_penalty, chamfer)
+                    if sigma2 <= REFIT_SIGMA * REFIT_SIGMA:   # a clean mask's steps (noise makes runs too)
+                        lines, corners, weight, cidx = _step_walls(lines, corners, weight, cidx, kinds, sx, sy,
+                                                                   cx, cy, bounds, chosen, chamfer)
                     no = _vertices(lines, corners, weight, cx, cy, cidx, chamfer, out, no)
                 if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
                         and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:

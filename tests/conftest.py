@@ -3,7 +3,11 @@
 Numba kernels run bounds-checked under test: a kernel reading past an array's end
 raises IndexError here instead of reading whatever memory lies there, which passes on
 one machine and fails on the next. The checked builds are cached apart from the
-production ones (``.pytest_cache/numba``), so neither loads the other's."""
+production ones (``.pytest_cache/numba``), so neither loads the other's.
+
+Property tests draw the same examples on every run and machine (hypothesis profile
+``ci``, derandomized), so CI sees what passed here; ``LOD3D_HYPOTHESIS=explore`` draws
+fresh ones to hunt for new counterexamples."""
 
 import os
 from pathlib import Path
@@ -17,6 +21,11 @@ os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
 os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".pytest_cache" / "numba"))
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("LOD3D_HYPOTHESIS", "ci"))
 
 SHARED_DATA = REPO.parent / "shared" / "data"
 

@@ -177,6 +177,48 @@ def _axis_gap(xy, a0, a1, b0, b1, ux, uy, ox, oy):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _separated(xy, sa, na, sb, nb, box_a, box_b, tol):
+    """Whether the line of an edge of either exterior, xy[sa:sa+na+1] or xy[sb:sb+nb+1]
+    (closed), separates the two polygons up to a strip ``tol`` wide: one polygon on one
+    side of it but ``wa``, the other on the other side but ``wb``, ``wa + wb <= tol``.
+    Each polygon lies in its exterior's convex hull, so their common part then lies
+    within ``tol`` of both boundaries (it lies in the strip, and crossing the strip leaves
+    both): neighbours whose walls meet along a line, up to rounding. Only the edges that
+    meet the other's box (``box_b``, ``box_a``) are tried. Differences of near
+    coordinates are exact, so large map coordinates do not blur the test."""
+    for w in range(2):
+        sp, n_p, sq, n_q = (sa, na, sb, nb) if w == 0 else (sb, nb, sa, na)
+        box = box_b if w == 0 else box_a
+        for i in range(n_p):
+            px, py = xy[sp + i, 0], xy[sp + i, 1]
+            qx, qy = xy[sp + i + 1, 0], xy[sp + i + 1, 1]
+            if max(px, qx) < box[0] or min(px, qx) > box[2] or max(py, qy) < box[1] \
+                    or min(py, qy) > box[3]:
+                continue
+            ux, uy = qx - px, qy - py
+            lim = tol * math.sqrt(ux * ux + uy * uy)   # distances across the line times |u|
+            lo = hi = 0.0
+            for k in range(n_p):
+                c = ux * (xy[sp + k, 1] - py) - uy * (xy[sp + k, 0] - px)
+                lo, hi = min(lo, c), max(hi, c)
+                if lo < -lim and hi > lim:
+                    break
+            # room left for the other polygon right of the line (this one left), and left
+            room_r, room_l = lim + min(lo, 0.0), lim - max(hi, 0.0)
+            for k in range(n_q):
+                if room_r < 0.0 and room_l < 0.0:
+                    break
+                c = ux * (xy[sq + k, 1] - py) - uy * (xy[sq + k, 0] - px)
+                if c > room_r:
+                    room_r = -1.0
+                if -c > room_l:
+                    room_l = -1.0
+            if room_r >= 0.0 or room_l >= 0.0:
+                return True
+    return False
+
+
+@numba.njit(cache=True, error_model="numpy")
 def overlap_areas(xy, ring_off, poly_off, left, right, eps):
     """Common area of each pair of polygons ``(left[k], right[k])`` and whether it could
     not be told reliably (then ask an exact overlay). Polygons as closed rings: ring r is
@@ -247,7 +289,10 @@ def overlap_areas(xy, ring_off, poly_off, left, right, eps):
                          ux, uy, ox, oy) > 2.0 * grow:
                 apart = True
                 break
-        if apart:
+        # separated by a wall's line up to eps / 2: what they share lies within eps of
+        # both boundaries, where pieces running opposite ways bound no common area
+        if apart or _separated(xy, ring_off[a0], ring_off[a0 + 1] - ring_off[a0] - 1, ring_off[b0],
+                               ring_off[b0 + 1] - ring_off[b0] - 1, ba, bb, 0.5 * eps):
             continue
         s1, amb1, ts = _half_overlap(xy, ring_off, sign, a0, a1, b0, b1, bb, ox, oy, True, eps, ts)
         s2, amb2, ts = _half_overlap(xy, ring_off, sign, b0, b1, a0, a1, ba, ox, oy, False, eps, ts)

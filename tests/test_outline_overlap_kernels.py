@@ -66,6 +66,31 @@ def test_box_pairs_are_the_strtree_pairs_sorted():
     assert 7 not in got_l and 7 not in got_r
 
 
+def test_separated_by_a_wall_line_up_to_the_tolerance():
+    """``_separated`` (the overlap filter's shortcut) holds for neighbours whose walls meet
+    on a line, up to the tolerance and in either order, not for an overlap, nor for a
+    block in an L's notch (no one line separates them, though they only touch)."""
+    from lod3d.kernels.outline_repair import _separated
+
+    def sep(a, b, tol):
+        xy = np.concatenate([np.asarray(a.exterior.coords), np.asarray(b.exterior.coords)])
+        na, nb = len(a.exterior.coords) - 1, len(b.exterior.coords) - 1
+        return _separated(xy, 0, na, na + 1, nb, np.array(a.bounds), np.array(b.bounds), tol)
+
+    x0, y0 = 374000.0, 4829000.0
+    a = shapely.Polygon([(x0, y0), (x0 + 10, y0 + 1), (x0 + 9, y0 + 9), (x0 - 1, y0 + 8)])
+    u = np.array([10.0, 1.0]) / np.hypot(10.0, 1.0)         # along a's first wall
+    n = np.array([u[1], -u[0]])                              # out of a, across that wall
+    for depth, tol, expect in ((0.0, 1e-8, True), (3e-9, 1e-8, True), (3e-8, 1e-8, False),
+                               (0.1, 1e-8, False), (0.1, 0.2, True)):
+        p0 = np.array([x0, y0]) + 2 * u - depth * n          # b reaches depth into a
+        b = shapely.Polygon([p0, p0 + 5 * n, p0 + 5 * n + 4 * u, p0 + 4 * u])
+        assert sep(a, b, tol) == expect and sep(b, a, tol) == expect
+    ell = shapely.Polygon([(0, 0), (6, 0), (6, 2), (2, 2), (2, 6), (0, 6)])
+    notch = shapely.Polygon([(2, 2), (5, 2), (5, 5), (2, 5)])
+    assert not sep(ell, notch, 1e-9) and not sep(notch, ell, 1e-9)
+
+
 def test_in_pixels_is_geos_contains_with_and_without_rotation():
     from lod3d.outline.regularize import _in_pixels
     rings = trace_buildings(_random_mask(7), min_area_px=1, min_hole_px=1)

@@ -476,7 +476,7 @@ def footprint_rings(out_xy, out_off, building_offsets, a, b, c, d, e, f, reverse
     boxes)``."""
     xy, r_off, b_off, collapsed = kept_rings(out_xy, out_off, building_offsets)
     world, closed = closed_world_rings(xy, r_off, a, b, c, d, e, f, reverse)
-    certain = simple_polygons(xy, r_off, b_off, tol)
+    certain = simple_polygons(xy, r_off, b_off, tol, False)
     n_b = b_off.shape[0] - 1
     area = np.zeros(n_b, dtype=np.float64)
     boxes = np.empty((n_b, 4), dtype=np.float64)
@@ -574,13 +574,15 @@ def _in_ring(px, py, xy, s, k):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def simple_polygons(xy, ring_off, poly_off, tol):
-    """Which polygons are certainly valid without asking GEOS (rings without closing
-    repeat, exterior first): every ring simple (``_ring_simple``), rings pairwise apart,
-    each hole inside the exterior and in no other hole. Rings that are simple and apart
-    leave a connected interior, so such a polygon is valid; ``False`` means only "not
-    certain" (the caller asks GEOS). ``tol`` (coordinate units) is far above the rounding
-    of the georeferencing (an affine map), so validity survives it."""
+def simple_polygons(xy, ring_off, poly_off, tol, closed):
+    """Which polygons are certainly valid without asking GEOS (exterior first; ``closed``:
+    each ring ends with a repeat of its first vertex, else not): every ring simple
+    (``_ring_simple``), rings pairwise apart, each hole inside the exterior and in no
+    other hole. Rings that are simple and apart leave a connected interior, so such a
+    polygon is valid; ``False`` means only "not certain" (the caller asks GEOS). ``tol``
+    (coordinate units) is far above the rounding of the georeferencing (an affine map),
+    so validity survives it."""
+    rep = 1 if closed else 0
     n_p = poly_off.shape[0] - 1
     ok = np.zeros(n_p, dtype=np.bool_)
     for q in range(n_p):
@@ -589,22 +591,22 @@ def simple_polygons(xy, ring_off, poly_off, tol):
         for r in range(r0, r1):
             if not good:
                 break
-            good = _ring_simple(xy, ring_off[r], ring_off[r + 1] - ring_off[r], tol)
+            good = _ring_simple(xy, ring_off[r], ring_off[r + 1] - ring_off[r] - rep, tol)
         for r in range(r0 + 1, r1):     # holes: inside the exterior, apart from every ring
             if not good:
                 break
             s = ring_off[r]
-            good = _in_ring(xy[s, 0], xy[s, 1], xy, ring_off[r0], ring_off[r0 + 1] - ring_off[r0])
+            good = _in_ring(xy[s, 0], xy[s, 1], xy, ring_off[r0], ring_off[r0 + 1] - ring_off[r0] - rep)
             for r2 in range(r0, r1):
                 if not good:
                     break
                 if r2 == r:
                     continue
-                s2, k2 = ring_off[r2], ring_off[r2 + 1] - ring_off[r2]
+                s2, k2 = ring_off[r2], ring_off[r2 + 1] - ring_off[r2] - rep
                 if r2 > r0 and _in_ring(xy[s, 0], xy[s, 1], xy, s2, k2):
                     good = False                # nested in another hole
                 elif r2 < r:                     # each pair of rings once
-                    good = _rings_apart(xy, s, ring_off[r + 1] - s, s2, k2, tol)
+                    good = _rings_apart(xy, s, ring_off[r + 1] - s - rep, s2, k2, tol)
         ok[q] = good
     return ok
 

@@ -31,6 +31,7 @@ from lod3d.kernels.outline_repair import (
     inside_pixel_rings,
     overlap_areas,
     overlap_points,
+    simple_polygons,
 )
 
 from .polygonize import Rings
@@ -192,7 +193,14 @@ def _largest_part(geoms: np.ndarray) -> np.ndarray:
 
 
 def _closed_rings(polys: np.ndarray):
-    """Closed rings of polygons as flat coordinates: ``(xy, ring_offsets, polygon_offsets)``."""
+    """Closed rings of polygons as flat coordinates: ``(xy, ring_offsets, polygon_offsets)``.
+    Polygons without holes (and not empty), the usual case, are read in one pass: their
+    coordinates are their exteriors', one ring each."""
+    counts = shapely.get_num_coordinates(polys)
+    if counts.all() and not shapely.get_num_interior_rings(polys).any():
+        off = np.zeros(len(polys) + 1, dtype=np.int64)
+        np.cumsum(counts, out=off[1:])
+        return shapely.get_coordinates(polys), off, np.arange(len(polys) + 1, dtype=np.int64)
     rings, ridx = shapely.get_rings(polys, return_index=True)
     coords, cidx = shapely.get_coordinates(rings, return_index=True)
     ring_off = np.concatenate(([0], np.cumsum(np.bincount(cidx, minlength=len(rings)))))
@@ -304,7 +312,7 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
         rest = np.ones(len(loser), dtype=bool)
         rest[first] = False
         loser, winner = loser[rest], winner[rest]
-    return _drop_short_edges(polys, losers, MIN_EDGE * px_area ** 0.5, min_area)
+    return _drop_short_edges(polys, losers, MIN_EDGE * px_area ** 0.5, min_area, tol)
 
 
 def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -314,7 +322,7 @@ def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _drop_short_edges(polys: np.ndarray, which: np.ndarray, min_len: float,
-                      min_area: float) -> np.ndarray:
+                      min_area: float, tol: float) -> np.ndarray:
     """Remove the edges shorter than ``min_len`` from the polygons ``which`` (the cut ones).
 
     Where a neighbour's corner meets a cut wall, the GEOS difference leaves edges of a few
@@ -323,8 +331,9 @@ def _drop_short_edges(polys: np.ndarray, which: np.ndarray, min_len: float,
     the triangle of that vertex and its two ring neighbours; the walls beside the edge
     tilt by its length over theirs (under a degree for a wall of 10 pixels). First convex
     vertices (:func:`drop_short_edges`, Numba): the polygon only shrinks, so it cannot
-    come to overlap a neighbour; GEOS has the last word on validity (a polygon it finds
-    invalid keeps its cut outline). The rare edges left, at the bottom of a notch (both
+    come to overlap a neighbour; it is valid when :func:`simple_polygons` certifies it
+    (at ``tol``), else GEOS has the last word (a polygon it finds invalid keeps its cut
+    outline). The rare edges left, at the bottom of a notch (both
     ends reflex), go in :func:`_fill_notch`. ``polys`` must be oriented (outer rings
     counter-clockwise, holes clockwise); ``min_area``: the overlap taken for rounding.
     """
@@ -333,7 +342,8 @@ def _drop_short_edges(polys: np.ndarray, which: np.ndarray, min_len: float,
     ok = dropped > 0
     if ok.any():
         new = shapely.from_ragged_array(shapely.GeometryType.POLYGON, xy, (ring_off, poly_off))
-        ok[ok] = shapely.is_valid(new[ok])
+        unsure = ok & ~simple_polygons(xy, ring_off, poly_off, tol, True)
+        ok[unsure] = shapely.is_valid(new[unsure])
         polys[which[ok]] = new[ok]
     # the polygons with a short edge left (those GEOS refused are left alone)
     for b in which[short & (ok | (dropped == 0))]:

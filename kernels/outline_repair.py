@@ -476,7 +476,7 @@ def footprint_rings(out_xy, out_off, building_offsets, a, b, c, d, e, f, reverse
     boxes)``."""
     xy, r_off, b_off, collapsed = kept_rings(out_xy, out_off, building_offsets)
     world, closed = closed_world_rings(xy, r_off, a, b, c, d, e, f, reverse)
-    certain = simple_polygons(xy, r_off, b_off, tol)
+    certain = simple_polygons(xy, r_off, b_off, tol, False)
     n_b = b_off.shape[0] - 1
     area = np.zeros(n_b, dtype=np.float64)
     boxes = np.empty((n_b, 4), dtype=np.float64)
@@ -574,13 +574,15 @@ def _in_ring(px, py, xy, s, k):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def simple_polygons(xy, ring_off, poly_off, tol):
-    """Which polygons are certainly valid without asking GEOS (rings without closing
-    repeat, exterior first): every ring simple (``_ring_simple``), rings pairwise apart,
-    each hole inside the exterior and in no other hole. Rings that are simple and apart
-    leave a connected interior, so such a polygon is valid; ``False`` means only "not
-    certain" (the caller asks GEOS). ``tol`` (coordinate units) is far above the rounding
-    of the georeferencing (an affine map), so validity survives it."""
+def simple_polygons(xy, ring_off, poly_off, tol, closed):
+    """Which polygons are certainly valid without asking GEOS (exterior first; ``closed``:
+    each ring ends with a repeat of its first vertex, else not): every ring simple
+    (``_ring_simple``), rings pairwise apart, each hole inside the exterior and in no
+    other hole. Rings that are simple and apart leave a connected interior, so such a
+    polygon is valid; ``False`` means only "not certain" (the caller asks GEOS). ``tol``
+    (coordinate units) is far above the rounding of the georeferencing (an affine map),
+    so validity survives it."""
+    rep = 1 if closed else 0
     n_p = poly_off.shape[0] - 1
     ok = np.zeros(n_p, dtype=np.bool_)
     for q in range(n_p):
@@ -589,22 +591,22 @@ def simple_polygons(xy, ring_off, poly_off, tol):
         for r in range(r0, r1):
             if not good:
                 break
-            good = _ring_simple(xy, ring_off[r], ring_off[r + 1] - ring_off[r], tol)
+            good = _ring_simple(xy, ring_off[r], ring_off[r + 1] - ring_off[r] - rep, tol)
         for r in range(r0 + 1, r1):     # holes: inside the exterior, apart from every ring
             if not good:
                 break
             s = ring_off[r]
-            good = _in_ring(xy[s, 0], xy[s, 1], xy, ring_off[r0], ring_off[r0 + 1] - ring_off[r0])
+            good = _in_ring(xy[s, 0], xy[s, 1], xy, ring_off[r0], ring_off[r0 + 1] - ring_off[r0] - rep)
             for r2 in range(r0, r1):
                 if not good:
                     break
                 if r2 == r:
                     continue
-                s2, k2 = ring_off[r2], ring_off[r2 + 1] - ring_off[r2]
+                s2, k2 = ring_off[r2], ring_off[r2 + 1] - ring_off[r2] - rep
                 if r2 > r0 and _in_ring(xy[s, 0], xy[s, 1], xy, s2, k2):
                     good = False                # nested in another hole
                 elif r2 < r:                     # each pair of rings once
-                    good = _rings_apart(xy, s, ring_off[r + 1] - s, s2, k2, tol)
+                    good = _rings_apart(xy, s, ring_off[r + 1] - s - rep, s2, k2, tol)
         ok[q] = good
     return ok
 
@@ -827,93 +829,159 @@ def _append_run(dst, m, xy, s, n, first, count, step):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def simple_cuts(xy, ring_off, poly_off, left, right, area, area_tol, tol):
-    """Overlaps removed in Numba where that is simple and exact: a polygon less a
-    neighbour whose boundary it crosses twice.
+def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, ring, inner):
+    """A - B in Numba where that is simple and exact, for the exteriors A = xy[sa:sa+na+1]
+    and B = xy[sb:sb+nb+1] (closed) sharing ``area``: when both run counter-clockwise, no
+    vertex of either lies within ``tol`` of the other's boundary and A's boundary enters B
+    once and leaves it once (at E and X), A - B is A's boundary from X to E (outside B)
+    closed by B's boundary from E back to X, and A & B is A's boundary from E to X closed
+    by B's boundary from X on to E (inside A). The cut is taken when its ring is certainly
+    simple (``_ring_simple`` at ``tol``) and A & B has ``area`` within ``area_tol``
+    (about (ox, oy); an independent check of the construction).
 
-    For the pair k of polygons ``(left[k], right[k])`` sharing ``area[k]``
-    (:func:`overlap_areas`) and each way round (A, B) = (left, right), (right, left):
-    when A and B have no holes, both run counter-clockwise, no vertex of either lies
-    within ``tol`` of the other's boundary and A's boundary enters B once and leaves it
-    once (at E and X), A - B is A's boundary from X to E (outside B) closed by B's
-    boundary from E back to X, and A & B is A's boundary from E to X closed by B's
-    boundary from X on to E (inside A). The cut is taken when its ring is certainly
-    simple (``_ring_simple`` at ``tol``) and A & B has ``area[k]`` within ``area_tol``
-    (an independent check of the construction); else that way round is left to GEOS.
-    Polygons as closed rings (``xy``, ``ring_off``, ``poly_off`` as in
-    :func:`overlap_areas`).
+    Writes A - B to ``ring[:m]`` (no closing repeat) and A & B to ``inner[:mi+1]``
+    (closed); both need ``na + nb + 3`` rows. Returns ``(m, mi)``, ``m = -1`` where the
+    cut is left to GEOS."""
+    if na < 3 or nb < 3 or _ring_area2(xy, sa, sa + na + 1) <= 0.0 or _ring_area2(xy, sb, sb + nb + 1) <= 0.0:
+        return -1, 0
+    if _near_walls(xy, sa, na, sb, nb, tol) or _near_walls(xy, sb, nb, sa, na, tol):
+        return -1, 0
+    i_e, t_e, je, i_x, t_x, jx = _two_crossings(xy, sa, na, sb, nb)
+    if i_e < 0:
+        return -1, 0
+    ex = xy[sa + i_e, 0] + t_e * (xy[sa + i_e + 1, 0] - xy[sa + i_e, 0])
+    ey = xy[sa + i_e, 1] + t_e * (xy[sa + i_e + 1, 1] - xy[sa + i_e, 1])
+    xx = xy[sa + i_x, 0] + t_x * (xy[sa + i_x + 1, 0] - xy[sa + i_x, 0])
+    xy_ = xy[sa + i_x, 1] + t_x * (xy[sa + i_x + 1, 1] - xy[sa + i_x, 1])
+    nbk = (je - jx) % nb    # B's vertices inside A: jx+1, ..., je
+    if nbk == 0:            # E and X on one wall of B: all of them if X follows E
+        vx, vy = xy[sb + je + 1, 0] - xy[sb + je, 0], xy[sb + je + 1, 1] - xy[sb + je, 1]
+        if (xx - ex) * vx + (xy_ - ey) * vy > 0.0:
+            nbk = nb
+    # A's vertices strictly between the two crossings, each way round (all of them when
+    # both crossings lie on one wall in that order)
+    na_out = (i_e - i_x) % na if i_e != i_x else (na if t_e < t_x else 0)
+    na_in = (i_x - i_e) % na if i_e != i_x else (na if t_e > t_x else 0)
+    # A - B: X, A's vertices i_x+1 .. i_e, E, B's je .. jx+1 backwards
+    ring[0, 0], ring[0, 1] = xx, xy_
+    m = _append_run(ring, 1, xy, sa, na, i_x + 1, na_out, 1)
+    ring[m, 0], ring[m, 1] = ex, ey
+    m = _append_run(ring, m + 1, xy, sb, nb, je, nbk, -1)
+    # A & B: E, A's vertices i_e+1 .. i_x, X, B's jx+1 .. je
+    inner[0, 0], inner[0, 1] = ex, ey
+    mi = _append_run(inner, 1, xy, sa, na, i_e + 1, na_in, 1)
+    inner[mi, 0], inner[mi, 1] = xx, xy_
+    mi = _append_run(inner, mi + 1, xy, sb, nb, jx + 1, nbk, 1)
+    inner[mi] = inner[0]
+    a2 = 0.0
+    for i in range(mi):
+        a2 += (inner[i, 0] - ox) * (inner[i + 1, 1] - oy) - (inner[i + 1, 0] - ox) * (inner[i, 1] - oy)
+    if abs(0.5 * a2 - area) > area_tol or m < 3 or not _ring_simple(ring, 0, m, tol):
+        return -1, mi
+    return m, mi
 
-    Returns ``(done, px, py, cut_xy, cut_off)``: ``done[k, w]`` for way w (0: left cut
-    by right, 1: right cut by left), the interior point (GEOS ``point_on_surface``) of
-    A & B (NaN where neither way is done) and the cut rings, closed, ring 2k + w is
-    ``cut_xy[cut_off[2k+w]:cut_off[2k+w+1]]`` (empty where not done)."""
+
+@numba.njit(cache=True, error_model="numpy")
+def _exterior(ring_off, poly_off, p):
+    """Start and vertex count (closing repeat not counted) of polygon p's exterior, and
+    whether it is the polygon's only ring."""
+    s = ring_off[poly_off[p]]
+    return s, ring_off[poly_off[p] + 1] - s - 1, poly_off[p + 1] - poly_off[p] == 1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def overlap_points(xy, ring_off, poly_off, left, right, area, area_tol, tol):
+    """A point inside the common part of each pair of polygons ``(left[k], right[k])``
+    sharing ``area[k]`` (:func:`overlap_areas`) where Numba can cut the pair either way
+    round (:func:`_cut`; polygons without holes): GEOS ``point_on_surface`` of A & B,
+    found on the ring the cut builds for it. Polygons as closed rings (``xy``,
+    ``ring_off``, ``poly_off`` as in :func:`overlap_areas`).
+
+    Returns ``(px, py)``, NaN where neither way is cut (the caller asks GEOS)."""
     n = left.shape[0]
-    done = np.zeros((n, 2), dtype=np.bool_)
     px = np.full(n, np.nan)
     py = np.full(n, np.nan)
-    cap = 0
-    for k in range(n):
-        cap += 2 * (ring_off[poly_off[left[k]] + 1] - ring_off[poly_off[left[k]]]
-                    + ring_off[poly_off[right[k]] + 1] - ring_off[poly_off[right[k]]])
-    cut_xy = np.empty((cap, 2), dtype=np.float64)
-    cut_off = np.zeros(2 * n + 1, dtype=np.int64)
-    o = 0
     ring = np.empty((32, 2))
     inner = np.empty((32, 2))
     for k in range(n):
+        ox, oy = xy[ring_off[poly_off[left[k]]], 0], xy[ring_off[poly_off[left[k]]], 1]
         for w in range(2):
-            a, b = (left[k], right[k]) if w == 0 else (right[k], left[k])
-            cut_off[2 * k + w + 1] = o
-            if poly_off[a + 1] - poly_off[a] != 1 or poly_off[b + 1] - poly_off[b] != 1:
-                continue
-            sa, ea = ring_off[poly_off[a]], ring_off[poly_off[a] + 1]
-            sb, eb = ring_off[poly_off[b]], ring_off[poly_off[b] + 1]
-            na, nb = ea - sa - 1, eb - sb - 1
-            if na < 3 or nb < 3 or _ring_area2(xy, sa, ea) <= 0.0 or _ring_area2(xy, sb, eb) <= 0.0:
-                continue
-            if _near_walls(xy, sa, na, sb, nb, tol) or _near_walls(xy, sb, nb, sa, na, tol):
-                continue
-            i_e, t_e, je, i_x, t_x, jx = _two_crossings(xy, sa, na, sb, nb)
-            if i_e < 0:
-                continue
+            sa, na, a_simple = _exterior(ring_off, poly_off, left[k] if w == 0 else right[k])
+            sb, nb, b_simple = _exterior(ring_off, poly_off, right[k] if w == 0 else left[k])
+            if not (a_simple and b_simple):
+                break
             if ring.shape[0] < na + nb + 3:
                 ring = np.empty((2 * (na + nb + 3), 2))
                 inner = np.empty((2 * (na + nb + 3), 2))
-            ex = xy[sa + i_e, 0] + t_e * (xy[sa + i_e + 1, 0] - xy[sa + i_e, 0])
-            ey = xy[sa + i_e, 1] + t_e * (xy[sa + i_e + 1, 1] - xy[sa + i_e, 1])
-            xx = xy[sa + i_x, 0] + t_x * (xy[sa + i_x + 1, 0] - xy[sa + i_x, 0])
-            xy_ = xy[sa + i_x, 1] + t_x * (xy[sa + i_x + 1, 1] - xy[sa + i_x, 1])
-            nbk = (je - jx) % nb    # B's vertices inside A: jx+1, ..., je
-            if nbk == 0:            # E and X on one wall of B: all of them if X follows E
-                vx, vy = xy[sb + je + 1, 0] - xy[sb + je, 0], xy[sb + je + 1, 1] - xy[sb + je, 1]
-                if (xx - ex) * vx + (xy_ - ey) * vy > 0.0:
-                    nbk = nb
-            # A's vertices strictly between the two crossings, each way round (all of
-            # them when both crossings lie on one wall in that order)
-            na_out = (i_e - i_x) % na if i_e != i_x else (na if t_e < t_x else 0)
-            na_in = (i_x - i_e) % na if i_e != i_x else (na if t_e > t_x else 0)
-            # A - B: X, A's vertices i_x+1 .. i_e, E, B's je .. jx+1 backwards
-            ring[0, 0], ring[0, 1] = xx, xy_
-            m = _append_run(ring, 1, xy, sa, na, i_x + 1, na_out, 1)
-            ring[m, 0], ring[m, 1] = ex, ey
-            m = _append_run(ring, m + 1, xy, sb, nb, je, nbk, -1)
-            # A & B: E, A's vertices i_e+1 .. i_x, X, B's jx+1 .. je
-            inner[0, 0], inner[0, 1] = ex, ey
-            mi = _append_run(inner, 1, xy, sa, na, i_e + 1, na_in, 1)
-            inner[mi, 0], inner[mi, 1] = xx, xy_
-            mi = _append_run(inner, mi + 1, xy, sb, nb, jx + 1, nbk, 1)
-            inner[mi] = inner[0]
-            ox, oy = xy[ring_off[poly_off[left[k]]], 0], xy[ring_off[poly_off[left[k]]], 1]
-            a2 = 0.0
-            for i in range(mi):
-                a2 += (inner[i, 0] - ox) * (inner[i + 1, 1] - oy) - (inner[i + 1, 0] - ox) * (inner[i, 1] - oy)
-            if abs(0.5 * a2 - area[k]) > area_tol or m < 3 or not _ring_simple(ring, 0, m, tol):
-                continue
-            cut_xy[o:o + m] = ring[:m]
-            cut_xy[o + m] = ring[0]
-            o += m + 1
-            cut_off[2 * k + w + 1] = o
-            done[k, w] = True
-            if np.isnan(px[k]):
+            m, mi = _cut(xy, sa, na, sb, nb, area[k], area_tol, tol, ox, oy, ring, inner)
+            if m >= 0:
                 px[k], py[k] = _interior_point(inner, mi)
-    return done, px, py, cut_xy[:o], cut_off
+                break
+    return px, py
+
+
+@numba.njit(cache=True, error_model="numpy")
+def cuts_in_turn(xy, ring_off, poly_off, loser, winner, area, area_tol, tol):
+    """Each polygon ``loser[k]`` less its neighbours ``winner[k]``, cut in Numba
+    (:func:`_cut`) one after the other. Entries with the same loser are consecutive (a
+    group); each cut starts from the ring the group's earlier cuts left and a cut Numba
+    refuses is skipped (the caller makes it with GEOS: the polygons only shrink, so the
+    order of the cuts is free). ``area[k]``: the common area of the uncut pair, the
+    check of the construction; where an earlier cut took part of it, the check fails
+    and the cut is left to GEOS. Losers with holes are left to GEOS. Polygons as closed
+    rings (``xy``, ``ring_off``, ``poly_off`` as in :func:`overlap_areas`).
+
+    Returns ``(cut, out_xy, out_off)``: whether entry k was cut here, and group g's
+    loser after its cuts, closed, ``out_xy[out_off[g]:out_off[g+1]]`` (empty where no
+    cut was made)."""
+    n = loser.shape[0]
+    cut = np.zeros(n, dtype=np.bool_)
+    n_groups = 0
+    cap = 0
+    for k in range(n):
+        if k == 0 or loser[k] != loser[k - 1]:
+            n_groups += 1
+            cap += _exterior(ring_off, poly_off, loser[k])[1] + 1
+        cap += _exterior(ring_off, poly_off, winner[k])[1] + 2
+    out_xy = np.empty((cap, 2), dtype=np.float64)
+    out_off = np.zeros(n_groups + 1, dtype=np.int64)
+    pair = np.empty((64, 2))   # the loser's current ring, then the winner's (both closed)
+    ring = np.empty((64, 2))
+    inner = np.empty((64, 2))
+    o = 0
+    g = 0
+    k0 = 0
+    while k0 < n:
+        k1 = k0 + 1
+        while k1 < n and loser[k1] == loser[k0]:
+            k1 += 1
+        sa, na, a_simple = _exterior(ring_off, poly_off, loser[k0])
+        if pair.shape[0] < na + 1:
+            pair = np.empty((2 * (na + 1), 2))
+        pair[:na + 1] = xy[sa:sa + na + 1]
+        ox, oy = xy[sa, 0], xy[sa, 1]
+        for k in range(k0, k1 if a_simple else k0):
+            sb, nb, b_simple = _exterior(ring_off, poly_off, winner[k])
+            if not b_simple:
+                continue
+            if pair.shape[0] < na + nb + 2:
+                grown = np.empty((2 * (na + nb + 2), 2))
+                grown[:na + 1] = pair[:na + 1]
+                pair = grown
+            if ring.shape[0] < na + nb + 3:
+                ring = np.empty((2 * (na + nb + 3), 2))
+                inner = np.empty((2 * (na + nb + 3), 2))
+            pair[na + 1:na + nb + 2] = xy[sb:sb + nb + 1]
+            m, _ = _cut(pair, 0, na, na + 1, nb, area[k], area_tol, tol, ox, oy, ring, inner)
+            if m >= 0:
+                cut[k] = True
+                pair[:m] = ring[:m]
+                pair[m] = ring[0]
+                na = m
+        if cut[k0:k1].any():
+            out_xy[o:o + na + 1] = pair[:na + 1]
+            o += na + 1
+        g += 1
+        out_off[g] = o
+        k0 = k1
+    return cut, out_xy[:o], out_off

@@ -10,8 +10,9 @@ from lod3d.kernels.outline_repair import (
     box_pairs,
     footprint_rings,
     inside_pixel_rings,
+    cuts_in_turn,
     overlap_areas,
-    simple_cuts,
+    overlap_points,
 )
 from lod3d.outline.polygonize import trace_buildings
 from lod3d.outline.regularize import VALID_TOL, pixel_polygons, rings_to_polygons
@@ -108,19 +109,31 @@ def test_in_pixels_is_geos_contains_with_and_without_rotation():
         assert in_left.any() and not in_left.all()
 
 
-def _cuts(polys):
-    """simple_cuts of the pair (polys[0], polys[1]) as the regularizer calls it."""
+def _flat(polys):
+    """Closed rings of polygons as the kernels read them: (xy, ring_off, poly_off)."""
     rings, ridx = shapely.get_rings(polys, return_index=True)
     coords, cidx = shapely.get_coordinates(rings, return_index=True)
     ring_off = np.concatenate(([0], np.cumsum(np.bincount(cidx)))).astype(np.int64)
     poly_off = np.concatenate(([0], np.cumsum(np.bincount(ridx)))).astype(np.int64)
+    return coords, ring_off, poly_off
+
+
+def _cuts(polys):
+    """The Numba cuts of the pair (polys[0], polys[1]) as the regularizer makes them: the
+    point inside the overlap (:func:`overlap_points`) and each way round, (0 - 1, 1 - 0),
+    the cut alone (:func:`cuts_in_turn`). Returns ``(done, px, py, cut_xy, cut_off)``
+    with ``done[0, w]`` and ring w ``cut_xy[cut_off[w]:cut_off[w + 1]]``."""
+    coords, ring_off, poly_off = _flat(polys)
     left, right = np.array([0]), np.array([1])
     area, unclear = overlap_areas(coords, ring_off, poly_off, left, right, 1e-9)
     assert not unclear[0]
-    return simple_cuts(coords, ring_off, poly_off, left, right, area, 1e-9, 1e-7)
+    px, py = overlap_points(coords, ring_off, poly_off, left, right, area, 1e-9, 1e-7)
+    ways = np.array([0, 1]), np.array([1, 0])
+    done, cut_xy, cut_off = cuts_in_turn(coords, ring_off, poly_off, *ways, np.repeat(area, 2), 1e-9, 1e-7)
+    return done[None], px, py, cut_xy, cut_off
 
 
-def test_simple_cuts_are_geos_difference_and_point_on_surface():
+def test_numba_cuts_are_geos_difference_and_point_on_surface():
     rng = np.random.default_rng(3)
     n_done = 0
     for _ in range(200):
@@ -150,7 +163,7 @@ def test_simple_cuts_are_geos_difference_and_point_on_surface():
     assert n_done > 100
 
 
-def test_simple_cuts_leave_touching_and_multiple_crossings_to_geos():
+def test_numba_cuts_leave_touching_and_multiple_crossings_to_geos():
     a = shapely.Polygon([(0, 0), (10, 0), (10, 8), (0, 8)])
     comb = shapely.Polygon([(2, -3), (8, -3), (8, 1), (6, 1), (6, -1), (4, -1), (4, 1), (2, 1)])
     on_wall = shapely.Polygon([(10, 2), (14, 2), (14, 6), (9.5, 6)])   # a vertex on a's wall
@@ -158,6 +171,33 @@ def test_simple_cuts_leave_touching_and_multiple_crossings_to_geos():
         polys = shapely.orient_polygons(np.array([a, b]))
         done, px, _, cut_xy, _ = _cuts(polys)
         assert not done.any() and np.isnan(px[0]) and len(cut_xy) == 0
+
+
+def test_cuts_in_turn_cut_a_loser_by_each_neighbour():
+    """A building overlapped by two neighbours along two walls is cut by both in turn,
+    as GEOS ``(a - b) - c``; where the two neighbours overlap inside it, the second cut
+    takes less than the pair's overlap and is left to GEOS (the first is kept)."""
+    a = shapely.Polygon([(0, 0), (10, 0.02), (10, 8), (0.03, 8)])
+    b = shapely.Polygon([(9.8, -2), (16, -2), (16, 9), (9.7, 9)])      # across the east wall
+    c = shapely.Polygon([(-2, 7.9), (12, 7.7), (12, 12), (-2, 12)])    # across the north wall
+    polys = shapely.orient_polygons(np.array([a, b, c]))
+    coords, ring_off, poly_off = _flat(polys)
+    winners = np.array([1, 2])
+    area, _ = overlap_areas(coords, ring_off, poly_off, np.zeros(2, np.int64), winners, 1e-9)
+    done, cut_xy, cut_off = cuts_in_turn(coords, ring_off, poly_off, np.zeros(2, np.int64),
+                                         winners, area, 1e-9, 1e-7)
+    assert done.tolist() == [True, False]      # b and c overlap inside a: one cut only
+    cut = shapely.Polygon(cut_xy[cut_off[0]:cut_off[1]])
+    assert shapely.equals_exact(shapely.normalize(cut), shapely.normalize(polys[0] - polys[1]), 1e-9)
+    c = shapely.Polygon([(-2, 7.9), (9.6, 7.7), (9.6, 12), (-2, 12)])    # now clear of b
+    polys = shapely.orient_polygons(np.array([a, b, c]))
+    coords, ring_off, poly_off = _flat(polys)
+    area, _ = overlap_areas(coords, ring_off, poly_off, np.zeros(2, np.int64), winners, 1e-9)
+    done, cut_xy, cut_off = cuts_in_turn(coords, ring_off, poly_off, np.zeros(2, np.int64),
+                                         winners, area, 1e-9, 1e-7)
+    cut = shapely.Polygon(cut_xy[cut_off[0]:cut_off[1]])
+    assert done.tolist() == [True, True] and cut.is_valid
+    assert shapely.equals_exact(shapely.normalize(cut), shapely.normalize(polys[0] - polys[1] - polys[2]), 1e-9)
 
 
 def test_footprint_rings_areas_and_boxes_are_geos_to_the_bit():

@@ -196,7 +196,7 @@ def test_polygons_certified_simple_are_valid_for_geos(seed):
     """``simple_polygons`` lets the regularizer skip GEOS validity: whatever it certifies
     GEOS must find valid, on random rings (often self-crossing, with spikes, repeated or
     collinear vertices, holes outside, crossing or nested), and it certifies the plain
-    cases (a box, a box with a hole)."""
+    cases (a box, a box with a hole); closed rings get the same answers."""
     from lod3d.kernels.outline_repair import simple_polygons
     rng = np.random.default_rng(seed)
 
@@ -217,10 +217,14 @@ def test_polygons_certified_simple_are_valid_for_geos(seed):
     xy = np.concatenate(rings)
     ring_off = np.concatenate(([0], np.cumsum([len(r) for r in rings])))
     poly_off = np.concatenate(([0], np.cumsum([1 + len(h) for h in holes])))
-    certain = simple_polygons(xy, ring_off, poly_off, 1e-6)
+    certain = simple_polygons(xy, ring_off, poly_off, 1e-6, False)
     polys = np.array([shapely.Polygon(s, h) for s, h in zip(shells, holes)], dtype=object)
     assert not np.any(certain & ~shapely.is_valid(polys))
     assert certain[-2:].all()
+    # the same rings closed (first vertex repeated), as the short-edge repair reads them
+    closed = [np.vstack([r, r[:1]]) for r in rings]
+    closed_off = np.concatenate(([0], np.cumsum([len(r) for r in closed])))
+    assert np.array_equal(simple_polygons(np.concatenate(closed), closed_off, poly_off, 1e-6, True), certain)
 
 
 @settings(max_examples=30, deadline=None)

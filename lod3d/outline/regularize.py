@@ -9,8 +9,8 @@ would lose the building), holes that vanished dropped, and no two neighbours ove
 (the overlap goes to the building whose pixels cover more of it; slivers left by the cut
 are removed). Overlap checks sweep the polygons' bounding boxes (Numba), drop the pairs
 the Numba overlap area clears and use vectorized shapely over the rest; a building that
-loses to several neighbours is cut in as many rounds, each round one vectorized
-difference, its neighbours in index order.
+loses to several neighbours is cut by each in turn, in Numba where the cut is simple,
+else in rounds of one vectorized GEOS difference, its neighbours in index order.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from lod3d.kernels.outline_regularize import regularize_buildings
 from lod3d.kernels.outline_repair import (
     box_pairs,
     closed_world_rings,
+    cuts_in_turn,
     drop_short_edges,
     footprint_rings,
     inside_pixel_rings,
     overlap_areas,
-    simple_cuts,
+    overlap_points,
+    simple_polygons,
 )
 
 from .polygonize import Rings
@@ -191,7 +193,14 @@ def _largest_part(geoms: np.ndarray) -> np.ndarray:
 
 
 def _closed_rings(polys: np.ndarray):
-    """Closed rings of polygons as flat coordinates: ``(xy, ring_offsets, polygon_offsets)``."""
+    """Closed rings of polygons as flat coordinates: ``(xy, ring_offsets, polygon_offsets)``.
+    Polygons without holes (and not empty), the usual case, are read in one pass: their
+    coordinates are their exteriors', one ring each."""
+    counts = shapely.get_num_coordinates(polys)
+    if counts.all() and not shapely.get_num_interior_rings(polys).any():
+        off = np.zeros(len(polys) + 1, dtype=np.int64)
+        np.cumsum(counts, out=off[1:])
+        return shapely.get_coordinates(polys), off, np.arange(len(polys) + 1, dtype=np.int64)
     rings, ridx = shapely.get_rings(polys, return_index=True)
     coords, cidx = shapely.get_coordinates(rings, return_index=True)
     ring_off = np.concatenate(([0], np.cumsum(np.bincount(cidx, minlength=len(rings)))))
@@ -251,17 +260,17 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
     rounding; overlaps below 1e-8 pixel areas are that rounding and are left alone. Only
     the pairs :func:`_overlapping_pairs` keeps are looked at; ``flat``: as there.
 
-    Most overlaps are slivers along a party wall where the two boundaries cross twice: a
-    loser cut once there is cut in Numba (:func:`simple_cuts`, checked by the overlap
-    area and a simple-ring test; it also gives the point inside); the rest go through
-    the (costly) GEOS overlay."""
+    Most overlaps are slivers along a party wall where the two boundaries cross twice:
+    there the point inside comes from Numba (:func:`overlap_points`) and the loser is cut
+    in Numba, by each of its winners in turn (:func:`cuts_in_turn`, checked by the
+    overlap area and a simple-ring test); the rest go through the (costly) GEOS overlay."""
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
     min_area = 1e-8 * px_area
     left, right, area, unclear, (xy, ring_off, poly_off, a, b) = _overlapping_pairs(polys, min_area, flat)
     if not len(left):
         return polys
-    done, x, y, cut_xy, cut_off = simple_cuts(xy, ring_off, poly_off, a, b, area,
-                                                 AREA_TOL * px_area, VALID_TOL * px_area ** 0.5)
+    area_tol, tol = AREA_TOL * px_area, VALID_TOL * px_area ** 0.5
+    x, y = overlap_points(xy, ring_off, poly_off, a, b, area, area_tol, tol)
     numba_point = ~unclear & (area > min_area) & ~np.isnan(x)
     other = np.flatnonzero(~numba_point)
     if len(other):   # the common part from GEOS: is it real, a point inside it
@@ -273,46 +282,47 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
     pairs = np.sort(np.concatenate([np.flatnonzero(numba_point), other]))
     if not len(pairs):
         return polys
-    left, right, x, y, done = left[pairs], right[pairs], x[pairs], y[pairs], done[pairs]
+    left, right, x, y = left[pairs], right[pairs], x[pairs], y[pairs]
     in_left, in_right = _in_pixels(rings, transform, left, right, x, y)
     area_px = rings.area_px
     keep_left = np.where(in_left == in_right, area_px[left] >= area_px[right], in_left)
     loser = np.where(keep_left, right, left)
     winner = np.where(keep_left, left, right)
-    losers, count = np.unique(loser, return_counts=True)
-    # a loser cut once, in Numba where it could (the way round: 1 = right cut by left)
-    way = keep_left.astype(np.int64)
-    fast = done[np.arange(len(loser)), way] & (count[np.searchsorted(losers, loser)] == 1)
-    slot = 2 * pairs[fast] + way[fast]
-    fast_polys = shapely.from_ragged_array(
-        shapely.GeometryType.POLYGON, cut_xy[_ranges(cut_off[slot], cut_off[slot + 1])],
-        (np.concatenate(([0], np.cumsum(cut_off[slot + 1] - cut_off[slot]))), np.arange(len(slot) + 1)))
-    polys = polys.copy()
-    fast_losers = loser[fast]
-    loser, winner = loser[~fast], winner[~fast]
-    first = np.unique(loser, return_index=True)[1]
-    cut = _difference(polys, loser[first], winner[first])   # the first round sees the uncut polygons
-    polys[fast_losers] = fast_polys
-    polys[loser[first]] = cut
-    while True:   # one cut per loser and round; polygons only shrink, so order is free
+    # each loser cut by its winners in Numba, in turn, where it can
+    order = np.argsort(loser, kind="stable")
+    cut, cut_xy, cut_off = cuts_in_turn(
+        xy, ring_off, poly_off, np.where(keep_left, b, a)[pairs][order],
+        np.where(keep_left, a, b)[pairs][order], area[pairs][order], area_tol, tol)
+    losers = np.unique(loser)
+    numba_cut = cut_off[1:] > cut_off[:-1]
+    start, polys = polys, polys.copy()
+    polys[losers[numba_cut]] = shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON, cut_xy,
+        (np.concatenate(([0], cut_off[1:][numba_cut])), np.arange(numba_cut.sum() + 1)))
+    # the cuts Numba refused, with GEOS: one per loser and round, its winners in index
+    # order; polygons only shrink, so order is free
+    rest = np.ones(len(loser), dtype=bool)
+    rest[order[cut]] = False
+    loser, winner = loser[rest], winner[rest]
+    neighbours = start   # the first round sees the neighbours uncut
+    while len(loser):
+        first = np.unique(loser, return_index=True)[1]
+        polys[loser[first]] = _difference(polys[loser[first]], neighbours[winner[first]])
+        neighbours = polys
         rest = np.ones(len(loser), dtype=bool)
         rest[first] = False
         loser, winner = loser[rest], winner[rest]
-        if not len(loser):
-            break
-        first = np.unique(loser, return_index=True)[1]
-        polys[loser[first]] = _difference(polys, loser[first], winner[first])
-    return _drop_short_edges(polys, losers, MIN_EDGE * px_area ** 0.5, min_area)
+    return _drop_short_edges(polys, losers, MIN_EDGE * px_area ** 0.5, min_area, tol)
 
 
-def _difference(polys: np.ndarray, loser: np.ndarray, winner: np.ndarray) -> np.ndarray:
-    """GEOS ``polys[loser] - polys[winner]``, pairwise: valid, its largest part, oriented."""
-    cut = shapely.make_valid(shapely.difference(polys[loser], polys[winner]))
+def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """GEOS ``a - b``, pairwise: valid, its largest part, oriented."""
+    cut = shapely.make_valid(shapely.difference(a, b))
     return shapely.orient_polygons(_largest_part(cut))
 
 
 def _drop_short_edges(polys: np.ndarray, which: np.ndarray, min_len: float,
-                      min_area: float) -> np.ndarray:
+                      min_area: float, tol: float) -> np.ndarray:
     """Remove the edges shorter than ``min_len`` from the polygons ``which`` (the cut ones).
 
     Where a neighbour's corner meets a cut wall, the GEOS difference leaves edges of a few
@@ -321,8 +331,9 @@ def _drop_short_edges(polys: np.ndarray, which: np.ndarray, min_len: float,
     the triangle of that vertex and its two ring neighbours; the walls beside the edge
     tilt by its length over theirs (under a degree for a wall of 10 pixels). First convex
     vertices (:func:`drop_short_edges`, Numba): the polygon only shrinks, so it cannot
-    come to overlap a neighbour; GEOS has the last word on validity (a polygon it finds
-    invalid keeps its cut outline). The rare edges left, at the bottom of a notch (both
+    come to overlap a neighbour; it is valid when :func:`simple_polygons` certifies it
+    (at ``tol``), else GEOS has the last word (a polygon it finds invalid keeps its cut
+    outline). The rare edges left, at the bottom of a notch (both
     ends reflex), go in :func:`_fill_notch`. ``polys`` must be oriented (outer rings
     counter-clockwise, holes clockwise); ``min_area``: the overlap taken for rounding.
     """
@@ -331,7 +342,8 @@ def _drop_short_edges(polys: np.ndarray, which: np.ndarray, min_len: float,
     ok = dropped > 0
     if ok.any():
         new = shapely.from_ragged_array(shapely.GeometryType.POLYGON, xy, (ring_off, poly_off))
-        ok[ok] = shapely.is_valid(new[ok])
+        unsure = ok & ~simple_polygons(xy, ring_off, poly_off, tol, True)
+        ok[unsure] = shapely.is_valid(new[unsure])
         polys[which[ok]] = new[ok]
     # the polygons with a short edge left (those GEOS refused are left alone)
     for b in which[short & (ok | (dropped == 0))]:

@@ -1252,14 +1252,14 @@ def _group_axis(hist, ang, weight):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _ring_views(xy, ring_offsets, r, n, s0, k0, q, sx_buf, sy_buf, ss_buf, p_buf):
-    """Ring ``r``'s crack corners ``cx, cy`` and its slices of the scratch buffers
+def _ring_views(corner_xy, ring_offsets, r, n, s0, k0, q, sx_buf, sy_buf, ss_buf, p_buf):
+    """Ring ``r``'s crack corners ``cx, cy`` (from ``corner_xy``, 2 x corners) and its slices of the scratch buffers
     (``n`` samples): ``sx, sy`` and ``side_start`` (from sample ``s0`` and side ``k0``
     on) and the prefix sums ``p`` (two rows per sample and one per ring before it, ``q``).
     Both passes of ``regularize_buildings`` walk the rings in the same order, so they
     find the same slices."""
-    cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
-    cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
+    cx = corner_xy[0, ring_offsets[r]:ring_offsets[r + 1]]
+    cy = corner_xy[1, ring_offsets[r]:ring_offsets[r + 1]]
     k = cx.shape[0]
     return (cx, cy, sx_buf[s0:s0 + n], sy_buf[s0:s0 + n], ss_buf[k0:k0 + k + 1],
             p_buf[2 * s0 + q:2 * (s0 + n) + q + 1])
@@ -1295,11 +1295,13 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
     no = 0
+    # the corners' x and y each contiguous: Douglas–Peucker scans them a dozen times
+    corner_xy = np.ascontiguousarray(xy.T)
     perim = np.empty(n_rings, dtype=np.int64)
     sample_off = np.zeros(n_rings + 1, dtype=np.int64)
     for r in range(n_rings):
-        perim[r] = _perimeter(xy[ring_offsets[r]:ring_offsets[r + 1], 0],
-                              xy[ring_offsets[r]:ring_offsets[r + 1], 1])
+        perim[r] = _perimeter(corner_xy[0, ring_offsets[r]:ring_offsets[r + 1]],
+                              corner_xy[1, ring_offsets[r]:ring_offsets[r + 1]])
         sample_off[r + 1] = sample_off[r] + perim[r]
     # the label across each sample (read only for buildings that touch another)
     across = np.empty(sample_off[n_rings], dtype=np.int64)
@@ -1358,7 +1360,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             hist[:] = 0.0
             for r in range(r0, building_offsets[bld + 1]):
                 n = perim[r]
-                cx, cy, sx, sy, side_start, p = _ring_views(xy, ring_offsets, r, n, s0, k0, q,
+                cx, cy, sx, sy, side_start, p = _ring_views(corner_xy, ring_offsets, r, n, s0, k0, q,
                                                             sx_buf, sy_buf, ss_buf, p_buf)
                 k = cx.shape[0]
                 _samples(cx, cy, sx, sy, side_start)
@@ -1397,7 +1399,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             for r in range(r0, building_offsets[bld + 1]):
                 ring_start = no
                 n = perim[r]
-                cx, cy, sx, sy, side_start, p = _ring_views(xy, ring_offsets, r, n, s0, k0, q,
+                cx, cy, sx, sy, side_start, p = _ring_views(corner_xy, ring_offsets, r, n, s0, k0, q,
                                                             sx_buf, sy_buf, ss_buf, p_buf)
                 k = cx.shape[0]
                 nb = across[sample_off[r]:sample_off[r + 1]]

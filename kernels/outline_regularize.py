@@ -499,8 +499,11 @@ def _dominant(hist):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _refine_theta(p, starts, ends, theta0):
-    """Weighted mean (on the 4x angle circle) of span directions within 6 degrees of theta0."""
+def _refine_theta(p, starts, ends, theta0, span_ang, span_w, k):
+    """Weighted mean (on the 4x angle circle) of span directions within 6 degrees of theta0,
+    and the next free index of ``span_ang``/``span_w``: the direction and weight (squared
+    count) of each span used (4 or more samples after trimming) are appended there from
+    index ``k``, for the group's axis (``_group_axis``)."""
     sc = 0.0
     ss = 0.0
     for i in range(starts.shape[0]):
@@ -508,6 +511,9 @@ def _refine_theta(p, starts, ends, theta0):
         if cnt < 4:
             continue
         ang = _free_angle(cxx, cyy, cxy)
+        span_ang[k] = ang
+        span_w[k] = cnt * cnt
+        k += 1
         d = (ang - theta0) % (0.5 * math.pi)
         if d > 0.25 * math.pi:
             d -= 0.5 * math.pi
@@ -516,8 +522,8 @@ def _refine_theta(p, starts, ends, theta0):
             sc += w * math.cos(4.0 * ang)
             ss += w * math.sin(4.0 * ang)
     if sc == 0.0 and ss == 0.0:
-        return theta0
-    return (0.25 * math.atan2(ss, sc)) % (0.5 * math.pi)
+        return theta0, k
+    return (0.25 * math.atan2(ss, sc)) % (0.5 * math.pi), k
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1215,21 +1221,6 @@ def _touch_units(xy, ring_offsets, building_offsets, labels, building_label, tou
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _span_directions(p, starts, ends, ang, weight, k):
-    """Append the least-squares direction and weight (squared count) of each span that
-    ``_refine_theta`` uses (4 or more samples after trimming) to ``ang``/``weight`` from
-    index ``k``; returns the next free index."""
-    for i in range(starts.shape[0]):
-        cnt, mx, my, cxx, cyy, cxy = _span(p, starts[i], ends[i])
-        if cnt < 4:
-            continue
-        ang[k] = _free_angle(cxx, cyy, cxy)
-        weight[k] = cnt * cnt
-        k += 1
-    return k
-
-
-@numba.njit(cache=True, error_model="numpy")
 def _group_axis(hist, ang, weight):
     """Main axis of a group of touching buildings from the votes of all its members: the
     peak of their pooled histogram, refined (as ``_refine_theta``) by the weighted mean of
@@ -1376,10 +1367,10 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 s0 += n
                 k0 += k + 1
                 q += 1
-            theta_out[bld] = _refine_theta(o_p, o_st, o_en, _dominant(hist)) % (0.5 * math.pi)
+            theta, n_span = _refine_theta(o_p, o_st, o_en, _dominant(hist), span_ang, span_w, n_span)
+            theta_out[bld] = theta % (0.5 * math.pi)
             own_sigma2[bld] = max(sigma * sigma, _noise_var(o_p, o_st, o_en))
             if unit.shape[0] > 1:
-                n_span = _span_directions(o_p, o_st, o_en, span_ang, span_w, n_span)
                 group_hist += hist
         group_theta = _group_axis(group_hist, span_ang[:n_span], span_w[:n_span]) if unit.shape[0] > 1 else 0.0
         # pass 2: segment and build each ring

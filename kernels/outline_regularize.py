@@ -169,18 +169,29 @@ def _corner_levels(cx, cy, floor, level, stack, bound):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _candidates(level, eps, max_cand):
+def _candidates(level, eps, max_cand, cand):
     """Indices of the crack corners kept by closed-ring Douglas–Peucker at tolerance
     ``eps`` (at least 3), from their ``_corner_levels``; the tolerance is raised by half
-    until at most ``max_cand`` remain."""
+    until at most ``max_cand`` remain. Returns a view of ``cand`` (scratch, ``len(level)``
+    or more)."""
     k = level.shape[0]
     while True:
-        idx = np.nonzero(level > eps)[0]
-        if idx.shape[0] < 3:
+        m = 0
+        for i in range(k):
+            if level[i] > eps:
+                m += 1
+        if m < 3:
             # a ring that is one straight chain both ways (cannot be closed) or tiny: keep all
-            return np.arange(k)
-        if idx.shape[0] <= max_cand:
-            return idx
+            for i in range(k):
+                cand[i] = i
+            return cand[:k]
+        if m <= max_cand:
+            m = 0
+            for i in range(k):
+                if level[i] > eps:
+                    cand[m] = i
+                    m += 1
+            return cand[:m]
         eps *= 1.5
 
 
@@ -366,9 +377,9 @@ def _kind_cost(p, a, b, dirs, sigma2, angle_penalty, diag_penalty, kind):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _directions(theta):
-    """sin, cos of theta + k * 45 degrees, k = 0..3 (see ``_span_cost``)."""
-    dirs = np.empty((4, 2), dtype=np.float64)
+def _directions(theta, dirs):
+    """sin, cos of theta + k * 45 degrees, k = 0..3 (see ``_span_cost``) into ``dirs``
+    (4 x 2, the caller's scratch); returns it."""
     for k in range(4):
         dirs[k, 0] = math.sin(theta + 0.25 * math.pi * k)
         dirs[k, 1] = math.cos(theta + 0.25 * math.pi * k)
@@ -452,12 +463,12 @@ def _orientation_hist(p, starts, ends, hist):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _spans(cand, side_start, n):
+def _spans(cand, side_start, n, st, en):
     """Sample spans [starts[i], ends[i]) between consecutive candidate corners (ends past
-    ``n`` wrap around the ring)."""
+    ``n`` wrap around the ring) into the scratch ``st``, ``en``; returns their views."""
     m = cand.shape[0]
-    st = np.empty(m, dtype=np.int64)
-    en = np.empty(m, dtype=np.int64)
+    st = st[:m]
+    en = en[:m]
     for i in range(m):
         st[i] = side_start[cand[i]]
         en[i] = side_start[cand[(i + 1) % m]]
@@ -488,8 +499,11 @@ def _dominant(hist):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _refine_theta(p, starts, ends, theta0):
-    """Weighted mean (on the 4x angle circle) of span directions within 6 degrees of theta0."""
+def _refine_theta(p, starts, ends, theta0, span_ang, span_w, k):
+    """Weighted mean (on the 4x angle circle) of span directions within 6 degrees of theta0,
+    and the next free index of ``span_ang``/``span_w``: the direction and weight (squared
+    count) of each span used (4 or more samples after trimming) are appended there from
+    index ``k``, for the group's axis (``_group_axis``)."""
     sc = 0.0
     ss = 0.0
     for i in range(starts.shape[0]):
@@ -497,6 +511,9 @@ def _refine_theta(p, starts, ends, theta0):
         if cnt < 4:
             continue
         ang = _free_angle(cxx, cyy, cxy)
+        span_ang[k] = ang
+        span_w[k] = cnt * cnt
+        k += 1
         d = (ang - theta0) % (0.5 * math.pi)
         if d > 0.25 * math.pi:
             d -= 0.5 * math.pi
@@ -505,8 +522,8 @@ def _refine_theta(p, starts, ends, theta0):
             sc += w * math.cos(4.0 * ang)
             ss += w * math.sin(4.0 * ang)
     if sc == 0.0 and ss == 0.0:
-        return theta0
-    return (0.25 * math.atan2(ss, sc)) % (0.5 * math.pi)
+        return theta0, k
+    return (0.25 * math.atan2(ss, sc)) % (0.5 * math.pi), k
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -561,25 +578,30 @@ def _circle(sx, sy, stop=np.inf):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_penalty):
+def _segment(p, n, bounds, dirs, sigma2, corner_penalty, angle_penalty, diag_penalty, fbuf, ibuf):
     """Optimal partition of the ring at candidate sample indices ``bounds`` (ascending,
-    last = first + n). Returns total cost and the chosen boundary positions (into bounds).
+    last = first + n), walls along ``dirs`` (``_directions`` of the main axis) or free.
+    Returns total cost and the chosen boundary positions (into bounds), ascending: a view
+    of ``ibuf``. ``fbuf``, ``ibuf``: scratch of 2 and 3 rows of ``len(bounds)`` or more.
 
     Exact dynamic programme with PELT pruning (Killick et al. 2012): a wall over a span
     costs at least the walls over its two halves minus ``K`` (one direction penalty, and
     one pixel^2 of residual for the end samples a long span trims), so a start i whose cost to reach j
     already exceeds the best cost of j by ``K`` can never start the last wall of an
     optimal partition again and is dropped; the programme becomes about linear in the
-    number of candidates instead of quadratic."""
+    number of candidates instead of quadratic. A wall costs at least nothing, so a start
+    whose cost so far plus ``corner_penalty`` already reaches the best found for j (from
+    an earlier start, which wins ties) is not scored; it stays alive on that lower bound
+    (its own cost so far): that may keep a start PELT would drop, never drop one it
+    keeps. Seven in ten scorings are skipped on sim seed 7, the partition is the same."""
     m = bounds.shape[0] - 1
-    dirs = _directions(theta)
     sn0, cs0, sn1, cs1 = dirs[0, 0], dirs[0, 1], dirs[1, 0], dirs[1, 1]
     inv = 1.0 / sigma2
     slack = max(angle_penalty, diag_penalty, 0.0) + 1.0 / sigma2
-    best = np.full(m + 1, np.inf)
-    prev = np.zeros(m + 1, dtype=np.int64)
-    alive = np.empty(m + 1, dtype=np.int64)
-    reach = np.empty(m + 1, dtype=np.float64)
+    best = fbuf[0]
+    reach = fbuf[1]
+    prev = ibuf[0]
+    alive = ibuf[1]
     best[0] = 0.0
     alive[0] = 0
     n_alive = 1
@@ -589,8 +611,12 @@ def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_pe
         bound_j = bounds[j]
         for a in range(n_alive):
             i = alive[a]
+            r = best[i]
+            if r + corner_penalty >= bj:
+                reach[a] = r   # a lower bound of its reach: kept alive
+                continue
             c, _ = _span_cost_at(p, bounds[i], bound_j, sn0, cs0, sn1, cs1, inv, angle_penalty, diag_penalty)
-            r = best[i] + c
+            r += c
             reach[a] = r
             if i == 0 and j == m:
                 continue  # one wall cannot close a ring
@@ -606,26 +632,27 @@ def _segment(p, n, bounds, theta, sigma2, corner_penalty, angle_penalty, diag_pe
                 kept += 1
         alive[kept] = j
         n_alive = kept + 1
-    chosen = np.empty(m + 1, dtype=np.int64)
-    k = 0
+    k = 1   # walls on the path back from m
     j = m
-    while True:
-        chosen[k] = j
-        k += 1
-        if j == 0:
-            break
+    while j != 0:
         j = prev[j]
-    return best[m], chosen[:k][::-1].copy()
+        k += 1
+    chosen = ibuf[2, :k]
+    j = m
+    for t in range(k - 1, -1, -1):
+        chosen[t] = j
+        j = prev[j]
+    return best[m], chosen
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _refit_theta(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty):
+def _refit_theta(p, bounds, chosen, theta, dirs, sigma2, angle_penalty, diag_penalty):
     """The main axis refitted on the walls the segmentation ``chosen`` put along it or
     across it: the least-squares direction of all their samples at once (a wall across
     the axis turned by 90 degrees), moved at most ``REFIT_MAX`` from ``theta``; in
     [0, pi/2). On a noisy boundary the coarse spans that vote for the axis are cut short
-    by the noise and vote a degree or two off; the chosen walls pool every sample."""
-    dirs = _directions(theta)
+    by the noise and vote a degree or two off; the chosen walls pool every sample.
+    ``dirs``: ``_directions(theta)``."""
     a_ = b_ = c_ = 0.0
     for i in range(chosen.shape[0] - 1):
         a = bounds[chosen[i]]
@@ -877,7 +904,7 @@ def _off_line(x, y, ang, lx, ly, tol):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _step_walls(lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, chosen, chamfer):
+def _step_walls(lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, chosen, chamfer, nl, nc, nw, ni):
     """Give the step between two consecutive near-parallel walls (within 20 degrees) its
     own wall, placed on the samples that show it, before ``_vertices`` joins them.
 
@@ -893,14 +920,11 @@ def _step_walls(lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, cho
     in the order its samples go and at least ``STEP_LENGTH`` apart. Synthetic MTA
     6.97 -> 6.93, Delft 10.62 -> 10.53, Rotterdam 10.22 -> 10.05; simulated scenes
     unchanged. Walls on a neighbour's line (``kinds`` -1) are left alone. Returns the new
-    ``(lines, corners, weight, cidx)``."""
+    ``(lines, corners, weight, cidx)``: views of ``nl, nc, nw, ni`` (scratch for twice
+    as many walls)."""
     k = lines.shape[0]
     n = sx.shape[0]
     sin_par = math.sin(math.radians(20.0))
-    nl = np.empty((2 * k, 3), dtype=np.float64)
-    nc = np.empty((2 * k, 2), dtype=np.float64)
-    nw = np.empty(2 * k, dtype=np.float64)
-    ni = np.empty(2 * k, dtype=np.int64)
     m = 0
     for i in range(k):
         h = i - 1 if i > 0 else k - 1
@@ -1002,11 +1026,12 @@ def _clean(out, start, no, min_turn):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _ring_setup(cx, cy, level, side_start, n, cand_eps, max_cand):
+def _ring_setup(cx, cy, level, side_start, n, cand_eps, max_cand, cand, bbuf):
     """Candidate boundaries of one ring (its corners' ``level``), ready for ``_segment``:
     ``(bounds, corner_idx)``, starting at the sharpest candidate corner (a corner for sure,
-    so the cyclic ring may be cut there)."""
-    cand = _candidates(level, cand_eps, max_cand)
+    so the cyclic ring may be cut there): views of ``bbuf`` (scratch of 2 rows of
+    ``len(level) + 1`` or more). ``cand``: ``_candidates``'s scratch."""
+    cand = _candidates(level, cand_eps, max_cand, cand)
     m = cand.shape[0]
     sharp = 0
     sharp_turn = -1.0
@@ -1022,8 +1047,8 @@ def _ring_setup(cx, cy, level, side_start, n, cand_eps, max_cand):
         if turn > sharp_turn:
             sharp_turn = turn
             sharp = i
-    bounds = np.empty(m + 1, dtype=np.int64)
-    corner_idx = np.empty(m + 1, dtype=np.int64)
+    bounds = bbuf[0, :m + 1]
+    corner_idx = bbuf[1, :m + 1]
     base = side_start[cand[sharp]]
     for i in range(m + 1):
         ci = cand[(sharp + i) % m]
@@ -1196,21 +1221,6 @@ def _touch_units(xy, ring_offsets, building_offsets, labels, building_label, tou
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _span_directions(p, starts, ends, ang, weight, k):
-    """Append the least-squares direction and weight (squared count) of each span that
-    ``_refine_theta`` uses (4 or more samples after trimming) to ``ang``/``weight`` from
-    index ``k``; returns the next free index."""
-    for i in range(starts.shape[0]):
-        cnt, mx, my, cxx, cyy, cxy = _span(p, starts[i], ends[i])
-        if cnt < 4:
-            continue
-        ang[k] = _free_angle(cxx, cyy, cxy)
-        weight[k] = cnt * cnt
-        k += 1
-    return k
-
-
-@numba.njit(cache=True, error_model="numpy")
 def _group_axis(hist, ang, weight):
     """Main axis of a group of touching buildings from the votes of all its members: the
     peak of their pooled histogram, refined (as ``_refine_theta``) by the weighted mean of
@@ -1233,14 +1243,14 @@ def _group_axis(hist, ang, weight):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _ring_views(xy, ring_offsets, r, n, s0, k0, q, sx_buf, sy_buf, ss_buf, p_buf):
-    """Ring ``r``'s crack corners ``cx, cy`` and its slices of the scratch buffers
+def _ring_views(corner_xy, ring_offsets, r, n, s0, k0, q, sx_buf, sy_buf, ss_buf, p_buf):
+    """Ring ``r``'s crack corners ``cx, cy`` (from ``corner_xy``, 2 x corners) and its slices of the scratch buffers
     (``n`` samples): ``sx, sy`` and ``side_start`` (from sample ``s0`` and side ``k0``
     on) and the prefix sums ``p`` (two rows per sample and one per ring before it, ``q``).
     Both passes of ``regularize_buildings`` walk the rings in the same order, so they
     find the same slices."""
-    cx = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
-    cy = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
+    cx = corner_xy[0, ring_offsets[r]:ring_offsets[r + 1]]
+    cy = corner_xy[1, ring_offsets[r]:ring_offsets[r + 1]]
     k = cx.shape[0]
     return (cx, cy, sx_buf[s0:s0 + n], sy_buf[s0:s0 + n], ss_buf[k0:k0 + k + 1],
             p_buf[2 * s0 + q:2 * (s0 + n) + q + 1])
@@ -1276,11 +1286,13 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
     no = 0
+    # the corners' x and y each contiguous: Douglas–Peucker scans them a dozen times
+    corner_xy = np.ascontiguousarray(xy.T)
     perim = np.empty(n_rings, dtype=np.int64)
     sample_off = np.zeros(n_rings + 1, dtype=np.int64)
     for r in range(n_rings):
-        perim[r] = _perimeter(xy[ring_offsets[r]:ring_offsets[r + 1], 0],
-                              xy[ring_offsets[r]:ring_offsets[r + 1], 1])
+        perim[r] = _perimeter(corner_xy[0, ring_offsets[r]:ring_offsets[r + 1]],
+                              corner_xy[1, ring_offsets[r]:ring_offsets[r + 1]])
         sample_off[r + 1] = sample_off[r] + perim[r]
     # the label across each sample (read only for buildings that touch another)
     across = np.empty(sample_off[n_rings], dtype=np.int64)
@@ -1313,6 +1325,18 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     own_sigma2 = np.empty(n_b, dtype=np.float64)
     hist = np.empty(90, dtype=np.float64)
     group_hist = np.empty(90, dtype=np.float64)
+    dirs = np.empty((4, 2), dtype=np.float64)
+    seg_f = np.empty((2, k_max + 1), dtype=np.float64)
+    seg_i = np.empty((3, k_max + 1), dtype=np.int64)
+    cand_buf = np.empty(k_max, dtype=np.int64)
+    bound_buf = np.empty((2, k_max + 1), dtype=np.int64)
+    span_buf = np.empty((2, k_max + r_max), dtype=np.int64)
+    # a ring's walls (row 0) and _step_walls's (row 1, up to twice as many)
+    lines_buf = np.empty((2, 2 * k_max, 3), dtype=np.float64)
+    corners_buf = np.empty((2, 2 * k_max, 2), dtype=np.float64)
+    weight_buf = np.empty((2, 2 * k_max), dtype=np.float64)
+    cidx_buf = np.empty((2, 2 * k_max), dtype=np.int64)
+    kinds_buf = np.empty(k_max, dtype=np.int64)
     for u in range(unit_off.shape[0] - 1):
         unit = members[unit_off[u]:unit_off[u + 1]]
         # pass 1: each member's own main axis and noise; the group's pooled votes
@@ -1327,25 +1351,26 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             hist[:] = 0.0
             for r in range(r0, building_offsets[bld + 1]):
                 n = perim[r]
-                cx, cy, sx, sy, side_start, p = _ring_views(xy, ring_offsets, r, n, s0, k0, q,
+                cx, cy, sx, sy, side_start, p = _ring_views(corner_xy, ring_offsets, r, n, s0, k0, q,
                                                             sx_buf, sy_buf, ss_buf, p_buf)
                 k = cx.shape[0]
                 _samples(cx, cy, sx, sy, side_start)
                 centre[q, 0], centre[q, 1] = _moments(sx, sy, p)
                 level = levels[ring_offsets[r]:ring_offsets[r + 1]]
                 _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps), level, dp_stack, dp_bound)   # both tolerances
-                coarse = _candidates(level, ORIENT_EPS, max_cand)
-                st, en = _spans(coarse, side_start, n)
+                coarse = _candidates(level, ORIENT_EPS, max_cand, cand_buf)
+                # each ring its own spans (as side_start): the outer ring's are read after its holes
+                st, en = _spans(coarse, side_start, n, span_buf[0, k0:], span_buf[1, k0:])
                 _orientation_hist(p, st, en, hist)
                 if r == r0:
                     o_p, o_st, o_en = p, st, en
                 s0 += n
                 k0 += k + 1
                 q += 1
-            theta_out[bld] = _refine_theta(o_p, o_st, o_en, _dominant(hist)) % (0.5 * math.pi)
+            theta, n_span = _refine_theta(o_p, o_st, o_en, _dominant(hist), span_ang, span_w, n_span)
+            theta_out[bld] = theta % (0.5 * math.pi)
             own_sigma2[bld] = max(sigma * sigma, _noise_var(o_p, o_st, o_en))
             if unit.shape[0] > 1:
-                n_span = _span_directions(o_p, o_st, o_en, span_ang, span_w, n_span)
                 group_hist += hist
         group_theta = _group_axis(group_hist, span_ang[:n_span], span_w[:n_span]) if unit.shape[0] > 1 else 0.0
         # pass 2: segment and build each ring
@@ -1365,7 +1390,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             for r in range(r0, building_offsets[bld + 1]):
                 ring_start = no
                 n = perim[r]
-                cx, cy, sx, sy, side_start, p = _ring_views(xy, ring_offsets, r, n, s0, k0, q,
+                cx, cy, sx, sy, side_start, p = _ring_views(corner_xy, ring_offsets, r, n, s0, k0, q,
                                                             sx_buf, sy_buf, ss_buf, p_buf)
                 k = cx.shape[0]
                 nb = across[sample_off[r]:sample_off[r + 1]]
@@ -1374,14 +1399,17 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 s0 += n
                 k0 += k + 1
                 q += 1
-                bounds, corner_idx = _ring_setup(cx, cy, level, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand)
-                poly_cost, chosen = _segment(p, n, bounds, theta, sigma2, corner_penalty,
-                                             angle_penalty, diag_penalty)
+                bounds, corner_idx = _ring_setup(cx, cy, level, side_start, n, max(cand_eps, CAND_SIGMAS * math.sqrt(sigma2)), max_cand,
+                                                 cand_buf, bound_buf)
+                _directions(theta, dirs)
+                poly_cost, chosen = _segment(p, n, bounds, dirs, sigma2, corner_penalty,
+                                             angle_penalty, diag_penalty, seg_f, seg_i)
                 # a noisy building's axis is refitted on its walls (not one adopted from a
                 # neighbour: their shared walls must stay parallel); its holes use it too
                 if r == r0 and not adopted and sigma2 > REFIT_SIGMA * REFIT_SIGMA:
-                    theta = _refit_theta(p, bounds, chosen, theta, sigma2, angle_penalty, diag_penalty)
+                    theta = _refit_theta(p, bounds, chosen, theta, dirs, sigma2, angle_penalty, diag_penalty)
                     theta_out[bld] = theta
+                    _directions(theta, dirs)
                 use_circle = False
                 # a circle costs at least 3 * angle_penalty + corner_penalty: fit it only if
                 # that can beat the polygon
@@ -1406,12 +1434,11 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                         no = _emit(out, ring_start, no, ccx + rr * math.cos(a), ccy + rr * math.sin(a))
                 else:
                     k = chosen.shape[0] - 1
-                    lines = np.empty((k, 3), dtype=np.float64)
-                    corners = np.empty((k, 2), dtype=np.float64)
-                    weight = np.empty(k, dtype=np.float64)
-                    cidx = np.empty(k, dtype=np.int64)
-                    kinds = np.empty(k, dtype=np.int64)   # -1: on a neighbour's line
-                    dirs = _directions(theta)
+                    lines = lines_buf[0, :k]
+                    corners = corners_buf[0, :k]
+                    weight = weight_buf[0, :k]
+                    cidx = cidx_buf[0, :k]
+                    kinds = kinds_buf[:k]   # -1: on a neighbour's line
                     for i in range(k):
                         a = bounds[chosen[i]]
                         b = bounds[chosen[i + 1]]
@@ -1444,8 +1471,9 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                     _settle_walls(p, bounds, chosen, kinds, lines, corners, cx, cy, cidx, mx, my,
                                   theta, dirs, sigma2, corner_penalty, angle_penalty, diag_penalty, chamfer)
                     if sigma2 <= REFIT_SIGMA * REFIT_SIGMA:   # a clean mask's steps (noise makes runs too)
-                        lines, corners, weight, cidx = _step_walls(lines, corners, weight, cidx, kinds, sx, sy,
-                                                                   cx, cy, bounds, chosen, chamfer)
+                        lines, corners, weight, cidx = _step_walls(
+                            lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, chosen, chamfer,
+                            lines_buf[1], corners_buf[1], weight_buf[1], cidx_buf[1])
                     no = _vertices(lines, corners, weight, cx, cy, cidx, chamfer, out, no)
                 if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
                         and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:

@@ -460,14 +460,16 @@ def polygonize_instances(ids, min_area_px, min_hole_px):
 
     The boundaries of the 4-connected pieces of the ids are those of the ids, so the rings
     are traced on ``ids``; each outer ring is a piece, and they come in raster order of
-    the pieces' first pixels, the order in which the labelling numbers them. When every id
-    is one piece, ``ids`` is the label raster (not copied: no full-size label raster is
-    zeroed and filled). Otherwise the label raster is a copy of ``ids`` in which every
-    piece but an id's largest (by its outer ring) gets a label of its own above the
-    largest id, by a flood fill of that piece only (noise specks, split instances), and
-    each hole ring belongs to the piece of its start pixel. Labels are only compared (by the regularizer too), so any
-    one-to-one numbering of the pieces serves; the rings, their order and the buildings
-    are those of ``polygonize_ids``, and each building's label is that of its piece here.
+    the pieces' first pixels, the order in which the labelling numbers them. Usually
+    ``ids`` is the label raster (not copied: no full-size label raster is zeroed and
+    filled). Only when some piece other than its id's largest (by its outer ring) could
+    be seen by a building across a crack, or could hold a hole (a split instance), is the
+    label raster a copy of ``ids`` in which every lesser piece gets a label of its own
+    above the largest id, by a flood fill of that piece only; otherwise the lesser pieces
+    (noise specks apart from all) keep their id. Each hole ring belongs to the piece of
+    its start pixel. Labels are only compared (by the regularizer too), so any one-to-one
+    numbering of the pieces serves; the rings, their order and the buildings are those of
+    ``polygonize_ids``, and each building's label is that of its piece here.
     The first pass over the raster only finds the id range and the rows with buildings; a
     binary mask (or one this does not take) is then labelled as ``polygonize_ids`` does.
     """

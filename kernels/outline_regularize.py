@@ -1087,8 +1087,9 @@ def _shared_line(store, lines_store, next_store, other, ang, x, y):
     """A wall already fitted by the neighbour ``other`` (label) that this wall lies on
     (parallel within ``SHARE_SIN`` and through a point within ``SHARE_DIST`` pixels), or
     -1. ``store[label]`` heads the linked list (``next_store``) of the walls that building
-    filed: those facing any neighbour."""
-    if other not in store:
+    filed (those facing any neighbour; -1: none): an array indexed by label, a lookup
+    without hashing (labels above its length are no building's)."""
+    if other >= store.shape[0]:
         return -1
     e = store[other]
     while e >= 0:
@@ -1278,7 +1279,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     out = np.empty((cap, 2), dtype=np.float64)
     ring_out = np.zeros((n_rings, 2), dtype=np.int64)   # each ring's run in ``out``
     theta_out = np.zeros(n_b, dtype=np.float64)
-    store = numba.typed.Dict.empty(key_type=numba.types.int64, value_type=numba.types.int64)
+    store = np.full(building_label.max() + 1 if n_b else 1, -1, dtype=np.int64)
     lines_store = np.empty((xy.shape[0] + 1, 3), dtype=np.float64)
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
@@ -1289,7 +1290,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
         perim[r] = _perimeter(xy[ring_offsets[r]:ring_offsets[r + 1], 0], xy[ring_offsets[r]:ring_offsets[r + 1], 1])
         sample_off[r + 1] = sample_off[r] + perim[r]
     # the label across each sample (read only for buildings that touch another)
-    across = np.empty(sample_off[n_rings], dtype=np.int64)
+    across = np.empty(sample_off[n_rings], dtype=labels.dtype)
     touch = _may_touch(xy, ring_offsets, building_offsets)
     members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch,
                                      sample_off, across)
@@ -1456,7 +1457,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                                 lines_store[n_store, 1] = lines[i, 1]
                                 lines_store[n_store, 2] = lines[i, 2]
                                 # filed under this building's label, for any later neighbour
-                                next_store[n_store] = store[lab] if lab in store else -1
+                                next_store[n_store] = store[lab]
                                 store[lab] = n_store
                                 n_store += 1
                         ci = corner_idx[chosen[i]]

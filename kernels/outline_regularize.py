@@ -1087,8 +1087,9 @@ def _shared_line(store, lines_store, next_store, other, ang, x, y):
     """A wall already fitted by the neighbour ``other`` (label) that this wall lies on
     (parallel within ``SHARE_SIN`` and through a point within ``SHARE_DIST`` pixels), or
     -1. ``store[label]`` heads the linked list (``next_store``) of the walls that building
-    filed: those facing any neighbour."""
-    if other not in store:
+    filed (those facing any neighbour; -1: none): an array indexed by label, a lookup
+    without hashing (labels above its length are no building's)."""
+    if other >= store.shape[0]:
         return -1
     e = store[other]
     while e >= 0:
@@ -1243,17 +1244,14 @@ def _group_axis(hist, ang, weight):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _ring_views(corner_xy, ring_offsets, r, n, s0, k0, q, sx_buf, sy_buf, ss_buf, p_buf):
-    """Ring ``r``'s crack corners ``cx, cy`` (from ``corner_xy``, 2 x corners) and its slices of the scratch buffers
-    (``n`` samples): ``sx, sy`` and ``side_start`` (from sample ``s0`` and side ``k0``
-    on) and the prefix sums ``p`` (two rows per sample and one per ring before it, ``q``).
-    Both passes of ``regularize_buildings`` walk the rings in the same order, so they
-    find the same slices."""
-    cx = corner_xy[0, ring_offsets[r]:ring_offsets[r + 1]]
-    cy = corner_xy[1, ring_offsets[r]:ring_offsets[r + 1]]
-    k = cx.shape[0]
-    return (cx, cy, sx_buf[s0:s0 + n], sy_buf[s0:s0 + n], ss_buf[k0:k0 + k + 1],
-            p_buf[2 * s0 + q:2 * (s0 + n) + q + 1])
+def _ring_views(k, n, s0, k0, q, c_buf, lv_buf, sx_buf, sy_buf, ss_buf, p_buf):
+    """A ring's slices of the scratch buffers (``k`` crack corners, ``n`` samples): its
+    corners ``cx, cy`` and their Douglas–Peucker ``level``, ``side_start`` (from side
+    ``k0`` on), the samples ``sx, sy`` (from sample ``s0`` on) and the prefix sums ``p``
+    (two rows per sample and one per ring before it, ``q``). Both passes of
+    ``regularize_buildings`` walk the rings in the same order, so they find the same slices."""
+    return (c_buf[0, k0:k0 + k], c_buf[1, k0:k0 + k], lv_buf[k0:k0 + k], sx_buf[s0:s0 + n],
+            sy_buf[s0:s0 + n], ss_buf[k0:k0 + k + 1], p_buf[2 * s0 + q:2 * (s0 + n) + q + 1])
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1281,26 +1279,24 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     out = np.empty((cap, 2), dtype=np.float64)
     ring_out = np.zeros((n_rings, 2), dtype=np.int64)   # each ring's run in ``out``
     theta_out = np.zeros(n_b, dtype=np.float64)
-    store = numba.typed.Dict.empty(key_type=numba.types.int64, value_type=numba.types.int64)
+    store = np.full(building_label.max() + 1 if n_b else 1, -1, dtype=np.int64)
     lines_store = np.empty((xy.shape[0] + 1, 3), dtype=np.float64)
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
     no = 0
-    # the corners' x and y each contiguous: Douglas–Peucker scans them a dozen times
-    corner_xy = np.ascontiguousarray(xy.T)
     perim = np.empty(n_rings, dtype=np.int64)
     sample_off = np.zeros(n_rings + 1, dtype=np.int64)
     for r in range(n_rings):
-        perim[r] = _perimeter(corner_xy[0, ring_offsets[r]:ring_offsets[r + 1]],
-                              corner_xy[1, ring_offsets[r]:ring_offsets[r + 1]])
+        perim[r] = _perimeter(xy[ring_offsets[r]:ring_offsets[r + 1], 0], xy[ring_offsets[r]:ring_offsets[r + 1], 1])
         sample_off[r + 1] = sample_off[r] + perim[r]
     # the label across each sample (read only for buildings that touch another)
-    across = np.empty(sample_off[n_rings], dtype=np.int64)
+    across = np.empty(sample_off[n_rings], dtype=labels.dtype)
     touch = _may_touch(xy, ring_offsets, building_offsets)
     members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch,
                                      sample_off, across)
-    # each group's rings are sampled once and kept (samples, moments) for its second
-    # pass: scratch sized for the largest group
+    # each group's rings are sampled once and kept (corners, samples, moments) for its
+    # second pass: scratch sized for the largest group, not the city (it stays in cache,
+    # and a city's worth of scratch pages is not faulted in again on every call)
     s_max = k_max = r_max = 0
     for u in range(unit_off.shape[0] - 1):
         s_u = k_u = r_u = 0
@@ -1319,7 +1315,9 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     centre = np.empty((r_max, 2), dtype=np.float64)
     span_ang = np.empty(k_max, dtype=np.float64)
     span_w = np.empty(k_max, dtype=np.float64)
-    levels = np.empty(xy.shape[0], dtype=np.float64)
+    # the corners' x and y each contiguous: Douglas–Peucker scans them a dozen times
+    c_buf = np.empty((2, k_max + r_max), dtype=np.float64)
+    lv_buf = np.empty(k_max + r_max, dtype=np.float64)
     dp_stack = np.empty((2 * k_max + 4, 2), dtype=np.int64)
     dp_bound = np.empty(2 * k_max + 4, dtype=np.float64)
     own_sigma2 = np.empty(n_b, dtype=np.float64)
@@ -1351,12 +1349,13 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             hist[:] = 0.0
             for r in range(r0, building_offsets[bld + 1]):
                 n = perim[r]
-                cx, cy, sx, sy, side_start, p = _ring_views(corner_xy, ring_offsets, r, n, s0, k0, q,
-                                                            sx_buf, sy_buf, ss_buf, p_buf)
-                k = cx.shape[0]
+                k = ring_offsets[r + 1] - ring_offsets[r]
+                cx, cy, level, sx, sy, side_start, p = _ring_views(k, n, s0, k0, q, c_buf, lv_buf, sx_buf,
+                                                                   sy_buf, ss_buf, p_buf)
+                cx[:] = xy[ring_offsets[r]:ring_offsets[r + 1], 0]
+                cy[:] = xy[ring_offsets[r]:ring_offsets[r + 1], 1]
                 _samples(cx, cy, sx, sy, side_start)
                 centre[q, 0], centre[q, 1] = _moments(sx, sy, p)
-                level = levels[ring_offsets[r]:ring_offsets[r + 1]]
                 _corner_levels(cx, cy, min(ORIENT_EPS, cand_eps), level, dp_stack, dp_bound)   # both tolerances
                 coarse = _candidates(level, ORIENT_EPS, max_cand, cand_buf)
                 # each ring its own spans (as side_start): the outer ring's are read after its holes
@@ -1390,12 +1389,11 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
             for r in range(r0, building_offsets[bld + 1]):
                 ring_start = no
                 n = perim[r]
-                cx, cy, sx, sy, side_start, p = _ring_views(corner_xy, ring_offsets, r, n, s0, k0, q,
-                                                            sx_buf, sy_buf, ss_buf, p_buf)
-                k = cx.shape[0]
+                k = ring_offsets[r + 1] - ring_offsets[r]
+                cx, cy, level, sx, sy, side_start, p = _ring_views(k, n, s0, k0, q, c_buf, lv_buf, sx_buf,
+                                                                   sy_buf, ss_buf, p_buf)
                 nb = across[sample_off[r]:sample_off[r + 1]]
                 mx, my = centre[q, 0], centre[q, 1]
-                level = levels[ring_offsets[r]:ring_offsets[r + 1]]
                 s0 += n
                 k0 += k + 1
                 q += 1
@@ -1459,7 +1457,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                                 lines_store[n_store, 1] = lines[i, 1]
                                 lines_store[n_store, 2] = lines[i, 2]
                                 # filed under this building's label, for any later neighbour
-                                next_store[n_store] = store[lab] if lab in store else -1
+                                next_store[n_store] = store[lab]
                                 store[lab] = n_store
                                 n_store += 1
                         ci = corner_idx[chosen[i]]

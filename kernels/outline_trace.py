@@ -385,14 +385,17 @@ def trace_rings(labels):
     doubling outside the scan loops (arrays reassigned inside a loop keep Numba from
     vectorizing it).
     """
-    return _trace(labels, np.arange(labels.shape[0]))[:4]
+    xy, offsets, ring_label, ring_area, _ = _trace(labels, np.arange(labels.shape[0]))
+    return xy.copy(), offsets.copy(), ring_label.copy(), ring_area.copy()
 
 
 @numba.njit(cache=True)
 def _trace(labels, rows):
     """``trace_rings`` looking for ring starts on ``rows`` only (increasing; every row
     with a labelled pixel must be in it), also returning each ring's start pixel (flat
-    index ``row * w + column``: a pixel of the ring's label, its top crack on the ring)."""
+    index ``row * w + column``: a pixel of the ring's label, its top crack on the ring).
+    The arrays are views of the grown buffers, not copies: the callers gather the kept
+    rings into arrays of their own anyway."""
     h, w = labels.shape
     xy = np.empty((1024, 2), dtype=np.float64)
     offsets = np.zeros(65, dtype=np.int64)
@@ -418,8 +421,7 @@ def _trace(labels, rows):
                 break
             xy, offsets, ring_label, ring_area = _grow_all(xy, nv, offsets, ring_label, ring_area, nr)
             ring_start = _grow(ring_start, nr)
-    return (xy[:nv].copy(), offsets[: nr + 1].copy(), ring_label[:nr].copy(), ring_area[:nr].copy(),
-            ring_start[:nr].copy())
+    return xy[:nv], offsets[: nr + 1], ring_label[:nr], ring_area[:nr], ring_start[:nr]
 
 
 @numba.njit(cache=True)

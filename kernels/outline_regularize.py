@@ -70,6 +70,7 @@ CHAMFER_PIXELS = 1.0  # a wall intersection farther (pixels) from the pixel boun
 CHAMFER_SIGMAS = 4.0  # ... and farther than this many noise sigmas (chosen on synthetic-noisy)
 UNTRIMMED_MIN = 8   # samples: a diagonal or free wall this long is scored untrimmed (see _span_cost)
 OFF_PIXELS = 2.0    # beyond this (pixels) it is a spike: the vertex goes onto one wall
+FRAME_SIN = math.sin(math.radians(2.0))  # a wall meets the raster frame at its intersection down to this angle
 CHAIN_REACH = 8     # distances to the pixel boundary: its crack corners this close to the corner
 CORNER_REACH = 3.0  # consecutive walls meeting farther than this (pixels) from their crack corner get a connecting wall
 CAND_SIGMAS = 2.5  # candidate corners: Douglas–Peucker tolerance at least this many noise sigmas
@@ -747,7 +748,42 @@ def _step_point(x1, y1, x2, y2, ux, uy, cx, cy, ci, reach, near, qx, qy):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
+def _on_frame(ang, x0, y0, w, h):
+    """Whether the line (angle, x0, y0) is an edge of the raster frame [0, w] x [0, h]:
+    where a tile cuts a building its outline runs exactly along it."""
+    if abs(math.sin(ang)) < 1e-9:
+        return abs(y0) < 1e-6 or abs(y0 - h) < 1e-6
+    if abs(math.cos(ang)) < 1e-9:
+        return abs(x0) < 1e-6 or abs(x0 - w) < 1e-6
+    return False
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _frame_wall(sx, sy, a, b, w, h, line):
+    """Whether most samples [a, b) (indices modulo the ring's) lie on one edge of the raster
+    frame [0, w] x [0, h]; if so ``line`` (angle, x0, y0) becomes that edge. Where a tile
+    cuts a building its outline runs exactly along the frame, which no fitted wall (snapped
+    to the building's axes, a degree or two off the frame) should replace."""
+    n = sx.shape[0]
+    left = right = top = bottom = 0
+    for t in range(a, b):
+        x, y = sx[t % n], sy[t % n]
+        left += x == 0.0
+        right += x == w
+        top += y == 0.0
+        bottom += y == h
+    most = max(left, right, top, bottom)
+    if 2 * most <= b - a:
+        return False
+    if most == left or most == right:
+        line[0], line[1], line[2] = 0.5 * math.pi, 0.0 if most == left else float(w), line[2]
+    else:
+        line[0], line[1], line[2] = 0.0, line[1], 0.0 if most == top else float(h)
+    return True
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, w, h, at_frame, out, no):
     """Intersect consecutive lines (angle, x0, y0); connect near-parallel ones at the step
     the pixel boundary shows (``_step_point``), otherwise at the crack corner.
 
@@ -761,8 +797,11 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
     which the intersection sticks out. Beyond ``OFF_PIXELS`` the intersection is a spike
     from a short wall whose direction its few samples leave uncertain; the vertex is then
     the crack corner projected onto the better supported of the two walls (more samples,
-    ``weight``), and the other wall takes the direction its end points give it. ``cx,
-    cy``: the crack ring; ``corner_idx[j]``: its corner where wall j starts."""
+    ``weight``), and the other wall takes the direction its end points give it. A wall
+    that meets the raster frame (``w`` x ``h`` pixels, :func:`_on_frame`; ``at_frame``:
+    the crack ring touches it), where a tile cut the building, ends at the frame however
+    shallow the angle (down to 2 degrees): the frame is exact, not a step the pixels
+    show. ``cx, cy``: the crack ring; ``corner_idx[j]``: its corner where wall j starts."""
     k = lines.shape[0]
     start = no
     sin_min = math.sin(math.radians(20.0))
@@ -773,7 +812,10 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
         qx, qy = corners[j, 0], corners[j, 1]  # crack corner between wall i and wall j
         cross = ux * vy - uy * vx
         done = False
-        if abs(cross) >= sin_min:
+        frame = at_frame and abs(cross) >= FRAME_SIN and (
+            _on_frame(lines[i, 0], lines[i, 1], lines[i, 2], w, h)
+            or _on_frame(lines[j, 0], lines[j, 1], lines[j, 2], w, h))
+        if abs(cross) >= sin_min or frame:
             # lines[i] point + s*u == lines[j] point + t*v
             dx = lines[j, 1] - lines[i, 1]
             dy = lines[j, 2] - lines[i, 2]
@@ -781,7 +823,11 @@ def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, out, no):
             xx = lines[i, 1] + s * ux
             yy = lines[i, 2] + s * uy
             dq = (xx - qx) ** 2 + (yy - qy) ** 2
-            if dq <= CORNER_REACH ** 2:
+            if frame and abs(cross) < sin_min:
+                if dq * cross * cross <= CORNER_REACH ** 2:   # a wall's offset error / |cross| along the frame
+                    no = _emit(out, start, no, xx, yy)
+                    done = True
+            elif dq <= CORNER_REACH ** 2:
                 dist = 0.0   # the crack corner is on the boundary: near it, no search
                 if dq > chamfer * chamfer:
                     dist, px, py = _chain_dist(xx, yy, cx, cy, corner_idx[j], CHAIN_REACH)
@@ -984,6 +1030,69 @@ def _step_walls(lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, cho
         ni[m] = cidx[i]
         m += 1
     return nl[:m], nc[:m], nw[:m], ni[:m]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _onto_frame(out, start, no, w, h):
+    """Put the vertices of the ring ``out[start:no]`` that lie within rounding of the raster
+    frame [0, w] x [0, h] (a frame wall's intersections) exactly on it; returns whether a
+    vertex lies outside the frame (:func:`_clip_to_frame`)."""
+    outside = False
+    for i in range(start, no):
+        for c in range(2):
+            edge = float(w) if c == 0 else float(h)
+            v = out[i, c]
+            if abs(v) < 1e-9:
+                out[i, c] = 0.0
+            elif abs(v - edge) < 1e-9:
+                out[i, c] = edge
+            elif v < 0.0 or v > edge:
+                outside = True
+    return outside
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _clip_to_frame(out, start, no, w, h):
+    """Clip the ring ``out[start:no]`` to the raster frame [0, w] x [0, h] in place
+    (Sutherland–Hodgman, one frame edge at a time); returns the new end. A corner of a
+    building cut by the tile, whose walls meet beyond the frame, is cut along the frame:
+    the mask shows nothing there. Crossings are put exactly on the frame. Each pass adds
+    at most one vertex per entry into the kept side (half the ring's vertices), so the
+    scratch holds 1.5^4 times the ring; a clipped ring that would not fit in ``out`` is
+    left as it is (the caller's validity checks still see it)."""
+    m = no - start
+    src = np.empty((8 * m + 16, 2), dtype=np.float64)
+    dst = np.empty((8 * m + 16, 2), dtype=np.float64)
+    src[:m] = out[start:no]
+    for edge in range(4):
+        bound = 0.0 if edge < 2 else (float(w) if edge == 2 else float(h))
+        ax = 0 if edge % 2 == 0 else 1          # coordinate tested: x for edges 0, 2
+        keep_above = edge < 2                   # x >= 0, y >= 0; then x <= w, y <= h
+        k = 0
+        for i in range(m):
+            px, py = src[i - 1, 0] if i else src[m - 1, 0], src[i - 1, 1] if i else src[m - 1, 1]
+            qx, qy = src[i, 0], src[i, 1]
+            pv = px if ax == 0 else py
+            qv = qx if ax == 0 else qy
+            p_in = pv >= bound if keep_above else pv <= bound
+            q_in = qv >= bound if keep_above else qv <= bound
+            if p_in != q_in:
+                t = (bound - pv) / (qv - pv)
+                if ax == 0:
+                    dst[k, 0], dst[k, 1] = bound, py + t * (qy - py)
+                else:
+                    dst[k, 0], dst[k, 1] = px + t * (qx - px), bound
+                k += 1
+            if q_in:
+                dst[k, 0], dst[k, 1] = qx, qy
+                k += 1
+        src, dst, m = dst, src, k
+        if m == 0:
+            break
+    if start + m > out.shape[0]:
+        return no
+    out[start:start + m] = src[:m]
+    return start + m
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1275,6 +1384,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     """
     n_rings = ring_offsets.shape[0] - 1
     n_b = building_offsets.shape[0] - 1
+    h, w = labels.shape   # the raster frame: [0, w] x [0, h]
     cap = 2 * xy.shape[0] + 72 * n_rings + 8
     out = np.empty((cap, 2), dtype=np.float64)
     ring_out = np.zeros((n_rings, 2), dtype=np.int64)   # each ring's run in ``out``
@@ -1394,6 +1504,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                                                                    sy_buf, ss_buf, p_buf)
                 nb = across[sample_off[r]:sample_off[r + 1]]
                 mx, my = centre[q, 0], centre[q, 1]
+                at_frame = cx.min() == 0.0 or cy.min() == 0.0 or cx.max() == w or cy.max() == h
                 s0 += n
                 k0 += k + 1
                 q += 1
@@ -1460,6 +1571,8 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                                 next_store[n_store] = store[lab]
                                 store[lab] = n_store
                                 n_store += 1
+                        if at_frame and _frame_wall(sx, sy, a, b, w, h, lines[i]):
+                            kinds[i] = -1   # fixed, as a neighbour's line
                         ci = corner_idx[chosen[i]]
                         cidx[i] = ci
                         weight[i] = b - a
@@ -1472,10 +1585,12 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                         lines, corners, weight, cidx = _step_walls(
                             lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, chosen, chamfer,
                             lines_buf[1], corners_buf[1], weight_buf[1], cidx_buf[1])
-                    no = _vertices(lines, corners, weight, cx, cy, cidx, chamfer, out, no)
+                    no = _vertices(lines, corners, weight, cx, cy, cidx, chamfer, w, h, at_frame, out, no)
                 if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
                         and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:
                     no -= 1
+                if _onto_frame(out, ring_start, no, w, h):
+                    no = _clip_to_frame(out, ring_start, no, w, h)
                 no = _clean(out, ring_start, no, math.radians(2.0))
                 # keep the input ring's orientation (outer positive, holes negative shoelace
                 # area), so the caller can orient all rings without a GEOS pass

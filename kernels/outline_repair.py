@@ -947,7 +947,7 @@ def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, point):
             q = 0                   # the ring has the vertex before it
             while True:
                 nxt = order_a[(rank_a[k] + 1) % n]           # on along A, to the other kind
-                ia, ja, ib, jb = int(c[k, 0]), int(c[nxt, 0]), int(c[k, 2]), int(c[nxt, 2])
+                ia, ja, jb = int(c[k, 0]), int(c[nxt, 0]), int(c[nxt, 2])
                 run_a = _between(ia, ja, rank_a[k], rank_a[nxt], na)
                 if outside:                                   # back along B, inside A
                     after = order_b[(rank_b[nxt] - 1) % n]

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 AMBIGUOUS = 16.0   # overlap_areas: pieces within this many eps of a boundary, but not eps, are unclear
+GRAZING = 1e-4     # _crossings: edges crossing at an angle of smaller sine lie on one line up to rounding
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -725,7 +726,7 @@ def drop_short_edges(xy, ring_off, poly_off, min_len):
 def _interior_point(ring, m):
     """GEOS's ``InteriorPointArea`` of the polygon ring[:m+1] (closed): the scan line
     half way between the vertex heights next to the middle of its extent, the midpoint
-    of its widest section. (x, y); NaN when the scan line crosses nothing."""
+    of its widest section. ``(x, y, width)``; x NaN when the scan line crosses nothing."""
     lo, hi = np.inf, -np.inf
     for i in range(m):
         lo = min(lo, ring[i, 1])
@@ -748,72 +749,126 @@ def _interior_point(ring, m):
             continue
         if (y0 == scan and y1 < scan) or (y1 == scan and y0 < scan):
             continue
-        xs[k] = x0 if x0 == x1 else x0 + (scan - y0) / ((y1 - y0) / (x1 - x0))
+        x = x0 if x0 == x1 else x0 + (scan - y0) / ((y1 - y0) / (x1 - x0))
+        q = k                   # insertion sort: a few crossings
+        while q > 0 and xs[q - 1] > x:
+            xs[q] = xs[q - 1]
+            q -= 1
+        xs[q] = x
         k += 1
-    xs = np.sort(xs[:k])
     best, px = 0.0, np.nan
     for i in range(0, k - 1, 2):
         if xs[i + 1] - xs[i] > best:
             best = xs[i + 1] - xs[i]
             px = 0.5 * (xs[i] + xs[i + 1])
-    return px, scan
+    return px, scan, best
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _near_walls(xy, s1, n1, s2, n2, tol):
-    """Whether a vertex of ring 1 (xy[s1:s1+n1], closed) lies within ``tol`` of a wall
-    of ring 2 (xy[s2:s2+n2], closed)."""
-    for j in range(n2):
-        rx, ry = xy[s2 + j, 0], xy[s2 + j, 1]
-        vx, vy = xy[s2 + j + 1, 0] - rx, xy[s2 + j + 1, 1] - ry
-        lv = math.sqrt(vx * vx + vy * vy)
-        for i in range(n1):
-            wx, wy = xy[s1 + i, 0] - rx, xy[s1 + i, 1] - ry
-            t = (wx * vx + wy * vy) / lv
-            if -tol <= t <= lv + tol and abs(vx * wy - vy * wx) <= tol * lv:
-                return True
-    return False
+def _side(xy, p, r, s):
+    """Twice the signed area of the triangle (xy[r], xy[s], xy[p]): negative when vertex
+    p lies right of the line from r to s. Always this expression for a vertex and a
+    line, so the edges that share a vertex see it on the same side."""
+    vx, vy = xy[s, 0] - xy[r, 0], xy[s, 1] - xy[r, 1]
+    return vx * (xy[p, 1] - xy[r, 1]) - vy * (xy[p, 0] - xy[r, 0])
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _two_crossings(xy, sa, na, sb, nb):
-    """Where the boundary of ring A (xy[sa:sa+na], closed) enters and leaves ring B
-    (xy[sb:sb+nb], closed), both counter-clockwise, when it crosses B's boundary exactly
-    twice: ``(i_e, t_e, j_e, i_x, t_x, j_x)``, A's edge, the parameter along it and B's
-    edge of the entry and of the exit; ``i_e = -1`` otherwise. No vertex of either ring
-    may lie on the other's boundary (:func:`_near_walls`)."""
-    found = 0
-    i_e = i_x = j_e = j_x = -1
-    t_e = t_x = 0.0
+def _crossing(xy, p, r):
+    """Whether edge p (xy[p] to xy[p+1]) crosses edge r (xy[r] to xy[r+1]): the ends of
+    each lie on opposite sides of the other's line (:func:`_side`; a vertex on a line
+    counts as left of it, a consistent tie-break, so a vertex on the other's wall is a
+    crossing or not, never both or half). ``(crosses, f0, f1, g0, g1)``: the sides of
+    p's ends on r's line and of r's ends on p's line."""
+    f0, f1 = _side(xy, p, r, r + 1), _side(xy, p + 1, r, r + 1)
+    if (f0 < 0.0) == (f1 < 0.0):
+        return False, f0, f1, 0.0, 0.0
+    g0, g1 = _side(xy, r, p, p + 1), _side(xy, r + 1, p, p + 1)
+    return (g0 < 0.0) != (g1 < 0.0), f0, f1, g0, g1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _in_box(xy, p, x, y):
+    """Whether (x, y) lies in the bounding box of edge p (xy[p] to xy[p+1])."""
+    return min(xy[p, 0], xy[p + 1, 0]) <= x <= max(xy[p, 0], xy[p + 1, 0]) \
+        and min(xy[p, 1], xy[p + 1, 1]) <= y <= max(xy[p, 1], xy[p + 1, 1])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nearest_end(p, r, d0, d1, e0, e1):
+    """Of the ends p, p+1 of one edge and r, r+1 of another, at squared distances d0,
+    d1, e0, e1 from the other edge's line, the nearest (the first on ties): GEOS's
+    ``LineIntersector`` crossing where its computed point falls off either edge."""
+    v, d = p, d0
+    if d1 < d:
+        v, d = p + 1, d1
+    if e0 < d:
+        v, d = r, e0
+    if e1 < d:
+        v = r + 1
+    return v
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _crossings(xy, sa, na, sb, nb):
+    """Where the boundary of ring A (xy[sa:sa+na+1], closed) crosses that of ring B
+    (xy[sb:sb+nb+1], closed), B counter-clockwise (:func:`_crossing`).
+
+    Returns ``(c, entry, grazing)``: per crossing k, ``c[k] = (i, t, j, s, x, y)``, A's
+    edge and the parameter along it, B's edge and the parameter along it and the point
+    (on A's edge), and ``entry[k]``, whether A's boundary enters B there; ``grazing``:
+    whether two edges cross at an angle whose sine is below ``GRAZING`` (walls on one
+    line up to rounding: the crossing's position along them is ill-conditioned, not
+    GEOS's to the bit)."""
+    n = 0
     for i in range(na):
-        px, py = xy[sa + i, 0], xy[sa + i, 1]
-        ux, uy = xy[sa + i + 1, 0] - px, xy[sa + i + 1, 1] - py
         for j in range(nb):
-            rx, ry = xy[sb + j, 0], xy[sb + j, 1]
-            vx, vy = xy[sb + j + 1, 0] - rx, xy[sb + j + 1, 1] - ry
-            f0 = vx * (py - ry) - vy * (px - rx)          # sides of A's ends on B's wall
-            f1 = vx * (py + uy - ry) - vy * (px + ux - rx)
-            if (f0 < 0.0) == (f1 < 0.0):
+            n += _crossing(xy, sa + i, sb + j)[0]
+    c = np.empty((n, 6), dtype=np.float64)
+    entry = np.empty(n, dtype=np.bool_)
+    grazing = False
+    k = 0
+    for i in range(na):
+        p = sa + i
+        for j in range(nb):
+            r = sb + j
+            crosses, f0, f1, g0, g1 = _crossing(xy, p, r)
+            if not crosses:
                 continue
-            g0 = ux * (ry - py) - uy * (rx - px)          # sides of B's ends on A's edge
-            g1 = ux * (ry + vy - py) - uy * (rx + vx - px)
-            if (g0 < 0.0) == (g1 < 0.0):
-                continue
-            found += 1
-            if found > 2:
-                return -1, 0.0, -1, -1, 0.0, -1
             t = f0 / (f0 - f1)
-            if f0 < 0.0:     # from B's outside (right of its wall) to its inside
-                if i_e >= 0:
-                    return -1, 0.0, -1, -1, 0.0, -1
-                i_e, t_e, j_e = i, t, j
-            else:
-                if i_x >= 0:
-                    return -1, 0.0, -1, -1, 0.0, -1
-                i_x, t_x, j_x = i, t, j
-    if found != 2:
-        return -1, 0.0, -1, -1, 0.0, -1
-    return i_e, t_e, j_e, i_x, t_x, j_x
+            c[k, 0], c[k, 1], c[k, 2], c[k, 3] = i, t, j, g0 / (g0 - g1)
+            x = xy[p, 0] + t * (xy[p + 1, 0] - xy[p, 0])
+            y = xy[p, 1] + t * (xy[p + 1, 1] - xy[p, 1])
+            uu = (xy[p + 1, 0] - xy[p, 0]) ** 2 + (xy[p + 1, 1] - xy[p, 1]) ** 2
+            vv = (xy[r + 1, 0] - xy[r, 0]) ** 2 + (xy[r + 1, 1] - xy[r, 1]) ** 2
+            if g0 == 0.0 or g1 == 0.0 or not (_in_box(xy, p, x, y) and _in_box(xy, r, x, y)):
+                # at a vertex of B on A's edge (one of A on B's edge has t 0 or 1), or
+                # rounded off either edge: GEOS takes the end nearest the other's line
+                v = _nearest_end(p, r, f0 * f0 / vv, f1 * f1 / vv, g0 * g0 / uu, g1 * g1 / uu)
+                x, y = xy[v, 0], xy[v, 1]
+            c[k, 4], c[k, 5] = x, y
+            entry[k] = f0 < 0.0      # from the right of B's wall: from outside B
+            # |f0 - f1| = |u x v|: the sine of the angle times both lengths
+            grazing |= (f0 - f1) ** 2 < GRAZING ** 2 * uu * vv
+            k += 1
+    return c, entry, grazing
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _rank(c, col, order, rank):
+    """The crossings ``c`` in order along a ring, by edge (``c[:, col]``) then parameter
+    (``c[:, col + 1]``): fills ``order`` (crossing at each place) and ``rank`` (place of
+    each crossing). Insertion sort: a pair has a few crossings."""
+    n = c.shape[0]
+    for k in range(n):
+        q = k
+        while q > 0 and (c[order[q - 1], col] > c[k, col] or (c[order[q - 1], col] == c[k, col]
+                                                              and c[order[q - 1], col + 1] > c[k, col + 1])):
+            order[q] = order[q - 1]
+            q -= 1
+        order[q] = k
+    for q in range(n):
+        rank[order[q]] = q
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -829,56 +884,124 @@ def _append_run(dst, m, xy, s, n, first, count, step):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, ring, inner):
-    """A - B in Numba where that is simple and exact, for the exteriors A = xy[sa:sa+na+1]
-    and B = xy[sb:sb+nb+1] (closed) sharing ``area``: when both run counter-clockwise, no
-    vertex of either lies within ``tol`` of the other's boundary and A's boundary enters B
-    once and leaves it once (at E and X), A - B is A's boundary from X to E (outside B)
-    closed by B's boundary from E back to X, and A & B is A's boundary from E to X closed
-    by B's boundary from X on to E (inside A). The cut is taken when its ring is certainly
-    simple (``_ring_simple`` at ``tol``) and A & B has ``area`` within ``area_tol``
-    (about (ox, oy); an independent check of the construction).
+def _between(e0, e1, r0, r1, n):
+    """How many ring vertices lie between a crossing on edge e0 and the next one met
+    (edge e1) walking forward along a ring of n vertices; ``r0``, ``r1``: the two
+    crossings' ranks along that walk (a walk back to an earlier rank on the same edge
+    goes all the way round)."""
+    count = (e1 - e0) % n
+    return n if count == 0 and r1 < r0 else count
 
-    Writes A - B to ``ring[:m]`` (no closing repeat) and A & B to ``inner[:mi+1]``
-    (closed); both need ``na + nb + 3`` rows. Returns ``(m, mi)``, ``m = -1`` where the
-    cut is left to GEOS."""
+
+@numba.njit(cache=True, error_model="numpy")
+def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, point):
+    """A - B in Numba, for the exteriors A = xy[sa:sa+na+1] and B = xy[sb:sb+nb+1]
+    (closed, both counter-clockwise) sharing ``area``, and (``point``) a point inside A & B.
+
+    Their boundaries cross at an even number of points (:func:`_crossings`), alternately
+    entering and leaving the other along either: then every piece of A - B is bounded by
+    A's boundary from a point X where it leaves B to the next crossing E (it enters B
+    there), B's boundary back from E to the crossing before it along B, and so on round;
+    every piece of A & B by A's boundary from an entry to the next exit and B's boundary
+    on from there. Neighbours sharing a wall line (a corner of one on the other's wall,
+    walls on one line) cross there or not by the sign of the rounding, as GEOS, which
+    decides exactly, mostly does: 4 or 6 crossings, slivers of A - B or A & B (GEOS's
+    largest part drops them too) and edges of about the rounding, which are collapsed
+    into their first end (``_drop_short_edges`` would remove them). The cut is taken when
+    the largest piece of A - B is then certainly simple (``_ring_simple`` at ``tol``) and
+    the pieces of A & B add up to ``area`` within ``area_tol`` (about (ox, oy); an
+    independent check of the construction).
+
+    Returns ``(ring, px, py)``: the largest piece of A - B (GEOS ``make_valid(A - B)``'s
+    largest part, counter-clockwise; no closing repeat; empty where the cut is left to
+    GEOS) and GEOS ``point_on_surface(A & B)``: :func:`_interior_point` of the piece with
+    the widest section, on its ring as GEOS builds it (to the bit but for the rounding of
+    crossings next to a vertex, which GEOS rounds correctly). The point is NaN where the
+    cut is left to GEOS, where ``point`` is False, and where GEOS could place it
+    elsewhere: two edges cross at a grazing angle (their crossing is then not GEOS's to
+    the bit) or the widest section is no wider than ``tol`` (GEOS falls back to a vertex)."""
     if na < 3 or nb < 3 or _ring_area2(xy, sa, sa + na + 1) <= 0.0 or _ring_area2(xy, sb, sb + nb + 1) <= 0.0:
-        return -1, 0
-    if _near_walls(xy, sa, na, sb, nb, tol) or _near_walls(xy, sb, nb, sa, na, tol):
-        return -1, 0
-    i_e, t_e, je, i_x, t_x, jx = _two_crossings(xy, sa, na, sb, nb)
-    if i_e < 0:
-        return -1, 0
-    ex = xy[sa + i_e, 0] + t_e * (xy[sa + i_e + 1, 0] - xy[sa + i_e, 0])
-    ey = xy[sa + i_e, 1] + t_e * (xy[sa + i_e + 1, 1] - xy[sa + i_e, 1])
-    xx = xy[sa + i_x, 0] + t_x * (xy[sa + i_x + 1, 0] - xy[sa + i_x, 0])
-    xy_ = xy[sa + i_x, 1] + t_x * (xy[sa + i_x + 1, 1] - xy[sa + i_x, 1])
-    nbk = (je - jx) % nb    # B's vertices inside A: jx+1, ..., je
-    if nbk == 0:            # E and X on one wall of B: all of them if X follows E
-        vx, vy = xy[sb + je + 1, 0] - xy[sb + je, 0], xy[sb + je + 1, 1] - xy[sb + je, 1]
-        if (xx - ex) * vx + (xy_ - ey) * vy > 0.0:
-            nbk = nb
-    # A's vertices strictly between the two crossings, each way round (all of them when
-    # both crossings lie on one wall in that order)
-    na_out = (i_e - i_x) % na if i_e != i_x else (na if t_e < t_x else 0)
-    na_in = (i_x - i_e) % na if i_e != i_x else (na if t_e > t_x else 0)
-    # A - B: X, A's vertices i_x+1 .. i_e, E, B's je .. jx+1 backwards
-    ring[0, 0], ring[0, 1] = xx, xy_
-    m = _append_run(ring, 1, xy, sa, na, i_x + 1, na_out, 1)
-    ring[m, 0], ring[m, 1] = ex, ey
-    m = _append_run(ring, m + 1, xy, sb, nb, je, nbk, -1)
-    # A & B: E, A's vertices i_e+1 .. i_x, X, B's jx+1 .. je
-    inner[0, 0], inner[0, 1] = ex, ey
-    mi = _append_run(inner, 1, xy, sa, na, i_e + 1, na_in, 1)
-    inner[mi, 0], inner[mi, 1] = xx, xy_
-    mi = _append_run(inner, mi + 1, xy, sb, nb, jx + 1, nbk, 1)
-    inner[mi] = inner[0]
-    a2 = 0.0
-    for i in range(mi):
-        a2 += (inner[i, 0] - ox) * (inner[i + 1, 1] - oy) - (inner[i + 1, 0] - ox) * (inner[i, 1] - oy)
-    if abs(0.5 * a2 - area) > area_tol or m < 3 or not _ring_simple(ring, 0, m, tol):
-        return -1, mi
-    return m, mi
+        return np.empty((0, 2)), np.nan, np.nan
+    c, entry, grazing = _crossings(xy, sa, na, sb, nb)
+    n = c.shape[0]
+    ranks = np.zeros((6, n), dtype=np.int64)   # orders and ranks along A and B, walk marks
+    order_a, rank_a, order_b, rank_b, done = ranks[0], ranks[1], ranks[2], ranks[3], ranks[4:]
+    _rank(c, 0, order_a, rank_a)
+    _rank(c, 2, order_b, rank_b)
+    for q in range(n):
+        if entry[order_a[q]] == entry[order_a[(q + 1) % n]] or entry[order_b[q]] == entry[order_b[(q + 1) % n]]:
+            return np.empty((0, 2)), np.nan, np.nan
+    cap = na + nb + n + 2
+    rings = np.empty((3, cap, 2), dtype=np.float64)
+    work, best, geos = rings[0], rings[1], rings[2]
+    m_best, a_best = 0, -np.inf
+    inner_area, px, py, width = 0.0, np.nan, np.nan, -1.0
+    for w in range(2):
+        outside = w == 0        # from the exits: A - B; from the entries: A & B
+        for k0 in range(n):
+            if entry[k0] == outside or done[w, k0]:
+                continue
+            m = 0
+            k = k0
+            first_exit = n          # A & B: the rank along A of its first exit, and where
+            q = 0                   # the ring has the vertex before it
+            while True:
+                nxt = order_a[(rank_a[k] + 1) % n]           # on along A, to the other kind
+                ia, ja, jb = int(c[k, 0]), int(c[nxt, 0]), int(c[nxt, 2])
+                run_a = _between(ia, ja, rank_a[k], rank_a[nxt], na)
+                if outside:                                   # back along B, inside A
+                    after = order_b[(rank_b[nxt] - 1) % n]
+                    run_b = _between(int(c[after, 2]), jb, rank_b[after], rank_b[nxt], nb)
+                else:                                         # on along B, inside A
+                    after = order_b[(rank_b[nxt] + 1) % n]
+                    run_b = _between(jb, int(c[after, 2]), rank_b[nxt], rank_b[after], nb)
+                if done[w, k] or m + run_a + run_b + 3 > cap:
+                    return np.empty((0, 2)), np.nan, np.nan  # the walk does not close
+                done[w, k] = 1
+                work[m, 0], work[m, 1] = c[k, 4], c[k, 5]
+                m = _append_run(work, m + 1, xy, sa, na, ia + 1, run_a, 1)
+                work[m, 0], work[m, 1] = c[nxt, 4], c[nxt, 5]
+                if rank_a[nxt] < first_exit:
+                    first_exit, q = rank_a[nxt], m - 1
+                if outside:
+                    m = _append_run(work, m + 1, xy, sb, nb, jb, run_b, -1)
+                else:
+                    m = _append_run(work, m + 1, xy, sb, nb, jb + 1, run_b, 1)
+                k = after
+                if k == k0:
+                    break
+            work[m, 0], work[m, 1] = work[0, 0], work[0, 1]
+            a2 = 0.0
+            for i in range(m):
+                a2 += (work[i, 0] - ox) * (work[i + 1, 1] - oy) - (work[i + 1, 0] - ox) * (work[i, 1] - oy)
+            if outside:
+                if a2 > a_best:
+                    a_best, m_best = a2, m
+                    best[:m] = work[:m]
+            else:
+                inner_area += 0.5 * a2
+                if not point:
+                    continue
+                for i in range(m + 1):   # as GEOS builds it: clockwise, from the vertex
+                    v = (q - i) % m          # before its first exit along A
+                    geos[i, 0], geos[i, 1] = work[v, 0], work[v, 1]
+                x, y, wide = _interior_point(geos, m)
+                if wide > width:
+                    px, py, width = x, y, wide
+    # edges of A - B no longer than tol (a crossing at a vertex, up to rounding) collapse
+    # into their first end
+    m = 0
+    for i in range(m_best):
+        if m == 0 or (best[i, 0] - best[m - 1, 0]) ** 2 + (best[i, 1] - best[m - 1, 1]) ** 2 > tol * tol:
+            best[m, 0], best[m, 1] = best[i, 0], best[i, 1]
+            m += 1
+    while m > 1 and (best[m - 1, 0] - best[0, 0]) ** 2 + (best[m - 1, 1] - best[0, 1]) ** 2 <= tol * tol:
+        m -= 1
+    if abs(inner_area - area) > area_tol or m < 3 or not _ring_simple(best, 0, m, tol):
+        return np.empty((0, 2)), np.nan, np.nan
+    if grazing or not width > tol:   # GEOS's point may lie elsewhere: it is left to GEOS
+        px = py = np.nan
+    return best[:m].copy(), px, py
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -892,17 +1015,16 @@ def _exterior(ring_off, poly_off, p):
 @numba.njit(cache=True, error_model="numpy")
 def overlap_points(xy, ring_off, poly_off, left, right, area, area_tol, tol):
     """A point inside the common part of each pair of polygons ``(left[k], right[k])``
-    sharing ``area[k]`` (:func:`overlap_areas`) where Numba can cut the pair either way
-    round (:func:`_cut`; polygons without holes): GEOS ``point_on_surface`` of A & B,
-    found on the ring the cut builds for it. Polygons as closed rings (``xy``,
-    ``ring_off``, ``poly_off`` as in :func:`overlap_areas`).
+    sharing ``area[k]`` (:func:`overlap_areas`), found where Numba cuts the pair, left
+    from right or else right from left (:func:`_cut`; polygons without holes): GEOS
+    ``point_on_surface`` of A & B, found on the ring the cut builds for it. Polygons as
+    closed rings (``xy``, ``ring_off``, ``poly_off`` as in :func:`overlap_areas`).
 
-    Returns ``(px, py)``, NaN where neither way is cut (the caller asks GEOS)."""
+    Returns ``(px, py)``, NaN where Numba cuts neither way or cannot place the point as
+    GEOS does (the caller asks GEOS)."""
     n = left.shape[0]
     px = np.full(n, np.nan)
     py = np.full(n, np.nan)
-    ring = np.empty((32, 2))
-    inner = np.empty((32, 2))
     for k in range(n):
         ox, oy = xy[ring_off[poly_off[left[k]]], 0], xy[ring_off[poly_off[left[k]]], 1]
         for w in range(2):
@@ -910,12 +1032,8 @@ def overlap_points(xy, ring_off, poly_off, left, right, area, area_tol, tol):
             sb, nb, b_simple = _exterior(ring_off, poly_off, right[k] if w == 0 else left[k])
             if not (a_simple and b_simple):
                 break
-            if ring.shape[0] < na + nb + 3:
-                ring = np.empty((2 * (na + nb + 3), 2))
-                inner = np.empty((2 * (na + nb + 3), 2))
-            m, mi = _cut(xy, sa, na, sb, nb, area[k], area_tol, tol, ox, oy, ring, inner)
-            if m >= 0:
-                px[k], py[k] = _interior_point(inner, mi)
+            ring, px[k], py[k] = _cut(xy, sa, na, sb, nb, area[k], area_tol, tol, ox, oy, True)
+            if ring.shape[0]:   # cut; a point refused one way is refused the other way too
                 break
     return px, py
 
@@ -946,8 +1064,6 @@ def cuts_in_turn(xy, ring_off, poly_off, loser, winner, area, area_tol, tol):
     out_xy = np.empty((cap, 2), dtype=np.float64)
     out_off = np.zeros(n_groups + 1, dtype=np.int64)
     pair = np.empty((64, 2))   # the loser's current ring, then the winner's (both closed)
-    ring = np.empty((64, 2))
-    inner = np.empty((64, 2))
     o = 0
     g = 0
     k0 = 0
@@ -968,17 +1084,21 @@ def cuts_in_turn(xy, ring_off, poly_off, loser, winner, area, area_tol, tol):
                 grown = np.empty((2 * (na + nb + 2), 2))
                 grown[:na + 1] = pair[:na + 1]
                 pair = grown
-            if ring.shape[0] < na + nb + 3:
-                ring = np.empty((2 * (na + nb + 3), 2))
-                inner = np.empty((2 * (na + nb + 3), 2))
             pair[na + 1:na + nb + 2] = xy[sb:sb + nb + 1]
-            m, _ = _cut(pair, 0, na, na + 1, nb, area[k], area_tol, tol, ox, oy, ring, inner)
-            if m >= 0:
+            ring = _cut(pair, 0, na, na + 1, nb, area[k], area_tol, tol, ox, oy, False)[0]
+            m = ring.shape[0]
+            if m:
                 cut[k] = True
+                if pair.shape[0] < m + 1:
+                    pair = np.empty((2 * (m + 1), 2))
                 pair[:m] = ring[:m]
                 pair[m] = ring[0]
                 na = m
         if cut[k0:k1].any():
+            if out_xy.shape[0] < o + na + 1:   # more crossings than the estimate's two
+                grown = np.empty((2 * (o + na + 1), 2))
+                grown[:o] = out_xy[:o]
+                out_xy = grown
             out_xy[o:o + na + 1] = pair[:na + 1]
             o += na + 1
         g += 1

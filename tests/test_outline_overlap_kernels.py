@@ -163,14 +163,65 @@ def test_numba_cuts_are_geos_difference_and_point_on_surface():
     assert n_done > 100
 
 
-def test_numba_cuts_leave_touching_and_multiple_crossings_to_geos():
+def _assert_geos_cut(polys, done, px, py, cut_xy, cut_off, tol):
+    """Each cut Numba made is GEOS ``make_valid(difference)``'s largest part up to
+    ``tol`` (Hausdorff), valid; a point it gave is GEOS ``point_on_surface`` of the
+    overlap up to the rounding of a crossing next to a vertex."""
+    for w, (p, q) in enumerate([(polys[0], polys[1]), (polys[1], polys[0])]):
+        if done[0, w]:
+            cut = shapely.Polygon(cut_xy[cut_off[w]:cut_off[w + 1]])
+            geos = shapely.make_valid(shapely.difference(p, q))
+            if geos.geom_type != "Polygon":
+                geos = max(geos.geoms, key=lambda g: g.area)
+            assert cut.is_valid and cut.exterior.is_ccw
+            assert shapely.hausdorff_distance(cut, geos) < tol
+            assert abs(cut.area - geos.area) < tol
+    if not np.isnan(px[0]):
+        pos = shapely.point_on_surface(shapely.intersection(polys[0], polys[1]))
+        assert abs(px[0] - pos.x) < 1e-9 and abs(py[0] - pos.y) < 1e-9
+
+
+def test_numba_cuts_a_comb_crossing_four_times_as_geos():
+    """A winner poking two teeth through the loser's wall: the boundaries cross four
+    times, A - B is one piece, A & B two (the point is in the wider tooth); cut the
+    other way round, B - A falls in three pieces, of which the largest is kept."""
     a = shapely.Polygon([(0, 0), (10, 0), (10, 8), (0, 8)])
-    comb = shapely.Polygon([(2, -3), (8, -3), (8, 1), (6, 1), (6, -1), (4, -1), (4, 1), (2, 1)])
-    on_wall = shapely.Polygon([(10, 2), (14, 2), (14, 6), (9.5, 6)])   # a vertex on a's wall
-    for b in (comb, on_wall):
-        polys = shapely.orient_polygons(np.array([a, b]))
-        done, px, _, cut_xy, _ = _cuts(polys)
-        assert not done.any() and np.isnan(px[0]) and len(cut_xy) == 0
+    comb = shapely.Polygon([(2, -3), (8, -3), (8, 1), (6, 1), (6, -1), (4.5, -1), (4.5, 1.5), (2, 1.5)])
+    polys = shapely.orient_polygons(np.array([a, comb]))
+    done, px, py, cut_xy, cut_off = _cuts(polys)
+    assert done.all() and not np.isnan(px[0])
+    _assert_geos_cut(polys, done, px, py, cut_xy, cut_off, 1e-12)
+    assert px[0] < 4.5      # the wider tooth
+
+
+def test_numba_cuts_neighbours_sharing_a_wall_line_as_geos():
+    """T-junctions: a corner of the winner on the loser's wall (exactly, and up to the
+    rounding of a wall shared by two neighbours, on either side), and a wall of one on
+    the other's wall line with a step in it. Exact on-wall corners count as on the left
+    of the wall, consistently: the cut is GEOS's. Corners 1e-11 off a wall make the
+    boundaries cross where the walls graze: the cut is GEOS's up to that rounding and
+    the point is left to GEOS (NaN) where its position along the walls is not GEOS's."""
+    rng = np.random.default_rng(5)
+    n_done = 0
+    for _ in range(100):
+        x0, y0 = 85000.0 + rng.uniform(0, 50), 447000.0 + rng.uniform(0, 50)
+        angle = rng.choice([0.0, rng.uniform(0, np.pi)])   # 0: corners exactly on the wall
+        c, s = np.cos(angle), np.sin(angle)
+        def place(pts):
+            pts = np.asarray(pts, float)
+            return np.c_[x0 + c * pts[:, 0] - s * pts[:, 1], y0 + s * pts[:, 0] + c * pts[:, 1]]
+        a = place([(0, 0), (10, 0), (10, 8), (0, 8)])
+        off = rng.choice([0.0, 1e-11, -1e-11], 2)
+        # the winner's wall runs along a's east wall (x = 10) from y = 2 to 6, then
+        # steps 0.3 into a: an overlap bounded by the shared wall line
+        b = place([(10 + off[0], 2), (14, 2), (14, 7), (9.7, 7), (9.7, 6), (10 + off[1], 6)])
+        polys = shapely.orient_polygons(np.array([shapely.Polygon(a), shapely.Polygon(b)]))
+        if not shapely.intersection(polys[0], polys[1]).area > 1e-6:
+            continue
+        done, px, py, cut_xy, cut_off = _cuts(polys)
+        n_done += done.sum()
+        _assert_geos_cut(polys, done, px, py, cut_xy, cut_off, 1e-6)
+    assert n_done > 150
 
 
 def test_cuts_in_turn_cut_a_loser_by_each_neighbour():

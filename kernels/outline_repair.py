@@ -13,7 +13,6 @@ import numba
 import numpy as np
 
 AMBIGUOUS = 16.0   # overlap_areas: pieces within this many eps of a boundary, but not eps, are unclear
-GRAZING = 1e-4     # _crossings: edges crossing at an angle of smaller sine lie on one line up to rounding
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -814,19 +813,17 @@ def _crossings(xy, sa, na, sb, nb):
     """Where the boundary of ring A (xy[sa:sa+na+1], closed) crosses that of ring B
     (xy[sb:sb+nb+1], closed), B counter-clockwise (:func:`_crossing`).
 
-    Returns ``(c, entry, grazing)``: per crossing k, ``c[k] = (i, t, j, s, x, y)``, A's
-    edge and the parameter along it, B's edge and the parameter along it and the point
-    (on A's edge), and ``entry[k]``, whether A's boundary enters B there; ``grazing``:
-    whether two edges cross at an angle whose sine is below ``GRAZING`` (walls on one
-    line up to rounding: the crossing's position along them is ill-conditioned, not
-    GEOS's to the bit)."""
+    Returns ``(c, entry)``: per crossing k, ``c[k] = (i, t, j, s, x, y)``, A's edge and
+    the parameter along it, B's edge and the parameter along it and the point (on A's
+    edge), and ``entry[k]``, whether A's boundary enters B there. Where two walls on one
+    line cross at a grazing angle the crossing's position along them is ill-conditioned:
+    GEOS, which rounds it correctly, may place it up to about 1e-4 units away."""
     n = 0
     for i in range(na):
         for j in range(nb):
             n += _crossing(xy, sa + i, sb + j)[0]
     c = np.empty((n, 6), dtype=np.float64)
     entry = np.empty(n, dtype=np.bool_)
-    grazing = False
     k = 0
     for i in range(na):
         p = sa + i
@@ -848,10 +845,8 @@ def _crossings(xy, sa, na, sb, nb):
                 x, y = xy[v, 0], xy[v, 1]
             c[k, 4], c[k, 5] = x, y
             entry[k] = f0 < 0.0      # from the right of B's wall: from outside B
-            # |f0 - f1| = |u x v|: the sine of the angle times both lengths
-            grazing |= (f0 - f1) ** 2 < GRAZING ** 2 * uu * vv
             k += 1
-    return c, entry, grazing
+    return c, entry
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -916,13 +911,12 @@ def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, point):
     largest part, counter-clockwise; no closing repeat; empty where the cut is left to
     GEOS) and GEOS ``point_on_surface(A & B)``: :func:`_interior_point` of the piece with
     the widest section, on its ring as GEOS builds it (to the bit but for the rounding of
-    crossings next to a vertex, which GEOS rounds correctly). The point is NaN where the
-    cut is left to GEOS, where ``point`` is False, and where GEOS could place it
-    elsewhere: two edges cross at a grazing angle (their crossing is then not GEOS's to
-    the bit) or the widest section is no wider than ``tol`` (GEOS falls back to a vertex)."""
+    crossings next to a vertex or at a grazing angle, :func:`_crossings`). The point is
+    NaN where the cut is left to GEOS, where ``point`` is False, and where the widest
+    section is no wider than ``tol`` (GEOS falls back to a vertex)."""
     if na < 3 or nb < 3 or _ring_area2(xy, sa, sa + na + 1) <= 0.0 or _ring_area2(xy, sb, sb + nb + 1) <= 0.0:
         return np.empty((0, 2)), np.nan, np.nan
-    c, entry, grazing = _crossings(xy, sa, na, sb, nb)
+    c, entry = _crossings(xy, sa, na, sb, nb)
     n = c.shape[0]
     ranks = np.zeros((6, n), dtype=np.int64)   # orders and ranks along A and B, walk marks
     order_a, rank_a, order_b, rank_b, done = ranks[0], ranks[1], ranks[2], ranks[3], ranks[4:]
@@ -999,7 +993,7 @@ def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, point):
         m -= 1
     if abs(inner_area - area) > area_tol or m < 3 or not _ring_simple(best, 0, m, tol):
         return np.empty((0, 2)), np.nan, np.nan
-    if grazing or not width > tol:   # GEOS's point may lie elsewhere: it is left to GEOS
+    if not width > tol:   # GEOS's point may lie elsewhere: it is left to GEOS
         px = py = np.nan
     return best[:m].copy(), px, py
 

@@ -41,7 +41,7 @@ __all__ = ["Params", "pixel_polygons", "regularize", "rings_to_polygons"]
 VALID_TOL = 1e-6   # pixels: rings this far apart are certainly valid after georeferencing
 MIN_EDGE = 0.3     # pixels: shorter edges left by an overlap cut are removed
 AREA_TOL = 1e-6    # pixel areas: a cut along a wall may take this much more than the overlap
-PIXEL_EDGE = 1e-6  # pixels: an overlap point this near a pixel edge is placed by GEOS
+PIXEL_EDGE = 1e-3  # pixels: an overlap point this near a pixel edge is placed by GEOS
 
 
 @dataclass(frozen=True)
@@ -262,10 +262,9 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
     the pairs :func:`_overlapping_pairs` keeps are looked at; ``flat``: as there.
 
     Most overlaps are slivers along a party wall where the two boundaries cross a few
-    times: there the point inside comes from Numba (:func:`overlap_points`; from GEOS
-    where walls on one line cross at a grazing angle) and the loser is cut in Numba, by
-    each of its winners in turn (:func:`cuts_in_turn`, checked by the overlap area and a
-    simple-ring test); the rest go through the (costly) GEOS overlay."""
+    times: there the point inside comes from Numba (:func:`overlap_points`) and the loser
+    is cut in Numba, by each of its winners in turn (:func:`cuts_in_turn`, checked by the
+    overlap area and a simple-ring test); the rest go through the (costly) GEOS overlay."""
     px_area = abs(transform.a * transform.e - transform.b * transform.d)
     min_area = 1e-8 * px_area
     left, right, area, unclear, (xy, ring_off, poly_off, a, b) = _overlapping_pairs(polys, min_area, flat)
@@ -273,8 +272,10 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
         return polys
     area_tol, tol = AREA_TOL * px_area, VALID_TOL * px_area ** 0.5
     x, y = overlap_points(xy, ring_off, poly_off, a, b, area, area_tol, tol)
-    # Numba's point is GEOS's up to the rounding of crossings next to a vertex: one
-    # within PIXEL_EDGE of a pixel edge could lie across it from GEOS's, GEOS places it
+    # Numba's point is GEOS's up to the rounding of crossings next to a vertex or at a
+    # grazing angle (walls on one line: up to ~1e-4 units, under PIXEL_EDGE pixels at
+    # 0.1 m and coarser); one within PIXEL_EDGE of a pixel edge could lie across it from
+    # GEOS's, and so be in other pixels: GEOS places it
     inv = ~transform
     col, row = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
     on_edge = (np.abs(col - np.round(col)) < PIXEL_EDGE) | (np.abs(row - np.round(row)) < PIXEL_EDGE)

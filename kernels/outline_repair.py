@@ -910,10 +910,12 @@ def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, point):
     Returns ``(ring, px, py)``: the largest piece of A - B (GEOS ``make_valid(A - B)``'s
     largest part, counter-clockwise; no closing repeat; empty where the cut is left to
     GEOS) and GEOS ``point_on_surface(A & B)``: :func:`_interior_point` of the piece with
-    the widest section, on its ring as GEOS builds it (to the bit but for the rounding of
-    crossings next to a vertex or at a grazing angle, :func:`_crossings`). The point is
-    NaN where the cut is left to GEOS, where ``point`` is False, and where the widest
-    section is no wider than ``tol`` (GEOS falls back to a vertex)."""
+    the widest section, on its ring as GEOS builds it: GEOS's to the bit where the
+    crossings round alike; where walls on one line cross at a grazing angle
+    (:func:`_crossings`) GEOS may place a crossing otherwise and pick another section,
+    and the point is then inside A & B up to that rounding. The point is NaN where the
+    cut is left to GEOS, where ``point`` is False, and where the widest section is no
+    wider than ``tol`` (GEOS falls back to a vertex)."""
     if na < 3 or nb < 3 or _ring_area2(xy, sa, sa + na + 1) <= 0.0 or _ring_area2(xy, sb, sb + nb + 1) <= 0.0:
         return np.empty((0, 2)), np.nan, np.nan
     c, entry = _crossings(xy, sa, na, sb, nb)
@@ -1010,12 +1012,13 @@ def _exterior(ring_off, poly_off, p):
 def overlap_points(xy, ring_off, poly_off, left, right, area, area_tol, tol):
     """A point inside the common part of each pair of polygons ``(left[k], right[k])``
     sharing ``area[k]`` (:func:`overlap_areas`), found where Numba cuts the pair, left
-    from right or else right from left (:func:`_cut`; polygons without holes): GEOS
-    ``point_on_surface`` of A & B, found on the ring the cut builds for it. Polygons as
-    closed rings (``xy``, ``ring_off``, ``poly_off`` as in :func:`overlap_areas`).
+    from right or else right from left (:func:`_cut`; polygons without holes): GEOS's
+    ``point_on_surface`` construction of A & B, on the rings the cut builds for it.
+    Polygons as closed rings (``xy``, ``ring_off``, ``poly_off`` as in
+    :func:`overlap_areas`).
 
-    Returns ``(px, py)``, NaN where Numba cuts neither way or cannot place the point as
-    GEOS does (the caller asks GEOS)."""
+    Returns ``(px, py)``, NaN where Numba cuts neither way or the widest section is too
+    thin to place the point (the caller asks GEOS)."""
     n = left.shape[0]
     px = np.full(n, np.nan)
     py = np.full(n, np.nan)

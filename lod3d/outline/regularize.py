@@ -272,10 +272,10 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
         return polys
     area_tol, tol = AREA_TOL * px_area, VALID_TOL * px_area ** 0.5
     x, y = overlap_points(xy, ring_off, poly_off, a, b, area, area_tol, tol)
-    # Numba's point is GEOS's up to the rounding of crossings next to a vertex or at a
-    # grazing angle (walls on one line: up to ~1e-4 units, under PIXEL_EDGE pixels at
-    # 0.1 m and coarser); one within PIXEL_EDGE of a pixel edge could lie across it from
-    # GEOS's, and so be in other pixels: GEOS places it
+    # Numba's point lies in the overlap up to the rounding of its crossings (walls on one
+    # line crossing at a grazing angle: ~1e-4 units, under PIXEL_EDGE pixels at 0.1 m
+    # and coarser); one within PIXEL_EDGE of a pixel edge could be in other pixels than
+    # the overlap: GEOS places it
     inv = ~transform
     col, row = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
     on_edge = (np.abs(col - np.round(col)) < PIXEL_EDGE) | (np.abs(row - np.round(row)) < PIXEL_EDGE)

@@ -1370,7 +1370,10 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
 
     ``xy``/``ring_offsets``: crack rings as from ``trace_rings``; ``building_offsets``:
     building b owns rings ``building_offsets[b]:building_offsets[b+1]``; ``labels``: the
-    label raster the rings were traced on, ``building_label[b]`` building b's label.
+    label raster the rings were traced on, ``building_label[b]`` building b's label
+    (positive; the shared walls are filed in a table indexed by label, so labels should
+    stay within a few times the raster's size, as the tracing kernels' do). Buildings
+    cut by the raster frame end on it (``_frame_wall``, ``_clip_to_frame``).
     Touching buildings agree. They are done group by group (``_touch_units``): a member
     whose own main axis is within ``SHARE_THETA`` of the group's (``_group_axis``, all
     members' votes pooled) takes the group's. Within a group, buildings are done in order

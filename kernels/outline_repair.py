@@ -722,10 +722,9 @@ def drop_short_edges(xy, ring_off, poly_off, min_len):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _interior_point(ring, m):
-    """GEOS's ``InteriorPointArea`` of the polygon ring[:m+1] (closed): the scan line
-    half way between the vertex heights next to the middle of its extent, the midpoint
-    of its widest section. ``(x, y, width)``; x NaN when the scan line crosses nothing."""
+def _scan_line(ring, m):
+    """The height of GEOS's ``InteriorPointArea`` scan line for the polygon ring[:m+1]
+    (closed): half way between the vertex heights next to the middle of its extent."""
     lo, hi = np.inf, -np.inf
     for i in range(m):
         lo = min(lo, ring[i, 1])
@@ -738,7 +737,14 @@ def _interior_point(ring, m):
                 lo = y
         elif y < hi:
             hi = y
-    scan = 0.5 * (hi + lo)
+    return 0.5 * (hi + lo)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _widest_section(ring, m, scan):
+    """The midpoint of the widest section of the polygon ring[:m+1] (closed) along the
+    line y = ``scan``, as GEOS's ``InteriorPointArea`` finds it: ``(x, width)``; x NaN
+    when the line crosses nothing."""
     xs = np.empty(m, dtype=np.float64)
     k = 0
     for i in range(1, m + 1):
@@ -760,7 +766,21 @@ def _interior_point(ring, m):
         if xs[i + 1] - xs[i] > best:
             best = xs[i + 1] - xs[i]
             px = 0.5 * (xs[i] + xs[i + 1])
-    return px, scan, best
+    return px, best
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _centroid_y(ring, m, ox, oy):
+    """The height of the centroid of the polygon ring[:m+1] (closed), summed about
+    (ox, oy)."""
+    a2 = cy = 0.0
+    for i in range(m):
+        x0, y0 = ring[i, 0] - ox, ring[i, 1] - oy
+        x1, y1 = ring[i + 1, 0] - ox, ring[i + 1, 1] - oy
+        f = x0 * y1 - x1 * y0
+        a2 += f
+        cy += (y0 + y1) * f
+    return oy + cy / (3.0 * a2) if a2 != 0.0 else oy
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -909,13 +929,16 @@ def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, point):
 
     Returns ``(ring, px, py)``: the largest piece of A - B (GEOS ``make_valid(A - B)``'s
     largest part, counter-clockwise; no closing repeat; empty where the cut is left to
-    GEOS) and GEOS ``point_on_surface(A & B)``: :func:`_interior_point` of the piece with
-    the widest section, on its ring as GEOS builds it: GEOS's to the bit where the
-    crossings round alike; where walls on one line cross at a grazing angle
-    (:func:`_crossings`) GEOS may place a crossing otherwise and pick another section,
-    and the point is then inside A & B up to that rounding. The point is NaN where the
-    cut is left to GEOS, where ``point`` is False, and where the widest section is no
-    wider than ``tol`` (GEOS falls back to a vertex)."""
+    GEOS) and GEOS ``point_on_surface(A & B)``: the midpoint of the widest section of
+    the pieces along GEOS's scan line (:func:`_scan_line`, :func:`_widest_section`), on
+    each piece's ring as GEOS builds it: GEOS's to the bit where the crossings round
+    alike; where walls on one line cross at a grazing angle (:func:`_crossings`) GEOS may
+    place a crossing otherwise and pick another section, and the point is then inside
+    A & B up to that rounding. Where the scan line meets a piece only in a needle no
+    wider than ``tol`` (two walls crossing at a sharp angle leave one), the line through
+    the piece's centroid is taken instead: GEOS's point would lie on the needle, on the
+    boundary up to rounding. The point is NaN where the cut is left to GEOS, where
+    ``point`` is False, and where no section is wider than ``tol``."""
     if na < 3 or nb < 3 or _ring_area2(xy, sa, sa + na + 1) <= 0.0 or _ring_area2(xy, sb, sb + nb + 1) <= 0.0:
         return np.empty((0, 2)), np.nan, np.nan
     c, entry = _crossings(xy, sa, na, sb, nb)
@@ -981,7 +1004,11 @@ def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, point):
                 for i in range(m + 1):   # as GEOS builds it: clockwise, from the vertex
                     v = (q - i) % m          # before its first exit along A
                     geos[i, 0], geos[i, 1] = work[v, 0], work[v, 1]
-                x, y, wide = _interior_point(geos, m)
+                y = _scan_line(geos, m)
+                x, wide = _widest_section(geos, m, y)
+                if not wide > tol:   # the line meets only a needle: through the centroid
+                    y = _centroid_y(geos, m, ox, oy)
+                    x, wide = _widest_section(geos, m, y)
                 if wide > width:
                     px, py, width = x, y, wide
     # edges of A - B no longer than tol (a crossing at a vertex, up to rounding) collapse
@@ -995,7 +1022,7 @@ def _cut(xy, sa, na, sb, nb, area, area_tol, tol, ox, oy, point):
         m -= 1
     if abs(inner_area - area) > area_tol or m < 3 or not _ring_simple(best, 0, m, tol):
         return np.empty((0, 2)), np.nan, np.nan
-    if not width > tol:   # GEOS's point may lie elsewhere: it is left to GEOS
+    if not width > tol:   # no section to speak of: GEOS places the point
         px = py = np.nan
     return best[:m].copy(), px, py
 

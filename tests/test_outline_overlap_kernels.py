@@ -277,3 +277,23 @@ def test_footprint_rings_areas_and_boxes_are_geos_to_the_bit():
         assert np.array_equal(boxes, shapely.bounds(polys))
         got = shapely.from_ragged_array(shapely.GeometryType.POLYGON, world, (closed, b_off2))
         assert shapely.equals_exact(got, polys, tolerance=0).all()
+
+
+def test_overlap_point_avoids_a_needle():
+    """Two Delft neighbours whose walls cross at a sharp angle: their overlap is a 0.37 m²
+    body plus a needle of no width reaching 11 m off, which GEOS's scan line meets (its
+    point_on_surface lies on the needle, on the boundary up to rounding). The Numba point
+    is taken through the overlap's centroid instead: well inside the body."""
+    a = shapely.Polygon([(3.117304586994578, 10.036118886026088), (-5.842155560632818, 2.8137653234880418),
+                         (0.307789424987277, 0.8563165756640956), (9.474498776777182, 8.245736792101525),
+                         (4.699864337017061, 14.168757122301031), (1.7213955369079486, 11.767769295489416)])
+    b = shapely.Polygon([(9.349162901533418, 8.144701686222106), (0.39549813958001323, 0.9270198699668981),
+                         (6.508987764304038, -1.0882508733775467), (15.614799936593045, 6.252079224446788),
+                         (10.788833451995743, 12.238777884165756), (7.9158152552408865, 9.92279535101261)])
+    polys = shapely.orient_polygons(np.array([a, b]))
+    overlap = shapely.intersection(polys[0], polys[1])
+    assert shapely.distance(shapely.point_on_surface(overlap), overlap.exterior) < 1e-6
+    done, px, py, cut_xy, cut_off = _cuts(polys)
+    assert done.any() and not np.isnan(px[0])
+    _assert_geos_cut(polys, done, px, py, cut_xy, cut_off, 1e-6)
+    assert shapely.distance(shapely.Point(px[0], py[0]), overlap.exterior) > 0.02

@@ -41,7 +41,6 @@ __all__ = ["Params", "pixel_polygons", "regularize", "rings_to_polygons"]
 VALID_TOL = 1e-6   # pixels: rings this far apart are certainly valid after georeferencing
 MIN_EDGE = 0.3     # pixels: shorter edges left by an overlap cut are removed
 AREA_TOL = 1e-6    # pixel areas: a cut along a wall may take this much more than the overlap
-PIXEL_EDGE = 1e-3  # pixels: an overlap point this near a pixel edge is placed by GEOS
 
 
 @dataclass(frozen=True)
@@ -272,14 +271,7 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
         return polys
     area_tol, tol = AREA_TOL * px_area, VALID_TOL * px_area ** 0.5
     x, y = overlap_points(xy, ring_off, poly_off, a, b, area, area_tol, tol)
-    # Numba's point lies in the overlap up to the rounding of its crossings (walls on one
-    # line crossing at a grazing angle: ~1e-4 units, under PIXEL_EDGE pixels at 0.1 m
-    # and coarser); one within PIXEL_EDGE of a pixel edge could be in other pixels than
-    # the overlap: GEOS places it
-    inv = ~transform
-    col, row = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
-    on_edge = (np.abs(col - np.round(col)) < PIXEL_EDGE) | (np.abs(row - np.round(row)) < PIXEL_EDGE)
-    numba_point = ~unclear & (area > min_area) & ~np.isnan(x) & ~on_edge
+    numba_point = ~unclear & (area > min_area) & ~np.isnan(x)
     other = np.flatnonzero(~numba_point)
     if len(other):   # the common part from GEOS: is it real, a point inside it
         overlap = shapely.intersection(polys[left[other]], polys[right[other]])

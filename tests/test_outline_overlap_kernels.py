@@ -297,3 +297,25 @@ def test_overlap_point_avoids_a_needle():
     assert done.any() and not np.isnan(px[0])
     _assert_geos_cut(polys, done, px, py, cut_xy, cut_off, 1e-6)
     assert shapely.distance(shapely.Point(px[0], py[0]), overlap.exterior) > 0.02
+
+
+def test_pairs_geos_finds_apart_are_dropped_with_their_rings(monkeypatch):
+    """Pairs the Numba overlap cannot clear go to GEOS; those GEOS finds apart (touching
+    neighbours) leave the overlap removal with their ring indices, the rest are cut."""
+    import importlib
+
+    from lod3d.outline import outline_mask
+    from lod3d.outline.synthetic import random_scene
+    from lod3d.raster import Raster
+
+    def unclear_overlaps(*args):
+        area, unclear = overlap_areas(*args)
+        return area, np.ones_like(unclear)
+
+    monkeypatch.setattr(importlib.import_module("lod3d.outline.regularize"), "overlap_areas", unclear_overlaps)
+    mask, transform, _ = random_scene(3, n_side=6, noise=0.1, touching=0.8)   # 5 pairs, 4 overlap
+    polys = outline_mask(Raster(mask, transform, None)).polygons
+    assert shapely.is_valid(polys).all()
+    left, right = shapely.STRtree(polys).query(polys, predicate="intersects")
+    keep = left < right
+    assert (shapely.area(shapely.intersection(polys[left[keep]], polys[right[keep]])) < 1e-6).all()

@@ -282,7 +282,7 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
     pairs = np.sort(np.concatenate([np.flatnonzero(numba_point), other]))
     if not len(pairs):
         return polys
-    left, right, x, y = left[pairs], right[pairs], x[pairs], y[pairs]
+    left, right, x, y, a, b, area = (v[pairs] for v in (left, right, x, y, a, b, area))
     in_left, in_right = _in_pixels(rings, transform, left, right, x, y)
     area_px = rings.area_px
     keep_left = np.where(in_left == in_right, area_px[left] >= area_px[right], in_left)
@@ -291,8 +291,8 @@ def _remove_overlaps(polys: np.ndarray, rings: Rings, transform: Affine, flat=No
     # each loser cut by its winners in Numba, in turn, where it can
     order = np.argsort(loser, kind="stable")
     cut, cut_xy, cut_off = cuts_in_turn(
-        xy, ring_off, poly_off, np.where(keep_left, b, a)[pairs][order],
-        np.where(keep_left, a, b)[pairs][order], area[pairs][order], area_tol, tol)
+        xy, ring_off, poly_off, np.where(keep_left, b, a)[order], np.where(keep_left, a, b)[order],
+        area[order], area_tol, tol)
     losers = np.unique(loser)
     numba_cut = cut_off[1:] > cut_off[:-1]
     start, polys = polys, polys.copy()

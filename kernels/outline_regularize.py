@@ -776,9 +776,9 @@ def _frame_wall(sx, sy, a, b, w, h, line):
     if 2 * most <= b - a:
         return False
     if most == left or most == right:
-        line[0], line[1], line[2] = 0.5 * math.pi, 0.0 if most == left else float(w), line[2]
+        line[0], line[1] = 0.5 * math.pi, 0.0 if most == left else float(w)
     else:
-        line[0], line[1], line[2] = 0.0, line[1], 0.0 if most == top else float(h)
+        line[0], line[2] = 0.0, 0.0 if most == top else float(h)
     return True
 
 

@@ -178,20 +178,15 @@ def _candidates(level, eps, max_cand, cand):
     k = level.shape[0]
     while True:
         m = 0
-        for i in range(k):
-            if level[i] > eps:
-                m += 1
+        for i in range(k):   # written as counted: a pass that only counts is no cheaper
+            cand[m] = i
+            m += level[i] > eps
         if m < 3:
             # a ring that is one straight chain both ways (cannot be closed) or tiny: keep all
             for i in range(k):
                 cand[i] = i
             return cand[:k]
         if m <= max_cand:
-            m = 0
-            for i in range(k):
-                if level[i] > eps:
-                    cand[m] = i
-                    m += 1
             return cand[:m]
         eps *= 1.5
 
@@ -444,6 +439,15 @@ def _turn(cnt, cxx, cyy, cxy, sn, cs, sigma2):
     return d
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _quarter_mod(x):
+    """``x % (pi / 2)`` for ``x`` in (-pi / 2, pi), equal to the modulo bit for bit (fmod
+    is exact and so is the one subtraction here; below 0 both add pi / 2 once), without
+    the call to fmod: a span direction less the main axis, for every span."""
+    q = 0.5 * math.pi
+    return x + q if x < 0.0 else (x - q if x >= q else x)
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _orientation_hist(p, starts, ends, hist):
     """Add each span's least-squares direction (mod 90 degrees) to ``hist``, weighted by
@@ -459,8 +463,8 @@ def _orientation_hist(p, starts, ends, hist):
         cxx = p[b, 2] - p[a, 2] - sx * sx / cnt
         cyy = p[b, 3] - p[a, 3] - sy * sy / cnt
         cxy = p[b, 4] - p[a, 4] - sx * sy / cnt
-        ang = math.degrees(_free_angle(cxx, cyy, cxy)) % 90.0
-        hist[int(ang) % 90] += cnt * cnt
+        ang = math.degrees(_free_angle(cxx, cyy, cxy))   # in [0, 180]: % 90 without fmod
+        hist[int(ang - 90.0 if ang >= 90.0 else ang) % 90] += cnt * cnt
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -515,7 +519,7 @@ def _refine_theta(p, starts, ends, theta0, span_ang, span_w, k):
         span_ang[k] = ang
         span_w[k] = cnt * cnt
         k += 1
-        d = (ang - theta0) % (0.5 * math.pi)
+        d = _quarter_mod(ang - theta0)
         if d > 0.25 * math.pi:
             d -= 0.5 * math.pi
         if abs(d) < math.radians(6.0):
@@ -1214,7 +1218,8 @@ def _shared_line(store, lines_store, next_store, other, ang, x, y):
 @numba.njit(cache=True, error_model="numpy")
 def _may_touch(xy, ring_offsets, building_offsets):
     """Whether each building's outer-ring bounding box, grown by one pixel, meets another
-    building's: only those can have a neighbour across a crack (sweep over x)."""
+    building's: only those can have a neighbour across a crack (sweep over x). Returns
+    ``(touch, box)``, ``box`` the boxes (x0, y0, x1, y1) themselves."""
     n_b = building_offsets.shape[0] - 1
     box = np.empty((n_b, 4), dtype=np.float64)
     for b in range(n_b):
@@ -1241,7 +1246,7 @@ def _may_touch(xy, ring_offsets, building_offsets):
             if box[j, 1] <= box[i, 3] + 1.0 and box[i, 1] <= box[j, 3] + 1.0:
                 touch[i] = True
                 touch[j] = True
-    return touch
+    return touch, box
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1341,7 +1346,7 @@ def _group_axis(hist, ang, weight):
     sc = 0.0
     ss = 0.0
     for k in range(ang.shape[0]):
-        d = (ang[k] - theta0) % (0.5 * math.pi)
+        d = _quarter_mod(ang[k] - theta0)
         if d > 0.25 * math.pi:
             d -= 0.5 * math.pi
         if abs(d) < math.radians(6.0):
@@ -1404,7 +1409,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
         sample_off[r + 1] = sample_off[r] + perim[r]
     # the label across each sample (read only for buildings that touch another)
     across = np.empty(sample_off[n_rings], dtype=labels.dtype)
-    touch = _may_touch(xy, ring_offsets, building_offsets)
+    touch, box = _may_touch(xy, ring_offsets, building_offsets)
     members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch,
                                      sample_off, across)
     # each group's rings are sampled once and kept (corners, samples, moments) for its
@@ -1507,7 +1512,9 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                                                                    sy_buf, ss_buf, p_buf)
                 nb = across[sample_off[r]:sample_off[r + 1]]
                 mx, my = centre[q, 0], centre[q, 1]
-                at_frame = cx.min() == 0.0 or cy.min() == 0.0 or cx.max() == w or cy.max() == h
+                # on the raster frame: only an outer ring can be (a hole is ringed by pixels)
+                at_frame = r == r0 and (box[bld, 0] == 0.0 or box[bld, 1] == 0.0
+                                        or box[bld, 2] == w or box[bld, 3] == h)
                 s0 += n
                 k0 += k + 1
                 q += 1

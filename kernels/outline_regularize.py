@@ -178,7 +178,7 @@ def _candidates(level, eps, max_cand, cand):
     k = level.shape[0]
     while True:
         m = 0
-        for i in range(k):   # written as counted: a pass that only counts is no cheaper
+        for i in range(k):   # each index written, kept when counted: one pass, not count then fill
             cand[m] = i
             m += level[i] > eps
         if m < 3:

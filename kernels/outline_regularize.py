@@ -46,6 +46,10 @@ Algorithm (per building, all rings of a building share its orientation):
    added walls takes another kind when that is cheaper with each added wall charged
    ``corner_penalty`` (``_settle_walls``: the end of a row house 20 degrees off square,
    snapped to the diagonal on its few samples, would otherwise get a chamfer at each end).
+7. **Edge refit.** Once every ring is built, each edge of a polygon on a clean mask moves
+   across itself onto the mean of the samples nearest to it, and the vertices go where
+   the moved edges meet (``_refit_edges``). A party wall moves once, on the samples of the
+   building that filed its line, and its neighbours follow; edges on the raster frame stay.
 
 Everything is in pixel units (x = column, y = row). Validity, overlaps between neighbours
 and georeferencing are handled by the caller with vectorized shapely and the Numba helpers
@@ -90,6 +94,8 @@ STEP_MARGIN = 0.15  # pixels: a sample off both of two near-parallel walls by th
 STEP_REACH = 6      # ... within this many samples of their corner, in a run of at least ...
 STEP_MIN = 2        # ... this many samples, lies on the step between them ...
 STEP_LENGTH = 1.0   # ... which gets its own wall when at least this long (pixels)
+EDGE_REACH = 2.0    # pixels: the samples this near an edge of a built ring refit its offset ...
+EDGE_PARALLEL = math.radians(10.0)  # ... and edges this near parallel keep their vertex (moved)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1036,6 +1042,195 @@ def _step_walls(lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, cho
     return nl[:m], nc[:m], nw[:m], ni[:m]
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _edge_dist2(px, py, acc, e):
+    """Squared distance from (px, py) to edge ``e`` (``acc`` rows 5-9: start x, y, unit
+    direction x, y, length; see ``_refit_edges``) and the position along it."""
+    dx, dy = px - acc[5, e], py - acc[6, e]
+    t = dx * acc[7, e] + dy * acc[8, e]
+    o = dy * acc[7, e] - dx * acc[8, e]
+    if t < 0.0:
+        return dx * dx + dy * dy, t
+    if t > acc[9, e]:
+        t2 = t - acc[9, e]
+        return t2 * t2 + o * o, t
+    return o * o, t
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _refit_edges(out, start, no, sx, sy, nb, w, h, lab, store, lines_store, next_store, done, shift, acc):
+    """Move each edge of the built ring ``out[start:no]`` across itself onto the mean of
+    the samples ``sx, sy`` nearest to it (within ``EDGE_REACH`` pixels), and put the
+    vertices where the moved edges meet.
+
+    The segmentation fits each wall on its span of samples, cut at candidate corners: at
+    a corner some samples of one wall fall in the next one's span (a 2 m wall then sits a
+    tenth of a pixel off, and the corner's MTA piece turns by that over a metre), and a
+    step or chamfer added later has no samples of its own. Once the ring is built, every
+    sample goes to the edge it lies nearest to, as a topology oracle that knows the true
+    walls would assign it. Edges on the raster frame stay. A party wall is one line for
+    both neighbours (``_shared_line``): an edge with ``SHARE_MIN`` of its samples across
+    from another building (``nb``: the label across each sample, 0 for none) moves only
+    if this building (label ``lab``) filed its line for its neighbours, and then files
+    the move in ``shift`` (by filed line; NaN: not moved); an edge on a line filed by the
+    neighbour across most of its samples, refitted before (``done``, by label), moves as
+    that neighbour recorded; any other edge along a neighbour stays. Consecutive edges within
+    ``EDGE_PARALLEL`` of each other (a step) keep their shared vertex, moved by both
+    offsets; so do both ends of an edge the moves would reverse. ``acc``: scratch of 11
+    rows, a column per edge."""
+    m = no - start
+    if m < 3:
+        return
+    n = sx.shape[0]
+    for e in range(m):
+        i = start + e
+        j = start + e + 1 if e + 1 < m else start
+        vx, vy = out[j, 0] - out[i, 0], out[j, 1] - out[i, 1]
+        lv = math.sqrt(vx * vx + vy * vy)
+        acc[0, e] = 0.0   # samples
+        acc[1, e] = 0.0   # sum of their offsets, then the edge's shift along (-uy, ux)
+        acc[2, e] = 0.0   # samples across from another building
+        acc[4, e] = 0.0   # the label across most of them (majority vote) ...
+        acc[10, e] = 0.0  # ... and its vote count
+        acc[5, e] = out[i, 0]
+        acc[6, e] = out[i, 1]
+        acc[7, e] = vx / lv if lv > 0.0 else 0.0
+        acc[8, e] = vy / lv if lv > 0.0 else 0.0
+        acc[9, e] = lv
+    # samples and edges run round the ring in the same order: after a full search for the
+    # first sample, each one's edge is found by walking on from the previous one's (a
+    # sample within half a pixel of its edge, away from the ends, stays with it)
+    e = 0
+    best = np.inf
+    for f in range(m):
+        d, _ = _edge_dist2(sx[0], sy[0], acc, f)
+        if d < best:
+            best = d
+            e = f
+    reach2 = EDGE_REACH * EDGE_REACH
+    for s in range(n):
+        px, py = sx[s], sy[s]
+        d0, t = _edge_dist2(px, py, acc, e)
+        if d0 > 0.25 or not (EDGE_REACH <= t <= acc[9, e] - EDGE_REACH):
+            while True:
+                e1 = e + 1 if e + 1 < m else 0
+                d1, _ = _edge_dist2(px, py, acc, e1)
+                if d1 < d0:
+                    e, d0 = e1, d1
+                    continue
+                e2 = e1 + 1 if e1 + 1 < m else 0
+                d2, _ = _edge_dist2(px, py, acc, e2)
+                if d2 < d0:
+                    e, d0 = e2, d2
+                    continue
+                break
+        if d0 > reach2 or acc[9, e] == 0.0:
+            continue
+        acc[0, e] += 1.0
+        acc[1, e] += (py - acc[6, e]) * acc[7, e] - (px - acc[5, e]) * acc[8, e]
+        if nb[s] > 0:
+            acc[2, e] += 1.0
+            if nb[s] == acc[4, e]:
+                acc[10, e] += 1.0
+            elif acc[10, e] == 0.0:
+                acc[4, e] = nb[s]
+                acc[10, e] = 1.0
+            else:
+                acc[10, e] -= 1.0
+    for e in range(m):
+        i = start + e
+        j = start + e + 1 if e + 1 < m else start
+        on_frame = False
+        for c in range(2):
+            edge = float(w) if c == 0 else float(h)
+            for v in (0.0, edge):
+                if abs(out[i, c] - v) < 1e-6 and abs(out[j, c] - v) < 1e-6:
+                    on_frame = True
+        acc[3, e] = acc[2, e] > 0.0 or on_frame   # on a line of its own: its vertices stay on it
+        if acc[0, e] == 0.0 or on_frame:
+            acc[1, e] = 0.0
+        elif acc[2, e] == 0.0:
+            acc[1, e] /= acc[0, e]
+        else:   # a party wall
+            acc[1, e] /= acc[0, e]
+            f = _filed_line(out, i, j, store, lines_store, next_store, lab)
+            other = int(acc[4, e])   # a label beyond the buildings' (a dropped speck) filed nothing
+            g = -1 if f >= 0 or other >= done.shape[0] or not done[other] else \
+                _filed_line(out, i, j, store, lines_store, next_store, other)
+            if f >= 0 and acc[2, e] >= SHARE_MIN * acc[0, e]:
+                shift[f] = acc[1, e] * _along_normal(lines_store[f, 0], acc[7, e], acc[8, e])
+            elif g >= 0 and not math.isnan(shift[g]):
+                acc[1, e] = shift[g] * _along_normal(lines_store[g, 0], acc[7, e], acc[8, e])
+            else:
+                acc[1, e] = 0.0
+    # new vertices into acc[0] (x) and acc[2] (y); vertex v starts edge v
+    for v in range(m):
+        acc[0, v], acc[2, v] = _moved_vertex(acc, m, v)
+    for e in range(m):   # an edge the moves would reverse: both its ends moved, not intersected
+        f = e + 1 if e + 1 < m else 0
+        if (acc[0, f] - acc[0, e]) * acc[7, e] + (acc[2, f] - acc[2, e]) * acc[8, e] <= 0.0:
+            for v in (e, f):
+                acc[0, v], acc[2, v] = _shifted_vertex(acc, m, v)
+    for v in range(m):
+        out[start + v, 0] = acc[0, v]
+        out[start + v, 1] = acc[2, v]
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _along_normal(ang, ux, uy):
+    """+1 or -1: whether the normal (-uy, ux) of an edge of direction (ux, uy) points
+    the way of the normal (-sin, cos) of a line of angle ``ang`` (the edge lies on it)."""
+    return 1.0 if uy * math.sin(ang) + ux * math.cos(ang) >= 0.0 else -1.0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _filed_line(out, i, j, store, lines_store, next_store, lab):
+    """The line filed by building ``lab`` (``_shared_line``'s store) that the edge from
+    vertex ``out[i]`` to ``out[j]`` lies on (within rounding), or -1."""
+    if lab >= store.shape[0]:
+        return -1
+    f = store[lab]
+    while f >= 0:
+        sn, cs = math.sin(lines_store[f, 0]), math.cos(lines_store[f, 0])
+        if abs((out[i, 1] - lines_store[f, 2]) * cs - (out[i, 0] - lines_store[f, 1]) * sn) < 1e-6 \
+                and abs((out[j, 1] - lines_store[f, 2]) * cs - (out[j, 0] - lines_store[f, 1]) * sn) < 1e-6:
+            return f
+        f = next_store[f]
+    return -1
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _shifted_vertex(acc, m, v):
+    """Vertex ``v`` (``acc`` rows 5, 6) moved by the shifts (row 1) of its two edges along
+    their normals, half each: where they are nearly parallel (a step), the vertex keeps
+    its place along them. A vertex of an edge on a line of its own (row 3: a party wall,
+    the frame) moves with that line only: half of the other's shift would turn it off."""
+    h = (v + m - 1) % m
+    if acc[3, h] != 0.0 and acc[3, v] == 0.0:   # on h's line, moved with it
+        return acc[5, v] - acc[1, h] * acc[8, h], acc[6, v] + acc[1, h] * acc[7, h]
+    if acc[3, v] != 0.0 and acc[3, h] == 0.0:
+        return acc[5, v] - acc[1, v] * acc[8, v], acc[6, v] + acc[1, v] * acc[7, v]
+    x = acc[5, v] - 0.5 * (acc[1, h] * acc[8, h] + acc[1, v] * acc[8, v])
+    y = acc[6, v] + 0.5 * (acc[1, h] * acc[7, h] + acc[1, v] * acc[7, v])
+    return x, y
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _moved_vertex(acc, m, v):
+    """Where edges ``v - 1`` and ``v``, each moved by its shift along its normal, meet
+    (``acc`` as in ``_refit_edges``); ``_shifted_vertex`` when they are within
+    ``EDGE_PARALLEL`` of parallel."""
+    h = (v + m - 1) % m
+    # unit directions u, normals (-uy, ux); the vertex lies on both old lines, so the
+    # move d solves n_h . d = shift_h, n_v . d = shift_v
+    det = acc[7, h] * acc[8, v] - acc[8, h] * acc[7, v]
+    if abs(det) < math.sin(EDGE_PARALLEL):
+        return _shifted_vertex(acc, m, v)
+    ca = acc[1, h]
+    cb = acc[1, v]
+    return acc[5, v] + (ca * acc[7, v] - cb * acc[7, h]) / det, acc[6, v] + (ca * acc[8, v] - cb * acc[8, h]) / det
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _onto_frame(out, start, no, w, h):
     """Put the vertices of the ring ``out[start:no]`` that lie within rounding of the raster
@@ -1398,6 +1593,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     ring_out = np.zeros((n_rings, 2), dtype=np.int64)   # each ring's run in ``out``
     theta_out = np.zeros(n_b, dtype=np.float64)
     store = np.full(building_label.max() + 1 if n_b else 1, -1, dtype=np.int64)
+    refit = np.zeros(n_rings, dtype=np.bool_)   # rings whose edges are refitted at the end
     lines_store = np.empty((xy.shape[0] + 1, 3), dtype=np.float64)
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
     n_store = 0
@@ -1407,8 +1603,10 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     for r in range(n_rings):
         perim[r] = _perimeter(xy[ring_offsets[r]:ring_offsets[r + 1], 0], xy[ring_offsets[r]:ring_offsets[r + 1], 1])
         sample_off[r + 1] = sample_off[r] + perim[r]
-    # the label across each sample (read only for buildings that touch another)
-    across = np.empty(sample_off[n_rings], dtype=labels.dtype)
+    # the label across each sample (0: none; filled for the buildings that touch another)
+    # and the samples themselves, kept for the edge refit
+    across = np.zeros(sample_off[n_rings], dtype=labels.dtype)
+    samples = np.empty((2, sample_off[n_rings]), dtype=np.float64)
     touch, box = _may_touch(xy, ring_offsets, building_offsets)
     members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch,
                                      sample_off, across)
@@ -1511,6 +1709,8 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 cx, cy, level, sx, sy, side_start, p = _ring_views(k, n, s0, k0, q, c_buf, lv_buf, sx_buf,
                                                                    sy_buf, ss_buf, p_buf)
                 nb = across[sample_off[r]:sample_off[r + 1]]
+                samples[0, sample_off[r]:sample_off[r + 1]] = sx
+                samples[1, sample_off[r]:sample_off[r + 1]] = sy
                 mx, my = centre[q, 0], centre[q, 1]
                 # on the raster frame: only an outer ring can be (a hole is ringed by pixels)
                 at_frame = r == r0 and (box[bld, 0] == 0.0 or box[bld, 1] == 0.0
@@ -1599,6 +1799,9 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
                         and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:
                     no -= 1
+                # the edges of a polygon on a clean mask are refitted (a noisy boundary
+                # would drag them by its blobs; a circle has no edges to refit)
+                refit[r] = not use_circle and sigma2 <= REFIT_SIGMA * REFIT_SIGMA
                 if _onto_frame(out, ring_start, no, w, h):
                     no = _clip_to_frame(out, ring_start, no, w, h)
                 no = _clean(out, ring_start, no, math.radians(2.0))
@@ -1610,6 +1813,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                         j = ring_start if i + 1 == no else i + 1
                         a2 += out[i, 0] * out[j, 1] - out[j, 0] * out[i, 1]
                     if (r == r0 and a2 < 0.0) or (r > r0 and a2 > 0.0):
+                        refit[r] = False   # its vertices no longer run along its samples
                         for i in range((no - ring_start) // 2):
                             lo = ring_start + 1 + i
                             hi = no - 1 - i
@@ -1620,6 +1824,21 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                             out[hi, 0], out[hi, 1] = tx, ty
                 ring_out[r, 0] = ring_start
                 ring_out[r, 1] = no
+    # every edge onto its samples (_refit_edges), once all rings are built
+    m_max = 0
+    for r in range(n_rings):
+        m_max = max(m_max, ring_out[r, 1] - ring_out[r, 0])
+    acc = np.empty((11, m_max + 1), dtype=np.float64)
+    done = np.zeros(store.shape[0], dtype=np.bool_)   # by label: the buildings refitted so far
+    shift = np.full(n_store, np.nan)                   # by filed line: how far it moved
+    for bld in members:   # in the order they were built: a filed line moves before its users
+        for r in range(building_offsets[bld], building_offsets[bld + 1]):
+            if refit[r]:
+                s0, s1 = sample_off[r], sample_off[r + 1]
+                _refit_edges(out, ring_out[r, 0], ring_out[r, 1], samples[0, s0:s1], samples[1, s0:s1],
+                             across[s0:s1], w, h, building_label[bld], store, lines_store, next_store,
+                             done, shift, acc)
+        done[building_label[bld]] = True
     # the rings in input order (a group is done when its first building comes)
     out_off = np.zeros(n_rings + 1, dtype=np.int64)
     for r in range(n_rings):

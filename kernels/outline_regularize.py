@@ -46,10 +46,11 @@ Algorithm (per building, all rings of a building share its orientation):
    added walls takes another kind when that is cheaper with each added wall charged
    ``corner_penalty`` (``_settle_walls``: the end of a row house 20 degrees off square,
    snapped to the diagonal on its few samples, would otherwise get a chamfer at each end).
-7. **Edge refit.** Once every ring is built, each edge of a polygon on a clean mask moves
+7. **Edge refit.** Once a ring is built, each edge of a polygon on a clean mask moves
    across itself onto the mean of the samples nearest to it, and the vertices go where
    the moved edges meet (``_refit_edges``). A party wall moves once, on the samples of the
-   building that filed its line, and its neighbours follow; edges on the raster frame stay.
+   building that filed its line, and its neighbours (built later) follow; edges on the
+   raster frame stay.
 
 Everything is in pixel units (x = column, y = row). Validity, overlaps between neighbours
 and georeferencing are handled by the caller with vectorized shapely and the Numba helpers
@@ -1593,9 +1594,13 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     ring_out = np.zeros((n_rings, 2), dtype=np.int64)   # each ring's run in ``out``
     theta_out = np.zeros(n_b, dtype=np.float64)
     store = np.full(building_label.max() + 1 if n_b else 1, -1, dtype=np.int64)
-    refit = np.zeros(n_rings, dtype=np.bool_)   # rings whose edges are refitted at the end
     lines_store = np.empty((xy.shape[0] + 1, 3), dtype=np.float64)
     next_store = np.empty(xy.shape[0] + 1, dtype=np.int64)
+    # the edge refit's: by filed line, how far it moved (NaN: not); by label, the buildings
+    # refitted so far; scratch, a column per edge, grown for a ring of more edges
+    shift = np.empty(xy.shape[0] + 1, dtype=np.float64)
+    done = np.zeros(store.shape[0], dtype=np.bool_)
+    acc = np.empty((11, 64), dtype=np.float64)
     n_store = 0
     no = 0
     perim = np.empty(n_rings, dtype=np.int64)
@@ -1604,9 +1609,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
         perim[r] = _perimeter(xy[ring_offsets[r]:ring_offsets[r + 1], 0], xy[ring_offsets[r]:ring_offsets[r + 1], 1])
         sample_off[r + 1] = sample_off[r] + perim[r]
     # the label across each sample (0: none; filled for the buildings that touch another)
-    # and the samples themselves, kept for the edge refit
     across = np.zeros(sample_off[n_rings], dtype=labels.dtype)
-    samples = np.empty((2, sample_off[n_rings]), dtype=np.float64)
     touch, box = _may_touch(xy, ring_offsets, building_offsets)
     members, unit_off = _touch_units(xy, ring_offsets, building_offsets, labels, building_label, touch,
                                      sample_off, across)
@@ -1709,8 +1712,6 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                 cx, cy, level, sx, sy, side_start, p = _ring_views(k, n, s0, k0, q, c_buf, lv_buf, sx_buf,
                                                                    sy_buf, ss_buf, p_buf)
                 nb = across[sample_off[r]:sample_off[r + 1]]
-                samples[0, sample_off[r]:sample_off[r + 1]] = sx
-                samples[1, sample_off[r]:sample_off[r + 1]] = sy
                 mx, my = centre[q, 0], centre[q, 1]
                 # on the raster frame: only an outer ring can be (a hole is ringed by pixels)
                 at_frame = r == r0 and (box[bld, 0] == 0.0 or box[bld, 1] == 0.0
@@ -1780,6 +1781,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                                 # filed under this building's label, for any later neighbour
                                 next_store[n_store] = store[lab]
                                 store[lab] = n_store
+                                shift[n_store] = np.nan
                                 n_store += 1
                         if at_frame and _frame_wall(sx, sy, a, b, w, h, lines[i]):
                             kinds[i] = -1   # fixed, as a neighbour's line
@@ -1801,7 +1803,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                     no -= 1
                 # the edges of a polygon on a clean mask are refitted (a noisy boundary
                 # would drag them by its blobs; a circle has no edges to refit)
-                refit[r] = not use_circle and sigma2 <= REFIT_SIGMA * REFIT_SIGMA
+                refit = not use_circle and sigma2 <= REFIT_SIGMA * REFIT_SIGMA
                 if _onto_frame(out, ring_start, no, w, h):
                     no = _clip_to_frame(out, ring_start, no, w, h)
                 no = _clean(out, ring_start, no, math.radians(2.0))
@@ -1813,7 +1815,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                         j = ring_start if i + 1 == no else i + 1
                         a2 += out[i, 0] * out[j, 1] - out[j, 0] * out[i, 1]
                     if (r == r0 and a2 < 0.0) or (r > r0 and a2 > 0.0):
-                        refit[r] = False   # its vertices no longer run along its samples
+                        refit = False   # its vertices no longer run along its samples
                         for i in range((no - ring_start) // 2):
                             lo = ring_start + 1 + i
                             hi = no - 1 - i
@@ -1822,23 +1824,16 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                             tx, ty = out[lo, 0], out[lo, 1]
                             out[lo, 0], out[lo, 1] = out[hi, 0], out[hi, 1]
                             out[hi, 0], out[hi, 1] = tx, ty
+                # every edge onto its samples; the filed lines it reads are the build's,
+                # and the neighbours it follows were built, so refitted, before
+                if refit:
+                    if no - ring_start >= acc.shape[1]:
+                        acc = np.empty((11, 2 * (no - ring_start)), dtype=np.float64)
+                    _refit_edges(out, ring_start, no, sx, sy, nb, w, h, lab, store, lines_store,
+                                 next_store, done, shift, acc)
                 ring_out[r, 0] = ring_start
                 ring_out[r, 1] = no
-    # every edge onto its samples (_refit_edges), once all rings are built
-    m_max = 0
-    for r in range(n_rings):
-        m_max = max(m_max, ring_out[r, 1] - ring_out[r, 0])
-    acc = np.empty((11, m_max + 1), dtype=np.float64)
-    done = np.zeros(store.shape[0], dtype=np.bool_)   # by label: the buildings refitted so far
-    shift = np.full(n_store, np.nan)                   # by filed line: how far it moved
-    for bld in members:   # in the order they were built: a filed line moves before its users
-        for r in range(building_offsets[bld], building_offsets[bld + 1]):
-            if refit[r]:
-                s0, s1 = sample_off[r], sample_off[r + 1]
-                _refit_edges(out, ring_out[r, 0], ring_out[r, 1], samples[0, s0:s1], samples[1, s0:s1],
-                             across[s0:s1], w, h, building_label[bld], store, lines_store, next_store,
-                             done, shift, acc)
-        done[building_label[bld]] = True
+            done[lab] = True
     # the rings in input order (a group is done when its first building comes)
     out_off = np.zeros(n_rings + 1, dtype=np.int64)
     for r in range(n_rings):

@@ -288,3 +288,21 @@ def test_facade_step_is_placed_where_the_pixels_step():
     no = _vertices(lines, corners, cx, cy, start, 1.0, 100, 100, False, out, 0)
     np.testing.assert_allclose(out[:2], [[10, 0], [10, 2]], atol=1e-9)
     assert no == 6
+
+
+def test_corner_cut_near_the_bisector_is_a_symmetric_chamfer():
+    """The nearest boundary point puts a cut at 45 degrees (a crack corner diagonal to the
+    intersection); walls at 100 degrees to each other have their bisector at 50 degrees,
+    within CHAMFER_SNAP of it: the cut takes the bisector, at equal angles to both walls."""
+    from lod3d.kernels.outline_regularize import _vertices
+    cx = np.array([0.0, 18, 18, 19, 19, 20, 20, 0])
+    cy = np.array([0.0, 0, 1, 1, 2, 2, 20, 20])
+    tilt = np.radians(100.0)
+    lines = np.array([[0.0, 9.0, 0.0], [tilt, 20.0, 0.0], [np.pi, 10.0, 20.0], [1.5 * np.pi, 0.0, 10.0]])
+    start = np.array([0, 5, 6, 7])
+    corners = np.column_stack([cx[start], cy[start]])
+    out = np.empty((16, 2))
+    _vertices(lines, corners, cx, cy, start, 1.0, 100, 100, False, out, 0)
+    d = out[1] - out[0]
+    assert np.degrees(np.arctan2(d[1], d[0])) == pytest.approx(50.0)
+    assert np.cross(d, np.array([19.0, 1.0]) - out[0]) == pytest.approx(0.0, abs=1e-9)   # through (19, 1)

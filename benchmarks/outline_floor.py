@@ -24,12 +24,7 @@ data set of ``outline_vs_buildingregulariser.py`` is scored, with the same
    mask shows;
 2. **jittered truth** — the truth polygons each translated by a random shift, uniform in
    ±0.25 m per axis (seeded): what a pure quantization-sized misplacement costs;
-3. **ours, walls refitted** — our polygons with each wall moved across itself onto the
-   mean of the mask's boundary samples nearest to it, corners re-intersected (the
-   topology oracle's fit with our vertices in place of the truth's): how much of our
-   excess over the oracle lies in the walls' offsets rather than in which walls there
-   are and their directions;
-4. **ours** — :class:`lod3d.outline.Outline` on the mask, with its per-polygon MTA:
+3. **ours** — :class:`lod3d.outline.Outline` on the mask, with its per-polygon MTA:
    median, share above 8°, the polygons whose MTA exceeds the oracle's by more than 3°,
    and the ten worst (``truth``: index in the set's truth list), each marked
    ``quantization`` (the oracle is at 8° or worse on it too) or ``ours-only``.
@@ -243,13 +238,6 @@ def topology_oracle(labels: np.ndarray, transform, truth, min_wall: float = 0.0,
     return out, stats
 
 
-def refit_walls(labels: np.ndarray, transform, polys) -> np.ndarray:
-    """``polys`` with every wall's offset refitted on the boundary samples nearest to it,
-    as :func:`topology_oracle` fits the truth's walls; a polygon on no cell stays."""
-    fitted, _ = topology_oracle(labels, transform, polys)
-    return np.array([f if f is not None else p for f, p in zip(fitted, polys)], dtype=object)
-
-
 def jitter(polys, seed: int = 0, amp: float = JITTER) -> np.ndarray:
     """Each polygon translated by its own uniform shift in [-amp, amp] per axis."""
     polys = np.asarray(polys, dtype=object)
@@ -307,7 +295,6 @@ def evaluate_set(mask, truth_raw, stage) -> tuple[dict, dict]:
     row = {
         "n_truth": len(truth),
         "ours": _set_metrics(truth, ours),
-        "ours_refit": _set_metrics(truth, refit_walls(labels, mask.transform, ours)),
         "oracle": _set_metrics(truth, oracle[have]),
         "oracle_min1px": _set_metrics(truth, short[res][0][have]),
         "jitter": _set_metrics(truth, jitter(truth)),
@@ -379,7 +366,7 @@ def print_table(results: dict):
     cols = ("matched_share", "iou", "ciou", "n_ratio", "polis", "mta")
     print(f"{'set':26s} {'method':14s} " + " ".join(f"{c:>8s}" for c in ("matched", *cols[1:])))
     for name, row in results.items():
-        for method in ("ours", "ours_refit", "oracle", "oracle_min1px", "jitter"):
+        for method in ("ours", "oracle", "oracle_min1px", "jitter"):
             print(f"{name:26s} {method:14s} " + " ".join(f"{row[method][c]:8.3f}" for c in cols))
         print(f"{'':26s} oracle N-ratio without walls shorter than 0.25 / 0.5 / 1 m: "
               + " / ".join(str(v) for v in row["oracle_n_ratio_min_wall"].values()))

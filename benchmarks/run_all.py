@@ -152,13 +152,12 @@ def outline(out: Path, scene: Path | None, no_peer: bool) -> list[str]:
         rows.append(f"| {name} | {r['n_buildings']} | {cells} | {r.get('speed_ratio', '–')} |")
     rows += ["", "What a 0.5 m mask allows (`benchmarks/outline_floor.py`): an oracle that knows each "
              "building's true corners and wall directions and fits only the walls' offsets to the mask; "
-             "the truth shifted by up to ±0.25 m (half a pixel); our polygons with the same offset fit "
-             "(each wall refitted on the samples nearest to it).", "",
-             "| data set | MTA (°) lod3d / lod3d walls refitted / oracle / shifted truth "
+             "the truth shifted by up to ±0.25 m (half a pixel).", "",
+             "| data set | MTA (°) lod3d / oracle / shifted truth "
              "| N-ratio lod3d / oracle without walls < 1 px |",
              "|---|---|---|"]
     for name, r in floor.items():
-        rows.append(f"| {name} | {f(r['ours']['mta'])} / {f(r['ours_refit']['mta'])} / {f(r['oracle']['mta'])} "
+        rows.append(f"| {name} | {f(r['ours']['mta'])} / {f(r['oracle']['mta'])} "
                     f"/ {f(r['jitter']['mta'])} | {f(r['ours']['n_ratio'], 3)} / {f(r['oracle_min1px']['n_ratio'], 3)} |")
     return rows
 

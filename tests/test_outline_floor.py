@@ -12,7 +12,7 @@ from affine import Affine
 from shapely import affinity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from outline_floor import jitter, refit_walls, topology_oracle  # noqa: E402
+from outline_floor import jitter, topology_oracle  # noqa: E402
 
 from lod3d.evaluate import footprint_metrics  # noqa: E402
 
@@ -78,14 +78,3 @@ def test_jitter_is_seeded_and_within_half_a_pixel():
     shift = shapely.get_coordinates(a) - shapely.get_coordinates(polys)
     assert np.abs(shift).max() <= 0.25 and np.abs(shift).max() > 0
 
-
-def test_refit_walls_moves_each_wall_onto_its_pixels():
-    """A prediction with one wall 0.2 m inside the building and the others on its pixel
-    edges comes back on the pixel edges; a prediction over no building stays as it is."""
-    box = shapely.box(2.0, 3.0, 12.0, 9.0)
-    labels = rasterio.features.rasterize([(box, 1)], out_shape=(40, 40), transform=TRANSFORM, dtype="int32")
-    off = shapely.box(2.2, 3.0, 12.0, 9.0)
-    away = shapely.box(15.0, 15.0, 16.0, 16.0)
-    fitted = refit_walls(labels, TRANSFORM, np.array([off, away], dtype=object))
-    assert fitted[0].bounds == pytest.approx(box.bounds, abs=1e-9)
-    assert fitted[1] is away

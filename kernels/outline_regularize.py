@@ -40,8 +40,8 @@ Algorithm (per building, all rings of a building share its orientation):
    crosses the mid-line between them (the step as the pixels place it); on a clean mask
    a step that shows samples of its own gets its wall through them (``_step_walls``).
    An intersection that the pixels do not support (farther than about a pixel from the
-   pixel boundary) is cut by a short wall along the boundary (at equal angles to both
-   walls when the boundary allows). Collinear neighbours are merged and duplicate
+   pixel boundary) is cut by a short wall along the boundary, or, a spike farther still,
+   moved onto one of the two walls. Collinear neighbours are merged and duplicate
    vertices dropped. Before that, a diagonal or free wall whose ends would need such
    added walls takes another kind when that is cheaper with each added wall charged
    ``corner_penalty`` (``_settle_walls``: the end of a row house 20 degrees off square,
@@ -73,8 +73,8 @@ SHARE_DIST = 1.0   # ... and this close (pixels)
 SHARE_THETA = math.radians(3.0)  # the main axis of a building's touching group this close is adopted
 CHAMFER_PIXELS = 1.0  # a wall intersection farther (pixels) from the pixel boundary is cut ...
 CHAMFER_SIGMAS = 4.0  # ... and farther than this many noise sigmas (chosen on synthetic-noisy)
-CHAMFER_SNAP = math.radians(25.0)  # a cut this near the corner's bisector is a symmetric chamfer
 UNTRIMMED_MIN = 8   # samples: a diagonal or free wall this long is scored untrimmed (see _span_cost)
+OFF_PIXELS = 2.0    # beyond this (pixels) it is a spike: the vertex goes onto one wall
 FRAME_SIN = math.sin(math.radians(2.0))  # a wall meets the raster frame at its intersection down to this angle
 CHAIN_REACH = 8     # distances to the pixel boundary: its crack corners this close to the corner
 CORNER_REACH = 3.0  # consecutive walls meeting farther than this (pixels) from their crack corner get a connecting wall
@@ -794,7 +794,7 @@ def _frame_wall(sx, sy, a, b, w, h, line):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vertices(lines, corners, cx, cy, corner_idx, chamfer, w, h, at_frame, out, no):
+def _vertices(lines, corners, weight, cx, cy, corner_idx, chamfer, w, h, at_frame, out, no):
     """Intersect consecutive lines (angle, x0, y0); connect near-parallel ones at the step
     the pixel boundary shows (``_step_point``), otherwise at the crack corner.
 
@@ -805,15 +805,14 @@ def _vertices(lines, corners, cx, cy, corner_idx, chamfer, w, h, at_frame, out, 
     cut corner: a short wall (a chamfer, the square end of a pointed row house) that the
     segmentation left out because its few samples cost less than a wall. The corner is
     then cut by a wall through the nearest boundary point, square to the direction in
-    which the intersection sticks out; within ``CHAMFER_SNAP`` of the corner's bisector
-    (the chamfer at equal angles to both walls) it takes the bisector's direction: the
-    nearest boundary point is a crack corner, so a cut a pixel or two deep gets its
-    direction only to about 25 degrees (MTA Rotterdam 8.50 -> 8.12, Delft 9.78 -> 9.76,
-    no set worse; 20 to 30 degrees give the same, at 35 simulated seed 13 gets worse).
-    A wall that meets the raster frame (``w`` x ``h`` pixels, :func:`_on_frame`;
-    ``at_frame``: the crack ring touches it), where a tile cut the building, ends at the
-    frame however shallow the angle (down to 2 degrees): the frame is exact, not a step
-    the pixels show. ``cx, cy``: the crack ring; ``corner_idx[j]``: its corner where wall j starts."""
+    which the intersection sticks out. Beyond ``OFF_PIXELS`` the intersection is a spike
+    from a short wall whose direction its few samples leave uncertain; the vertex is then
+    the crack corner projected onto the better supported of the two walls (more samples,
+    ``weight``), and the other wall takes the direction its end points give it. A wall
+    that meets the raster frame (``w`` x ``h`` pixels, :func:`_on_frame`; ``at_frame``:
+    the crack ring touches it), where a tile cut the building, ends at the frame however
+    shallow the angle (down to 2 degrees): the frame is exact, not a step the pixels
+    show. ``cx, cy``: the crack ring; ``corner_idx[j]``: its corner where wall j starts."""
     k = lines.shape[0]
     start = no
     sin_min = math.sin(math.radians(20.0))
@@ -843,15 +842,10 @@ def _vertices(lines, corners, cx, cy, corner_idx, chamfer, w, h, at_frame, out, 
                 dist = 0.0   # the crack corner is on the boundary: near it, no search
                 if dq > chamfer * chamfer:
                     dist, px, py = _chain_dist(xx, yy, cx, cy, corner_idx[j], CHAIN_REACH)
-                if dist > chamfer:
+                if chamfer < dist <= OFF_PIXELS:
                     # cut the corner along the pixel boundary: a wall through the nearest
-                    # boundary point, square to the way the corner sticks out, or along
-                    # the corner's bisector when that is within CHAMFER_SNAP
+                    # boundary point, square to the way the corner sticks out
                     wx, wy = -(yy - py) / dist, (xx - px) / dist
-                    bx, by = ux + vx, uy + vy   # the bisector (not 0: the walls cross)
-                    nb = math.sqrt(bx * bx + by * by)
-                    if abs(bx * wx + by * wy) > nb * math.cos(CHAMFER_SNAP):
-                        wx, wy = bx / nb, by / nb
                     cross_i = ux * wy - uy * wx
                     cross_j = wx * vy - wy * vx
                     if abs(cross_i) >= sin_min and abs(cross_j) >= sin_min:
@@ -860,6 +854,13 @@ def _vertices(lines, corners, cx, cy, corner_idx, chamfer, w, h, at_frame, out, 
                         no = _emit(out, start, no, lines[i, 1] + s1 * ux, lines[i, 2] + s1 * uy)
                         no = _emit(out, start, no, px + s2 * wx, py + s2 * wy)
                         continue
+                if dist > OFF_PIXELS:
+                    if weight[i] >= weight[j]:
+                        t1 = (qx - lines[i, 1]) * ux + (qy - lines[i, 2]) * uy
+                        xx, yy = lines[i, 1] + t1 * ux, lines[i, 2] + t1 * uy
+                    else:
+                        t2 = (qx - lines[j, 1]) * vx + (qy - lines[j, 2]) * vy
+                        xx, yy = lines[j, 1] + t2 * vx, lines[j, 2] + t2 * vy
                 no = _emit(out, start, no, xx, yy)
                 done = True
         if not done and abs(cross) < sin_min:
@@ -882,9 +883,9 @@ def _vertices(lines, corners, cx, cy, corner_idx, chamfer, w, h, at_frame, out, 
 def _unpaid(ai, xi, yi, aj, xj, yj, qx, qy, cx, cy, ci, chamfer):
     """1 when ``_vertices`` cannot join the walls i and j (angle, point x, y) at
     their intersection near their crack corner (qx, qy), index ``ci``: a chamfer or a
-    connecting wall is added there; else 0. Walls within 20 degrees of parallel count 0:
-    the step between them is how the segmentation draws a jog of a pixel or so, too short
-    to be a wall of its own."""
+    connecting wall is added there, or a spike is moved onto one wall; else 0. Walls
+    within 20 degrees of parallel count 0: the step between them is how the segmentation
+    draws a jog of a pixel or so, too short to be a wall of its own."""
     ux, uy = math.cos(ai), math.sin(ai)
     vx, vy = math.cos(aj), math.sin(aj)
     cross = ux * vy - uy * vx
@@ -960,7 +961,7 @@ def _off_line(x, y, ang, lx, ly, tol):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _step_walls(lines, corners, cidx, kinds, sx, sy, cx, cy, bounds, chosen, chamfer, nl, nc, ni):
+def _step_walls(lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, chosen, chamfer, nl, nc, nw, ni):
     """Give the step between two consecutive near-parallel walls (within 20 degrees) its
     own wall, placed on the samples that show it, before ``_vertices`` joins them.
 
@@ -976,7 +977,7 @@ def _step_walls(lines, corners, cidx, kinds, sx, sy, cx, cy, bounds, chosen, cha
     in the order its samples go and at least ``STEP_LENGTH`` apart. Synthetic MTA
     6.97 -> 6.93, Delft 10.62 -> 10.53, Rotterdam 10.22 -> 10.05; simulated scenes
     unchanged. Walls on a neighbour's line (``kinds`` -1) are left alone. Returns the new
-    ``(lines, corners, cidx)``: views of ``nl, nc, ni`` (scratch for twice
+    ``(lines, corners, weight, cidx)``: views of ``nl, nc, nw, ni`` (scratch for twice
     as many walls)."""
     k = lines.shape[0]
     n = sx.shape[0]
@@ -1031,13 +1032,15 @@ def _step_walls(lines, corners, cidx, kinds, sx, sy, cx, cy, bounds, chosen, cha
                 if ok and (px - px0) * ex + (py - py0) * ey > STEP_LENGTH * math.sqrt(ex * ex + ey * ey):
                     nl[m, 0], nl[m, 1], nl[m, 2] = ang, wx, wy
                     nc[m, 0], nc[m, 1] = corners[i, 0], corners[i, 1]
+                    nw[m] = cnt
                     ni[m] = cidx[i]
                     m += 1
         nl[m, 0], nl[m, 1], nl[m, 2] = lines[i, 0], lines[i, 1], lines[i, 2]
         nc[m, 0], nc[m, 1] = corners[i, 0], corners[i, 1]
+        nw[m] = weight[i]
         ni[m] = cidx[i]
         m += 1
-    return nl[:m], nc[:m], ni[:m]
+    return nl[:m], nc[:m], nw[:m], ni[:m]
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -1648,6 +1651,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
     # a ring's walls (row 0) and _step_walls's (row 1, up to twice as many)
     lines_buf = np.empty((2, 2 * k_max, 3), dtype=np.float64)
     corners_buf = np.empty((2, 2 * k_max, 2), dtype=np.float64)
+    weight_buf = np.empty((2, 2 * k_max), dtype=np.float64)
     cidx_buf = np.empty((2, 2 * k_max), dtype=np.int64)
     kinds_buf = np.empty(k_max, dtype=np.int64)
     for u in range(unit_off.shape[0] - 1):
@@ -1752,6 +1756,7 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                     k = chosen.shape[0] - 1
                     lines = lines_buf[0, :k]
                     corners = corners_buf[0, :k]
+                    weight = weight_buf[0, :k]
                     cidx = cidx_buf[0, :k]
                     kinds = kinds_buf[:k]   # -1: on a neighbour's line
                     for i in range(k):
@@ -1782,16 +1787,17 @@ def regularize_buildings(xy, ring_offsets, building_offsets, labels, building_la
                             kinds[i] = -1   # fixed, as a neighbour's line
                         ci = corner_idx[chosen[i]]
                         cidx[i] = ci
+                        weight[i] = b - a
                         corners[i, 0] = cx[ci]
                         corners[i, 1] = cy[ci]
                     chamfer = max(CHAMFER_PIXELS, CHAMFER_SIGMAS * math.sqrt(sigma2))
                     _settle_walls(p, bounds, chosen, kinds, lines, corners, cx, cy, cidx, mx, my,
                                   theta, dirs, sigma2, corner_penalty, angle_penalty, diag_penalty, chamfer)
                     if sigma2 <= REFIT_SIGMA * REFIT_SIGMA:   # a clean mask's steps (noise makes runs too)
-                        lines, corners, cidx = _step_walls(
-                            lines, corners, cidx, kinds, sx, sy, cx, cy, bounds, chosen, chamfer,
-                            lines_buf[1], corners_buf[1], cidx_buf[1])
-                    no = _vertices(lines, corners, cx, cy, cidx, chamfer, w, h, at_frame, out, no)
+                        lines, corners, weight, cidx = _step_walls(
+                            lines, corners, weight, cidx, kinds, sx, sy, cx, cy, bounds, chosen, chamfer,
+                            lines_buf[1], corners_buf[1], weight_buf[1], cidx_buf[1])
+                    no = _vertices(lines, corners, weight, cx, cy, cidx, chamfer, w, h, at_frame, out, no)
                 if no - ring_start > 1 and abs(out[no - 1, 0] - out[ring_start, 0]) < 1e-6 \
                         and abs(out[no - 1, 1] - out[ring_start, 1]) < 1e-6:
                     no -= 1

@@ -256,9 +256,11 @@ def test_collapsed_rings_are_dropped_or_padded():
     assert np.array_equal(xy[:4], out_xy[:4]) and np.all(xy[4:] == [9, 9])
 
 
-def test_wall_intersection_off_the_pixels_is_cut():
+def test_wall_intersection_off_the_pixels_is_cut_or_no_spike():
     """Walls meeting 1.4 px off the pixel boundary (the pixels show a cut corner) get a
-    wall along the cut; corners on the boundary are plain intersections."""
+    wall along the cut; a short wall whose fitted direction meets its neighbour 2.5 px off
+    (a spike) ends on the better supported wall, at the crack corner; corners on the
+    boundary are plain intersections."""
     from lod3d.kernels.outline_regularize import _vertices
     # a 20 x 20 square with its corner at (20, 0) cut by a two-pixel staircase
     cx = np.array([0.0, 18, 18, 19, 19, 20, 20, 0])
@@ -268,8 +270,19 @@ def test_wall_intersection_off_the_pixels_is_cut():
     start = np.array([0, 5, 6, 7])      # crack corner where each wall starts
     corners = np.column_stack([cx[start], cy[start]])
     out = np.empty((16, 2))
-    no = _vertices(lines, corners, cx, cy, start, 1.0, 100, 100, False, out, 0)
+    no = _vertices(lines, corners, np.full(4, 20.0), cx, cy, start, 1.0, 100, 100, False, out, 0)
     np.testing.assert_allclose(out[:no], [[18, 0], [20, 2], [20, 20], [0, 20], [0, 0]], atol=1e-9)
+    # a tilted short wall through (12.5, 0) and (10.5, 5) on a plain 10 x 10 square
+    cx = np.array([0.0, 10.0, 10.0, 0.0])
+    cy = np.array([0.0, 0.0, 10.0, 10.0])
+    tilt = np.arctan2(5.0, -2.0)
+    lines = np.array([[0.0, 5.0, 0.0], [tilt, 12.5, 0.0], [np.pi, 5.0, 10.0], [0.5 * np.pi, 0.0, 5.0]])
+    corners = np.column_stack([cx, cy])
+    no = _vertices(lines, corners, np.array([40.0, 10.0, 40.0, 40.0]), cx, cy,
+                   np.arange(4), 1.0, 100, 100, False, out, 0)
+    assert no == 4
+    np.testing.assert_allclose(out[0], [10.0, 0.0], atol=1e-9)    # not (12.5, 0)
+    np.testing.assert_allclose(out[1], [8.5, 10.0], atol=1e-9)    # on the boundary: kept
 
 
 def test_facade_step_is_placed_where_the_pixels_step():
@@ -285,24 +298,6 @@ def test_facade_step_is_placed_where_the_pixels_step():
     corners = np.column_stack([cx[start], cy[start]])
     corners[1] = [12.0, 2.0]            # the segmentation's candidate corner, 2 px along
     out = np.empty((16, 2))
-    no = _vertices(lines, corners, cx, cy, start, 1.0, 100, 100, False, out, 0)
+    no = _vertices(lines, corners, np.full(5, 10.0), cx, cy, start, 1.0, 100, 100, False, out, 0)
     np.testing.assert_allclose(out[:2], [[10, 0], [10, 2]], atol=1e-9)
     assert no == 6
-
-
-def test_corner_cut_near_the_bisector_is_a_symmetric_chamfer():
-    """The nearest boundary point puts a cut at 45 degrees (a crack corner diagonal to the
-    intersection); walls at 100 degrees to each other have their bisector at 50 degrees,
-    within CHAMFER_SNAP of it: the cut takes the bisector, at equal angles to both walls."""
-    from lod3d.kernels.outline_regularize import _vertices
-    cx = np.array([0.0, 18, 18, 19, 19, 20, 20, 0])
-    cy = np.array([0.0, 0, 1, 1, 2, 2, 20, 20])
-    tilt = np.radians(100.0)
-    lines = np.array([[0.0, 9.0, 0.0], [tilt, 20.0, 0.0], [np.pi, 10.0, 20.0], [1.5 * np.pi, 0.0, 10.0]])
-    start = np.array([0, 5, 6, 7])
-    corners = np.column_stack([cx[start], cy[start]])
-    out = np.empty((16, 2))
-    _vertices(lines, corners, cx, cy, start, 1.0, 100, 100, False, out, 0)
-    d = out[1] - out[0]
-    assert np.degrees(np.arctan2(d[1], d[0])) == pytest.approx(50.0)
-    assert np.cross(d, np.array([19.0, 1.0]) - out[0]) == pytest.approx(0.0, abs=1e-9)   # through (19, 1)

@@ -53,11 +53,7 @@ class Params:
     synthetic scenes, on Rotterdam (8.50 against 9.31) and on three of six simulated
     scenes, a higher one on Delft (9.81 against 9.72) and seed 7 (2.23 against 2.01), and
     the programme weighs far fewer (Delft: 1751 instead of 2956; seed 7: 1177 instead of
-    6774), which pays for the refit. ``corner_penalty`` stays at 50 although 45 does better
-    on truth masks (MTA synthetic 6.03 -> 5.88, Delft 9.76 -> 9.64, seed 7 2.23 -> 2.04;
-    DH_01's N-ratio 0.89 -> 0.96): on the masks the segmentation predicts (``lod3d city``,
-    seeds 3, 5, 7) it adds walls where there are already two to three times too many
-    (N-ratio 2.26 -> 2.33, 2.79 -> 2.87), and C-IoU and MTA get worse on all three."""
+    6774), which pays for the refit."""
 
     sigma: float = 0.2            # floor of the boundary noise, pixels (estimated per building)
     corner_penalty: float = 50.0  # cost of one more wall (two parameters: position, length)

@@ -77,4 +77,3 @@ def test_jitter_is_seeded_and_within_half_a_pixel():
     assert all(shapely.equals_exact(a, b, 0.0))
     shift = shapely.get_coordinates(a) - shapely.get_coordinates(polys)
     assert np.abs(shift).max() <= 0.25 and np.abs(shift).max() > 0
-

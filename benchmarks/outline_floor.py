@@ -24,7 +24,13 @@ data set of ``outline_vs_buildingregulariser.py`` is scored, with the same
    mask shows;
 2. **jittered truth** — the truth polygons each translated by a random shift, uniform in
    ±0.25 m per axis (seeded): what a pure quantization-sized misplacement costs;
-3. **ours** — :class:`lod3d.outline.Outline` on the mask, with its per-polygon MTA:
+3. **our walls on true lines** — our own polygons with each edge moved onto the true
+   wall it runs along (:func:`true_lines`): its true line (``ours_true_lines``), only its
+   true offset with our direction (``ours_true_offsets``), or only the true direction
+   through our edge's midpoint (``ours_true_directions``). Our vertex count and corners
+   stay ours, so this splits what MTA loses between topology (which corners) and the
+   placement of the walls (where their lines run);
+4. **ours** — :class:`lod3d.outline.Outline` on the mask, with its per-polygon MTA:
    median, share above 8°, the polygons whose MTA exceeds the oracle's by more than 3°,
    and the ten worst (``truth``: index in the set's truth list), each marked
    ``quantization`` (the oracle is at 8° or worse on it too) or ``ours-only``.
@@ -53,6 +59,9 @@ from lod3d.outline import Outline
 from outline_vs_buildingregulariser import datasets
 
 MAX_SAMPLE_DIST = 1.0      # m: a boundary sample farther from every wall is not that building's
+ALONG_DEG = 10.0           # an edge of ours runs along a true wall this near in direction ...
+ALONG_DIST = 1.0           # ... whose line passes this near (m) its midpoint ...
+ALONG_SHARE = 0.3          # ... over at least this share of the shorter of the two
 PARALLEL_DEG = 10.0        # consecutive walls closer than this in direction are not intersected
 TARGET_MTA = 8.0           # degrees, the acceptance
 WORSE_BY = 3.0             # degrees: ours worse than the oracle on a polygon by more than this
@@ -246,6 +255,77 @@ def jitter(polys, seed: int = 0, amp: float = JITTER) -> np.ndarray:
     return shapely.set_coordinates(polys.copy(), coords + shift[idx])
 
 
+def _along(a0, a1, walls):
+    """The true wall ``(start, unit direction)`` that the edge a0–a1 runs along (the one
+    it overlaps most, see ALONG_*), or None."""
+    d = a1 - a0
+    length = float(np.hypot(*d))
+    u, mid = d / length, 0.5 * (a0 + a1)
+    best, best_overlap = None, 0.0
+    for b0, b1 in walls:
+        e = b1 - b0
+        wall = float(np.hypot(*e))
+        if wall == 0.0:
+            continue
+        v = e / wall
+        if abs(u @ v) < math.cos(math.radians(ALONG_DEG)):
+            continue
+        if abs((mid - b0) @ np.array([-v[1], v[0]])) > ALONG_DIST:
+            continue
+        s0, s1 = sorted(((a0 - b0) @ v, (a1 - b0) @ v))
+        overlap = min(s1, wall) - max(s0, 0.0)
+        if overlap > ALONG_SHARE * min(length, wall) and overlap > best_overlap:
+            best, best_overlap = (b0, v if u @ v > 0 else -v), overlap
+    return best
+
+
+def _ring_on_true_lines(ring: np.ndarray, walls: list, part: str) -> np.ndarray:
+    """Vertices (m, 2) of our ring (no closing repeat) with each edge that runs along a
+    true wall moved onto its true ``part`` ("lines", "offsets" or "directions"); an
+    edge along none stays. Consecutive lines closer than PARALLEL_DEG keep our vertex."""
+    m = len(ring)
+    lines = []                                     # (point, unit direction)
+    for i in range(m):
+        a0, a1 = ring[i], ring[(i + 1) % m]
+        u, mid = (a1 - a0) / np.hypot(*(a1 - a0)), 0.5 * (a0 + a1)
+        wall = _along(a0, a1, walls)
+        if wall is None:
+            lines.append((mid, u))
+            continue
+        b0, v = wall
+        on_wall = b0 + ((mid - b0) @ v) * v            # the true line's point beside our midpoint
+        lines.append({"lines": (on_wall, v), "offsets": (on_wall, u), "directions": (mid, v)}[part])
+    out = ring.copy()
+    for i in range(m):
+        (p, u), (q, w) = lines[i - 1], lines[i]
+        cross = u[0] * w[1] - u[1] * w[0]
+        if abs(cross) >= math.sin(math.radians(PARALLEL_DEG)):
+            out[i] = p + u * (((q - p)[0] * w[1] - (q - p)[1] * w[0]) / cross)
+    return out
+
+
+def true_lines(ours, truth, part: str = "lines") -> np.ndarray:
+    """Our polygons, each edge moved onto its matched true polygon's wall (see
+    :func:`_ring_on_true_lines`); unmatched polygons stay, invalid results are made
+    valid (their largest part)."""
+    ours = np.asarray(ours, dtype=object).copy()
+    ti, pi, _ = match(truth, ours)
+    for t, p in zip(ti, pi):
+        walls = [(r[i], r[(i + 1) % len(r)]) for r in _walls(truth[t]) for i in range(len(r))]
+        parts = []
+        for poly in shapely.get_parts(ours[p]):
+            rings = [_ring_on_true_lines(np.asarray(r.coords)[:-1], walls, part)
+                     for r in (poly.exterior, *poly.interiors)]
+            parts.append(shapely.Polygon(rings[0], rings[1:]))
+        geom = shapely.MultiPolygon(parts) if len(parts) > 1 else parts[0]
+        if not geom.is_valid:
+            pieces = shapely.get_parts(shapely.make_valid(geom))
+            pieces = pieces[shapely.get_type_id(pieces) == shapely.GeometryType.POLYGON]
+            geom = pieces[np.argmax(shapely.area(pieces))] if len(pieces) else ours[p]
+        ours[p] = geom
+    return ours
+
+
 def per_truth_mta(truth, pred) -> np.ndarray:
     """MTA of each truth polygon's matched prediction (NaN when unmatched), as
     :func:`footprint_metrics` computes it."""
@@ -298,6 +378,8 @@ def evaluate_set(mask, truth_raw, stage) -> tuple[dict, dict]:
         "oracle": _set_metrics(truth, oracle[have]),
         "oracle_min1px": _set_metrics(truth, short[res][0][have]),
         "jitter": _set_metrics(truth, jitter(truth)),
+        **{f"ours_true_{part}": _set_metrics(truth, true_lines(ours, truth, part))
+           for part in ("lines", "offsets", "directions")},
         "oracle_n_ratio_min_wall": {f"{w}m": round(footprint_metrics(truth, o[have])["n_ratio"], 4)
                                     for w, (o, _) in short.items()},
         "oracle_stats": {
@@ -364,10 +446,11 @@ def plot_worst(path: Path, polys: dict, row: dict, n: int = 3):
 
 def print_table(results: dict):
     cols = ("matched_share", "iou", "ciou", "n_ratio", "polis", "mta")
-    print(f"{'set':26s} {'method':14s} " + " ".join(f"{c:>8s}" for c in ("matched", *cols[1:])))
+    print(f"{'set':26s} {'method':20s} " + " ".join(f"{c:>8s}" for c in ("matched", *cols[1:])))
     for name, row in results.items():
-        for method in ("ours", "oracle", "oracle_min1px", "jitter"):
-            print(f"{name:26s} {method:14s} " + " ".join(f"{row[method][c]:8.3f}" for c in cols))
+        for method in ("ours", "oracle", "oracle_min1px", "jitter", "ours_true_lines", "ours_true_offsets",
+                       "ours_true_directions"):
+            print(f"{name:26s} {method:20s} " + " ".join(f"{row[method][c]:8.3f}" for c in cols))
         print(f"{'':26s} oracle N-ratio without walls shorter than 0.25 / 0.5 / 1 m: "
               + " / ".join(str(v) for v in row["oracle_n_ratio_min_wall"].values()))
         print(f"{'':26s} per-polygon MTA: {json.dumps(row['per_polygon_mta'])}")

@@ -1,5 +1,6 @@
-"""The topology oracle of benchmarks/outline_floor.py on toy rectangles: a wall on a pixel
-edge is recovered exactly, one between pixel edges only to the nearest edge."""
+"""The oracles of benchmarks/outline_floor.py on toy rectangles: a wall on a pixel edge is
+recovered exactly, one between pixel edges only to the nearest edge; our walls moved onto
+the true lines, offsets or directions."""
 
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from affine import Affine
 from shapely import affinity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from outline_floor import jitter, topology_oracle  # noqa: E402
+from outline_floor import jitter, topology_oracle, true_lines  # noqa: E402
 
 from lod3d.evaluate import footprint_metrics  # noqa: E402
 
@@ -77,3 +78,31 @@ def test_jitter_is_seeded_and_within_half_a_pixel():
     assert all(shapely.equals_exact(a, b, 0.0))
     shift = shapely.get_coordinates(a) - shapely.get_coordinates(polys)
     assert np.abs(shift).max() <= 0.25 and np.abs(shift).max() > 0
+
+
+def test_true_lines_move_our_edges_onto_the_truth():
+    truth = np.array([shapely.box(2.0, 3.0, 12.0, 9.0)], dtype=object)
+    ours = np.array([affinity.translate(affinity.rotate(truth[0], 1.0), 0.15, -0.1)], dtype=object)
+    assert shapely.equals_exact(true_lines(ours, truth, "lines")[0].normalize(), truth[0].normalize(), 1e-9)
+    # offsets only: our (turned) directions through the true walls, so our shape turned
+    offsets = true_lines(ours, truth, "offsets")[0]
+    edge = np.diff(np.asarray(offsets.exterior.coords)[:2], axis=0)[0]
+    angle = np.degrees(np.arctan2(abs(edge[1]), abs(edge[0])))
+    assert min(angle, 90.0 - angle) == pytest.approx(1.0, abs=1e-9)
+    assert footprint_metrics(truth, [offsets])["iou"] > 0.97
+    # directions only: square to the truth again, each edge through our edge's midpoint
+    directions = true_lines(ours, truth, "directions")[0]
+    walls = np.diff(np.asarray(directions.exterior.coords), axis=0)
+    assert np.abs(walls).min(axis=1) == pytest.approx([0.0] * 4, abs=1e-9)
+    assert not shapely.equals_exact(directions.normalize(), truth[0].normalize(), 1e-3)
+
+
+def test_true_lines_leave_unmatched_polygons_and_edges_alone():
+    truth = np.array([shapely.box(2.0, 3.0, 12.0, 9.0)], dtype=object)
+    far = shapely.box(30.0, 30.0, 35.0, 35.0)
+    # a notch the truth does not have: its three edges run along no true wall (its bottom
+    # lies 1.5 m from the nearest, beyond ALONG_DIST)
+    notched = shapely.Polygon([(2, 3), (6, 3), (6, 4.5), (7, 4.5), (7, 3), (12, 3), (12, 9), (2, 9)])
+    out = true_lines(np.array([notched, far], dtype=object), truth, "lines")
+    assert shapely.equals_exact(out[1], far, 0.0)
+    assert shapely.equals_exact(out[0].normalize(), notched.normalize(), 1e-9)

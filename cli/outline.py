@@ -35,11 +35,13 @@ def _read(path: Path, what: str, band: int | None = 1) -> Raster:
                    "are cut apart along party walls where roof tone or height changes.")
 @click.option("--no-separate", is_flag=True, help="Keep touching buildings of one height together.")
 @click.option("--max-step", default=2.0, show_default=True, help="Height jump (m) that separates buildings.")
+@click.option("--min-piece", default=20.0, show_default=True,
+              help="Smallest piece a height jump cuts off a roof (CRS units²); smaller ones rejoin it.")
 @click.option("--min-area", default=2.0, show_default=True, help="Smallest building kept (CRS units²).")
 @click.option("--corner-penalty", default=Params.corner_penalty, show_default=True,
               help="Cost of one more wall in the fit-vs-complexity criterion (higher: fewer vertices).")
 def command(mask: Path, out: Path, ndsm: Path | None, ortho: Path | None, no_separate: bool,
-            max_step: float, min_area: float, corner_penalty: float) -> None:
+            max_step: float, min_piece: float, min_area: float, corner_penalty: float) -> None:
     """Building footprints from a building MASK GeoTIFF (binary, instance ids or probability).
 
     Buildings are polygonized per instance (holes kept; with --ndsm and --ortho, touching
@@ -59,7 +61,7 @@ def command(mask: Path, out: Path, ndsm: Path | None, ortho: Path | None, no_sep
         bar.update()
         result = outline_mask(raster, heights, image, params=Params(corner_penalty=corner_penalty),
                               instances=None if no_separate else InstanceParams(),
-                              max_step=max_step, min_area=min_area, name=str(mask))
+                              max_step=max_step, min_piece=min_piece, min_area=min_area, name=str(mask))
         bar.update()
         write_footprints(out, result)
         bar.update()

@@ -6,7 +6,8 @@ union-find holds one entry per run, not per pixel. Two neighbouring pixels join 
 their input ids are equal (a binary mask has one id; an instance raster keeps its
 instances apart) and, when an nDSM is given, when their heights differ by at most
 ``max_step``: a roof-height jump is a wall, so terraced houses of different heights come
-out as separate buildings.
+out as separate buildings. ``absorb_small_pieces`` merges the specks such jumps cut off a
+roof (stereo noise along walls) back into it.
 
 ``trace_rings`` follows the cracks between pixels (the boundary edges of every label at
 once) and returns every ring as its corner vertices, in pixel-corner coordinates
@@ -183,6 +184,87 @@ def label_instances(ids, heights, max_step):
     """
     labels, source, _, _, _ = _label(ids, heights, max_step)
     return labels, source
+
+
+@numba.njit(cache=True)
+def absorb_small_pieces(labels, source, min_px):
+    """``labels`` (as from :func:`label_instances`) with every component of fewer than
+    ``min_px`` pixels merged into the 4-adjacent component of the same source id with which
+    it shares the most pixel edges (ties: the larger component, then the lower label);
+    a small component without such a neighbour stays as it is.
+
+    Height jumps in a stereo nDSM (noise along walls, a chimney, a blunder) cut specks off
+    a roof that are no buildings: merged back, they neither come out as buildings of their
+    own nor leave notches in the roof they belong to. Returns new int32 labels, numbered
+    1..m in raster order of each component's first pixel, and their source ids.
+    """
+    h, w = labels.shape
+    n = source.shape[0] - 1
+    size = np.zeros(n + 1, dtype=np.int64)
+    for r in range(h):
+        for c in range(w):
+            size[labels[r, c]] += 1
+    # (small component, neighbour) pairs, once per shared pixel edge: counted, then filled
+    n_pairs = 0
+    for fill in range(2):
+        if fill == 1:
+            small = np.empty(n_pairs, dtype=np.int64)
+            other = np.empty(n_pairs, dtype=np.int64)
+            n_pairs = 0
+        for r in range(h):
+            for c in range(w):
+                a = labels[r, c]
+                if a == 0:
+                    continue
+                for dr, dc in ((0, 1), (1, 0)):
+                    if r + dr >= h or c + dc >= w:
+                        continue
+                    b = labels[r + dr, c + dc]
+                    if b == 0 or b == a or source[a] != source[b]:
+                        continue
+                    for s, o in ((a, b), (b, a)):
+                        if size[s] < min_px:
+                            if fill == 1:
+                                small[n_pairs] = s
+                                other[n_pairs] = o
+                            n_pairs += 1
+    # each small component's best neighbour, from its pairs sorted into runs
+    order = np.argsort(small * (n + 1) + other, kind="mergesort")
+    best = np.zeros(n + 1, dtype=np.int64)
+    best_count = np.zeros(n + 1, dtype=np.int64)
+    k = 0
+    while k < n_pairs:
+        s, o = small[order[k]], other[order[k]]
+        count = 0
+        while k < n_pairs and small[order[k]] == s and other[order[k]] == o:
+            count += 1
+            k += 1
+        b = best[s]
+        if (count > best_count[s] or (count == best_count[s]
+                                      and (size[o] > size[b] or (size[o] == size[b] and o < b)))):
+            best[s] = o
+            best_count[s] = count
+    parent = np.arange(n + 1)
+    for s in range(1, n + 1):
+        if best[s] > 0:
+            _union(parent, s, best[s])
+    # a group's root is its lowest label, whose first pixel comes first in raster order
+    new_label = np.zeros(n + 1, dtype=np.int32)
+    new_source = np.zeros(n + 1, dtype=np.int64)
+    m = 0
+    for k in range(1, n + 1):
+        root = _find(parent, k)
+        if root == k:
+            m += 1
+            new_label[k] = m
+            new_source[m] = source[k]
+        else:
+            new_label[k] = new_label[root]
+    out = np.empty((h, w), dtype=np.int32)
+    for r in range(h):
+        for c in range(w):
+            out[r, c] = new_label[labels[r, c]]
+    return out, new_source[: m + 1].copy()
 
 
 @numba.njit(cache=True)

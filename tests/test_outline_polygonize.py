@@ -47,6 +47,53 @@ def test_ndsm_height_jump_separates_touching_buildings():
     assert len(outline_mask(raster(m), raster(h), max_step=10.0)) == 1
 
 
+def test_ndsm_speck_rejoins_its_roof():
+    """A stereo blunder cuts a 3 x 3 speck off a roof at a height jump: it rejoins the roof
+    (no building of its own, no notch), while a real lower wing of 25 m2 stays apart."""
+    m = np.zeros((30, 40), np.uint8)
+    m[5:25, 5:35] = 1
+    h = np.full(m.shape, 9.0)
+    h[10:13, 10:13] = 20.0                # speck: 2.25 m2
+    h[5:25, 25:35] = 3.0                  # wing: 50 m2
+    fp = outline_mask(raster(m), raster(h))
+    assert len(fp) == 2
+    assert sorted(p.area for p in fp.polygons) == pytest.approx([50.0, 100.0])
+    unabsorbed = polygonize_mask(raster(m), raster(h), min_piece=0.0)   # a building, and a hole
+    assert sorted(p.area for p in unabsorbed.polygons) == pytest.approx([2.25, 50.0, 97.75])
+    assert len(outline_mask(raster(m), raster(h), min_piece=60.0)) == 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_absorbed_pieces_merge_into_their_best_neighbour(seed):
+    """Every component of ``absorb_small_pieces``'s output is a union of input components
+    of one source id, 4-connected, numbered in raster order; an input component below the
+    size joins a neighbour of its source when it has one, and larger ones stay apart."""
+    from scipy import ndimage
+
+    from lod3d.kernels.outline_trace import absorb_small_pieces, label_instances
+
+    rng = np.random.default_rng(seed)
+    ids = (rng.random((31, 43)) < 0.8) * rng.integers(1, 3, size=(31, 43))
+    labels, source = label_instances(ids, rng.random(ids.shape) * 6, 2.0)
+    out, out_source = absorb_small_pieces(labels, source, 4.0)
+    assert np.array_equal(out > 0, labels > 0)
+    sizes = np.bincount(labels.ravel())
+    for k in range(1, labels.max() + 1):
+        pix = labels == k
+        assert len(np.unique(out[pix])) == 1                    # input components stay whole
+        assert out_source[out[pix][0]] == source[k]
+    for j in range(1, out.max() + 1):
+        _, n = ndimage.label(out == j)
+        assert n == 1
+        big = [k for k in np.unique(labels[out == j]) if sizes[k] >= 4]
+        assert len(big) <= 1                                    # big components never merge
+    first = [np.flatnonzero(out.ravel() == j)[0] for j in range(1, out.max() + 1)]
+    assert np.all(np.diff(first) > 0)
+    for k in np.flatnonzero(sizes[1:] < 4) + 1:                 # small ones left alone only
+        if (out == out[labels == k][0]).sum() == sizes[k]:      # without a same-source neighbour
+            grown = ndimage.binary_dilation(labels == k) & ~(labels == k) & (labels > 0)
+            assert not np.any(source[labels[grown]] == source[k])
+
 def test_small_blobs_dropped_border_flagged_and_full_tile():
     m = np.zeros((40, 40), np.uint8)
     m[20, 20] = 1                  # single pixel

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from lod3d.errors import InputError
-from lod3d.kernels.outline_trace import label_instances
+from lod3d.kernels.outline_trace import absorb_small_pieces, label_instances
 from lod3d.pipeline import register_stage
 from lod3d.raster import Raster
 
@@ -56,21 +56,24 @@ class Footprints:
 
 def _rings(mask: Raster, ndsm: Raster | None, max_step: float, min_area: float,
            min_hole: float, name: str, ortho: Raster | None = None,
-           instances: InstanceParams | None = None) -> Rings:
+           instances: InstanceParams | None = None, min_piece: float = 0.0) -> Rings:
     heights = None
     if ndsm is not None:
         if ndsm.shape != mask.shape:
             raise InputError(f"ndsm: shape {ndsm.shape} differs from the mask's {mask.shape}")
         heights = np.asarray(ndsm.data, dtype=np.float64)
     data, nodata = mask.data, mask.nodata
-    if (instances is not None and ndsm is not None and ortho is not None
-            and mask_ids(data, nodata, name).max(initial=0) <= 1):
-        # a binary mask only (an instance raster's ids are kept as given): each piece of a
-        # cut block, split again at height jumps, is a building of its own (traced as an
-        # instance raster, an instance in several pieces would keep one)
-        pieces = separate(mask, ndsm, ortho, instances, name)
-        data, nodata = label_instances(pieces, heights, float(max_step))[0], None
     px_area = abs(mask.transform.a * mask.transform.e - mask.transform.b * mask.transform.d)
+    if heights is not None and mask_ids(data, nodata, name).max(initial=0) <= 1:
+        # a binary mask only (an instance raster's ids are kept as given): each piece of a
+        # cut block (or each block), split again at height jumps, is a building of its own
+        # once the specks such a split leaves have rejoined their roof
+        pieces = mask_ids(data, nodata, name)
+        if instances is not None and ortho is not None:
+            pieces = separate(mask, ndsm, ortho, instances, name)
+        labels, source = label_instances(pieces, heights, float(max_step))
+        data, nodata = absorb_small_pieces(labels, source, min_piece / px_area)[0], None
+        heights = None   # the pieces are final: tracing must not split them again
     return trace_buildings(data, nodata, heights=heights, max_step=max_step,
                            min_area_px=min_area / px_area, min_hole_px=min_hole / px_area, name=name)
 
@@ -94,9 +97,10 @@ def _blocks(mask: Raster, rings: Rings, name: str) -> tuple[np.ndarray, np.ndarr
 
 
 def polygonize_mask(mask: Raster, ndsm: Raster | None = None, *, max_step: float = 2.0,
-                    min_area: float = 2.0, min_hole: float = 2.0, name: str = "mask") -> Footprints:
+                    min_piece: float = 20.0, min_area: float = 2.0, min_hole: float = 2.0,
+                    name: str = "mask") -> Footprints:
     """Pixel-exact (unregularized) building outlines of ``mask``, holes kept."""
-    rings = _rings(mask, ndsm, max_step, min_area, min_hole, name)
+    rings = _rings(mask, ndsm, max_step, min_area, min_hole, name, min_piece=min_piece)
     raw = pixel_polygons(rings, mask.transform)
     block, block_cut = _blocks(mask, rings, name)
     return Footprints(rings.ids, raw, rings.cut, raw, np.zeros(len(rings), dtype=bool), mask.crs,
@@ -105,18 +109,19 @@ def polygonize_mask(mask: Raster, ndsm: Raster | None = None, *, max_step: float
 
 def outline_mask(mask: Raster, ndsm: Raster | None = None, ortho: Raster | None = None, *,
                  params: Params = Params(), instances: InstanceParams | None = InstanceParams(),
-                 max_step: float = 2.0, min_area: float = 2.0, min_hole: float = 2.0,
-                 name: str = "mask") -> Footprints:
+                 max_step: float = 2.0, min_piece: float = 20.0, min_area: float = 2.0,
+                 min_hole: float = 2.0, name: str = "mask") -> Footprints:
     """Regularized footprints of every building in ``mask``.
 
     ``mask``: binary, instance-id or probability raster (see :func:`.polygonize.mask_ids`).
     ``ndsm``: optional heights on the same grid; touching buildings whose roofs differ by
-    more than ``max_step`` metres are separated. ``ortho``: optional true ortho (grey or
-    multi-band) on the same grid; with it and ``ndsm``, touching buildings are cut apart
-    along party walls (``instances``; None: no cuts). Buildings smaller than ``min_area``
+    more than ``max_step`` metres are separated, but a piece such a jump cuts off that is
+    smaller than ``min_piece`` (CRS units squared) rejoins its roof. ``ortho``: optional
+    true ortho (grey or multi-band) on the same grid; with it and ``ndsm``, touching
+    buildings are cut apart along party walls (``instances``; None: no cuts). Buildings smaller than ``min_area``
     and holes smaller than ``min_hole`` (CRS units squared) are dropped.
     """
-    rings = _rings(mask, ndsm, max_step, min_area, min_hole, name, ortho, instances)
+    rings = _rings(mask, ndsm, max_step, min_area, min_hole, name, ortho, instances, min_piece)
     polys, _, fallback = regularize(rings, mask.transform, params)
     raw = pixel_polygons(rings, mask.transform)
     block, block_cut = _blocks(mask, rings, name)
@@ -132,9 +137,10 @@ class Outline:
     reads = ("mask",)
     writes = ("footprints",)
 
-    def __init__(self, max_step: float = 2.0, min_area: float = 2.0, min_hole: float = 2.0,
-                 separate: bool = True, **params):
+    def __init__(self, max_step: float = 2.0, min_piece: float = 20.0, min_area: float = 2.0,
+                 min_hole: float = 2.0, separate: bool = True, **params):
         self.max_step = max_step
+        self.min_piece = min_piece
         self.instances = InstanceParams() if separate else None
         self.min_area = min_area
         self.min_hole = min_hole
@@ -144,6 +150,6 @@ class Outline:
         # as outline_mask, less the pixel outlines of every building (not a product)
         mask = products["mask"]
         rings = _rings(mask, products.get("ndsm"), self.max_step, self.min_area, self.min_hole,
-                       "mask", products.get("ortho"), self.instances)
+                       "mask", products.get("ortho"), self.instances, self.min_piece)
         polys, _, _ = regularize(rings, mask.transform, self.params)
         return {"footprints": list(zip(rings.ids.tolist(), polys))}

@@ -14,7 +14,11 @@ in the nDSM or a change of roof tone in the ortho, over most of the line. Per bl
    needs clear evidence over at least half of its length, so hips, chimneys and shadows
    across part of a building do not cut it. The ortho step does not count where the roof
    slope across the line changes (a ridge, valley or hip: the two roof planes are shaded
-   differently), nor at all when such rows are the majority;
+   differently), nor at all when such rows are the majority. A valley parallel to the
+   block's walls together with a (weaker) tone step is evidence too: two roofs that slope
+   down to a party wall (hipped or gabled row houses of one height), which the stereo
+   nDSM shows as a smooth trough, not a step; the tone step puts the cut on the wall
+   rather than on the trough's lowest line, which the smoothing shifts off it;
 4. cuts are accepted greedily, strongest first, rescoring after each (a party wall that
    ends on another wall becomes a whole run once that wall is cut); no cut closer than
    ``min_width`` pixels to a parallel cut or to the block's outline on most of its run;
@@ -146,15 +150,14 @@ def _bilinear(img, y, x):
 
 
 @numba.njit(cache=True)
-def _kink(inside, h, i, j, max_kink):
-    """Whether the roof's slope across the boundary after column ``j`` of row ``i`` changes
-    by more than ``max_kink`` (height per pixel): a ridge, valley or hip line, where the
-    ortho's step is shading of differently facing roof planes, not a party wall between
-    like ones. Each side's slope is taken over 4 pixels, one pixel off the boundary, and
-    averaged over the 5 rows around ``i`` (the nDSM is noisy)."""
+def _slope_change(inside, h, i, j):
+    """Change of the roof's slope (height per pixel) across the boundary after column ``j``
+    of row ``i``: positive at a ridge, negative at a valley, NaN where unknown. Each side's
+    slope is taken over 4 pixels, one pixel off the boundary, and averaged over the 5 rows
+    around ``i`` (the nDSM is noisy)."""
     nv, nu = inside.shape
     if j < 5 or j + 6 >= nu:
-        return False
+        return np.nan
     sl = 0.0
     n = 0
     for ii in range(max(i - 2, 0), min(i + 3, nv)):
@@ -163,17 +166,21 @@ def _kink(inside, h, i, j, max_kink):
             if np.isfinite(d):
                 sl += d
                 n += 1
-    return n > 0 and abs(sl / n) > max_kink
+    return sl / n if n > 0 else np.nan
 
 
 @numba.njit(cache=True)
-def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h, buf_o):
+def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h, buf_o, buf_v, buf_r):
     """Score of the cut between rotated columns ``j`` and ``j+1`` over rows ``a..b``:
-    (median height step, median relative ortho step, share of rows with evidence, share of
-    rows with ``min_width`` pixels of block on both sides)."""
+    (median height step, median relative ortho step off ridges and valleys, median valley
+    (the slope change where it is one, else 0), median relative ortho step of all rows,
+    share of rows with evidence, share of rows with ``min_width`` pixels of block on both
+    sides)."""
     nu = inside.shape[1]
     nh = 0
     no = 0
+    nvl = 0
+    nr = 0
     kinks = 0
     wide = 0
     for i in range(a, b + 1):
@@ -184,10 +191,16 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h
             if np.isfinite(hl) and np.isfinite(hr):
                 buf_h[nh] = abs(hr - hl)
                 nh += 1
+            change = _slope_change(inside, h, i, j)
+            if np.isfinite(change):
+                buf_v[nvl] = max(-change, 0.0)
+                nvl += 1
             ol = o[i, j - 1] + o[i, j]
             orr = o[i, j + 1] + o[i, j + 2]
             if np.isfinite(ol) and np.isfinite(orr) and ol + orr > 0:
-                if _kink(inside, h, i, j, max_kink):
+                buf_r[nr] = 2.0 * abs(orr - ol) / (ol + orr)
+                nr += 1
+                if abs(change) > max_kink:
                     kinks += 1    # across a ridge, valley or hip the tone step is shading
                 else:
                     buf_o[no] = 2.0 * abs(orr - ol) / (ol + orr)
@@ -206,12 +219,14 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h
     n = b - a + 1
     mh = np.median(buf_h[:nh]) if nh > 0 else 0.0
     mo = np.median(buf_o[:no]) if no > kinks else 0.0
-    return mh, mo, max(nh, no + kinks) / n, wide / n
+    mv = np.median(buf_v[:nvl]) if nvl > 0 else 0.0
+    mr = np.median(buf_r[:nr]) if nr > 0 else 0.0
+    return mh, mo, mv, mr, max(nh, no + kinks) / n, wide / n
 
 
 @numba.njit(cache=True)
-def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len, min_width, max_kink,
-              buf_h, buf_o):
+def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, valley, valley_rel, min_len,
+              min_width, max_kink, buf_h, buf_o, buf_v, buf_r):
     """The strongest acceptable cut between columns of the rotated block: (score, j, a, b),
     score 0 when none. A run is a maximal stretch of rows where both pixels of the boundary
     are in the block, not already cut there and not crossing a perpendicular cut."""
@@ -234,11 +249,11 @@ def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len, min_width
             i += 1
             if b - a + 1 < min_len:
                 continue
-            mh, mo, share, wide = _run_score(inside, h, o, vblock, hblock, j, a, b, min_width,
-                                             max_kink, buf_h, buf_o)
+            mh, mo, mv, mr, share, wide = _run_score(inside, h, o, vblock, hblock, j, a, b,
+                                                     min_width, max_kink, buf_h, buf_o, buf_v, buf_r)
             if share < 0.6 or wide < 0.5:
                 continue
-            score = max(mh / step_m, mo / step_rel)
+            score = max(mh / step_m, mo / step_rel, min(mv / valley, mr / valley_rel))
             if score >= 1.0 and score > best:
                 best = score
                 bj = j
@@ -248,7 +263,8 @@ def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len, min_width
 
 
 @numba.njit(cache=True)
-def _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, max_kink, max_cuts):
+def _block_cuts(inside, h, o, step_m, step_rel, valley, valley_rel, min_len, min_width, max_kink,
+                max_cuts):
     """Greedy cuts of one rotated block: rows ``(axis, j, a, b)``, axis 0 = between columns
     j and j+1 over rows a..b, axis 1 = between rows j and j+1 over columns a..b."""
     nv, nu = inside.shape
@@ -256,16 +272,20 @@ def _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, max_kink, ma
     hblock = np.zeros((nv, nu), np.bool_)    # link (i, j)-(i+1, j) cut
     buf_h = np.empty(max(nv, nu), np.float64)
     buf_o = np.empty(max(nv, nu), np.float64)
+    buf_v = np.empty(max(nv, nu), np.float64)
+    buf_r = np.empty(max(nv, nu), np.float64)
     cuts = []
     # transposed views share the memory: a cut between rows is a cut between their columns
     inside_t = inside.T
     h_t = h.T
     o_t = o.T
     for _ in range(max_cuts):
-        s0, j0, a0, b0 = _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, min_len,
-                                   min_width, max_kink, buf_h, buf_o)
-        s1, j1, a1, b1 = _best_cut(inside_t, h_t, o_t, hblock.T, vblock.T, step_m, step_rel,
-                                   min_len, min_width, max_kink, buf_h, buf_o)
+        s0, j0, a0, b0 = _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, valley,
+                                   valley_rel, min_len, min_width, max_kink, buf_h, buf_o, buf_v,
+                                   buf_r)
+        s1, j1, a1, b1 = _best_cut(inside_t, h_t, o_t, hblock.T, vblock.T, step_m, step_rel, valley,
+                                   valley_rel, min_len, min_width, max_kink, buf_h, buf_o, buf_v,
+                                   buf_r)
         if s0 == 0.0 and s1 == 0.0:
             break
         if s0 >= s1:
@@ -291,16 +311,18 @@ def _crosses(u1, v1, u2, v2, axis, j, a, b):
 
 
 @numba.njit(cache=True)
-def separate_instances(mask, ndsm, ortho, step_m, step_rel, max_kink, min_len, min_width,
-                       min_px):
+def separate_instances(mask, ndsm, ortho, step_m, step_rel, max_kink, valley, valley_rel, min_len,
+                       min_width, min_px):
     """Instance ids (int32, 0 = background, 1..n in raster order of the first pixel) of a
     binary building ``mask``, touching buildings cut apart along straight party walls.
 
     ``ndsm`` and ``ortho`` (grey) are float arrays on the mask's grid (NaN: unknown), or
-    0x0 arrays when missing. A cut needs a median height step of ``step_m`` or a median
-    relative ortho step of ``step_rel`` along its run of at least ``min_len`` pixels, and
-    ``min_width`` pixels of block on both sides; pieces under ``min_px`` pixels rejoin a
-    neighbour.
+    0x0 arrays when missing. A cut needs, along its run of at least ``min_len`` pixels, a
+    median height step of ``step_m``, or a median relative ortho step of ``step_rel`` off
+    ridges and valleys (slope changes of more than ``max_kink`` height per pixel), or a
+    median valley of ``valley`` (height per pixel) together with a median relative ortho
+    step of ``valley_rel``; and ``min_width`` pixels of block on both sides. Pieces under
+    ``min_px`` pixels rejoin a neighbour.
     """
     rows, cols = mask.shape
     comp, order, offsets = _components(mask)
@@ -357,7 +379,8 @@ def separate_instances(mask, ndsm, ortho, step_m, step_rel, max_kink, min_len, m
                         h[i, j] = _bilinear(ndsm, y + r0, x + c0)
                     if ortho.shape[0] > 0:
                         o[i, j] = _bilinear(ortho, y + r0, x + c0)
-        cuts = _block_cuts(inside, h, o, step_m, step_rel, min_len, min_width, max_kink, max_cuts)
+        cuts = _block_cuts(inside, h, o, step_m, step_rel, valley, valley_rel, min_len, min_width,
+                           max_kink, max_cuts)
         if len(cuts) == 0:
             continue
         for p in pix:

@@ -125,3 +125,24 @@ def test_a_piece_split_at_a_height_jump_keeps_all_its_buildings():
     assert fp.block.tolist() == [1, 1, 1] and not fp.block_cut.any()
     cut = outline_mask(raster(mask.data[:, :80]), raster(h[:, :80]), raster(ortho.data[:, :80]))
     assert cut.block_cut.all() and len(set(cut.block.tolist())) == 1
+
+
+def test_row_houses_with_gables_to_the_street_split_at_the_valley():
+    """Two houses of one height and tone whose roofs slope down to their party wall: the
+    stereo nDSM (blurred here) shows no step there, only a trough, and the ortho a tone
+    step from shading; the cut is the wall, not the trough's lowest line. One such house
+    alone (its ridge is no valley) stays whole."""
+    from scipy import ndimage
+
+    from lod3d.outline.instances import InstanceParams
+
+    parts = [(-40, 0, -15, 15, "v", 0.28, 8.0), (0, 40, -15, 15, "v", 0.28, 8.0)]
+    mask, ndsm, ortho = scene(parts)
+    blurred = raster(ndimage.gaussian_filter(ndsm.data, 2.0) * (mask.data > 0))
+    labels = separate(mask, blurred, ortho)
+    assert n_pieces(labels) == 2
+    row = labels[45, 30:90]
+    assert abs(int(np.flatnonzero(row != row[0])[0]) + 30 - 60) <= 1
+    assert n_pieces(separate(mask, blurred, ortho, InstanceParams(valley_pitch=10.0))) == 1
+    one = scene([(-20, 20, -15, 15, "v", 0.28, 8.0)])
+    assert n_pieces(separate(one[0], raster(ndimage.gaussian_filter(one[1].data, 2.0)), one[2])) == 1

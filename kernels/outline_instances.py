@@ -18,7 +18,9 @@ in the nDSM or a change of roof tone in the ortho, over most of the line. Per bl
    block's walls together with a (weaker) tone step is evidence too: two roofs that slope
    down to a party wall (hipped or gabled row houses of one height), which the stereo
    nDSM shows as a smooth trough, not a step; the tone step puts the cut on the wall
-   rather than on the trough's lowest line, which the smoothing shifts off it;
+   rather than on the trough's lowest line, which the smoothing shifts off it. Such cuts
+   are weaker evidence and rank below every step cut, so they never crowd out a nearby
+   step cut (the ``min_width`` rule below);
 4. cuts are accepted greedily, strongest first, rescoring after each (a party wall that
    ends on another wall becomes a whole run once that wall is cut); no cut closer than
    ``min_width`` pixels to a parallel cut or to the block's outline on most of its run;
@@ -36,6 +38,8 @@ import math
 
 import numba
 import numpy as np
+
+VALLEY_RANK = 1e-6   # scale of a valley cut's score: below any step cut's (at least 1)
 
 
 @numba.njit(cache=True)
@@ -253,8 +257,12 @@ def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, valley, valley_rel
                                                      min_width, max_kink, buf_h, buf_o, buf_v, buf_r)
             if share < 0.6 or wide < 0.5:
                 continue
-            score = max(mh / step_m, mo / step_rel, min(mv / valley, mr / valley_rel))
-            if score >= 1.0 and score > best:
+            score = max(mh / step_m, mo / step_rel)
+            if score < 1.0:   # a valley cut ranks below every step cut (weaker evidence)
+                score = min(mv / valley, mr / valley_rel) * VALLEY_RANK
+                if score < VALLEY_RANK:
+                    continue
+            if score > best:
                 best = score
                 bj = j
                 ba = a

@@ -174,7 +174,8 @@ def _slope_change(inside, h, i, j):
 
 
 @numba.njit(cache=True)
-def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h, buf_o, buf_v, buf_r):
+def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h, buf_o, buf_v,
+               buf_r):
     """Score of the cut between rotated columns ``j`` and ``j+1`` over rows ``a..b``:
     (median height step, median relative ortho step off ridges and valleys, median valley
     (the slope change where it is one, else 0), median relative ortho step of all rows,
@@ -202,12 +203,13 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h
             ol = o[i, j - 1] + o[i, j]
             orr = o[i, j + 1] + o[i, j + 2]
             if np.isfinite(ol) and np.isfinite(orr) and ol + orr > 0:
-                buf_r[nr] = 2.0 * abs(orr - ol) / (ol + orr)
+                tone = 2.0 * abs(orr - ol) / (ol + orr)
+                buf_r[nr] = tone
                 nr += 1
                 if abs(change) > max_kink:
                     kinks += 1    # across a ridge, valley or hip the tone step is shading
                 else:
-                    buf_o[no] = 2.0 * abs(orr - ol) / (ol + orr)
+                    buf_o[no] = tone
                     no += 1
         ok = True
         for d in range(min_width):

@@ -94,6 +94,7 @@ def test_absorbed_pieces_merge_into_their_best_neighbour(seed):
             grown = ndimage.binary_dilation(labels == k) & ~(labels == k) & (labels > 0)
             assert not np.any(source[labels[grown]] == source[k])
 
+
 def test_small_blobs_dropped_border_flagged_and_full_tile():
     m = np.zeros((40, 40), np.uint8)
     m[20, 20] = 1                  # single pixel

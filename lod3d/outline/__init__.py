@@ -64,11 +64,11 @@ def _rings(mask: Raster, ndsm: Raster | None, max_step: float, min_area: float,
         heights = np.asarray(ndsm.data, dtype=np.float64)
     data, nodata = mask.data, mask.nodata
     px_area = abs(mask.transform.a * mask.transform.e - mask.transform.b * mask.transform.d)
-    if heights is not None and mask_ids(data, nodata, name).max(initial=0) <= 1:
+    pieces = None if heights is None else mask_ids(data, nodata, name)
+    if pieces is not None and pieces.max(initial=0) <= 1:
         # a binary mask only (an instance raster's ids are kept as given): each piece of a
         # cut block (or each block), split again at height jumps, is a building of its own
         # once the specks such a split leaves have rejoined their roof
-        pieces = mask_ids(data, nodata, name)
         if instances is not None and ortho is not None:
             pieces = separate(mask, ndsm, ortho, instances, name)
         labels, source = label_instances(pieces, heights, float(max_step))
@@ -118,8 +118,9 @@ def outline_mask(mask: Raster, ndsm: Raster | None = None, ortho: Raster | None 
     more than ``max_step`` metres are separated, but a piece such a jump cuts off that is
     smaller than ``min_piece`` (CRS units squared) rejoins its roof. ``ortho``: optional
     true ortho (grey or multi-band) on the same grid; with it and ``ndsm``, touching
-    buildings are cut apart along party walls (``instances``; None: no cuts). Buildings smaller than ``min_area``
-    and holes smaller than ``min_hole`` (CRS units squared) are dropped.
+    buildings are cut apart along party walls (``instances``; None: no cuts). Buildings
+    smaller than ``min_area`` and holes smaller than ``min_hole`` (CRS units squared) are
+    dropped.
     """
     rings = _rings(mask, ndsm, max_step, min_area, min_hole, name, ortho, instances, min_piece)
     polys, _, fallback = regularize(rings, mask.transform, params)

@@ -38,6 +38,13 @@ def test_gable_burns_exact_heights():
 
 
 @pytest.mark.slow
+def test_footprint_only_building_burns_as_ground():
+    # a building that fell back to its LoD0 footprint: its id is burnt, no roof above ground
+    bc = burn_buildings([gable_building(), Building("f", shapely.box(130.0, 200.0, 136.0, 204.0), 10.0, [])], res=0.5)
+    ids, dsm = bc.building_id.data, bc.dsm.data
+    assert (ids == 1).sum() == 12 * 8 and np.allclose(dsm[ids == 1], 10.0)   # ids follow the sorted ids
+
+
 def test_real_lod2_model(shared_data):
     bc = burn_cityjson(shared_data / "cityjson/real/DH_01_subs.city.json", crs_epsg=28992)
     assert bc.crs.to_epsg() == 28992 and len(bc.footprints) == 4

@@ -73,3 +73,34 @@ def test_cityjsonseq(tmp_path, cityjson_schema):
     assert len(lines) == 3 and json.loads(lines[1])["type"] == "CityJSONFeature"
     assert validate_file(path, cityjson_schema) == []
     assert [b.id for b in read_cityjson(path).buildings()] == ["b1", "b2"]
+
+
+def split_box_solid(x0, y0, size, z0, z1):
+    """A box whose front wall is two faces (as where two roof parts meet): its ground face
+    gets a collinear vertex at the split."""
+    c = np.array([[x0, y0], [x0 + size / 2, y0], [x0 + size, y0], [x0 + size, y0 + size], [x0, y0 + size]], float)
+    top = np.column_stack([c, np.full(5, z1)])
+    bottom = np.column_stack([c[::-1], np.full(5, z0)])
+    walls = [np.array([[*c[i], z0], [*c[(i + 1) % 5], z0], [*c[(i + 1) % 5], z1], [*c[i], z1]]) for i in range(5)]
+    return Solid("2.2", [Surface([top], "RoofSurface"), Surface([bottom], "GroundSurface")]
+                 + [Surface([w], "WallSurface") for w in walls])
+
+
+def test_reader_takes_the_declared_lod0_footprint(tmp_path):
+    x0, y0 = 500000.0, 6270000.0
+    split = Building("b1", shapely.box(x0, y0, x0 + 10, y0 + 10), 150.0,
+                     [BuildingPart("b1-0", [split_box_solid(x0, y0, 10.0, 150.0, 160.0)])])
+    bare = Building("b2", shapely.box(x0 + 20, y0, x0 + 30, y0 + 10), 151.0, [], {"lod_max": "0"})
+    path = write_cityjson(tmp_path / "x.city.json", [split, bare], crs_epsg=2154)
+    b1, b2 = read_cityjson(path).buildings()
+    # the LoD0 footprint has 4 corners; the union of ground faces would keep the split's 5th
+    assert len(b1.footprint.exterior.coords) == 5 and b1.footprint.area == pytest.approx(100.0)
+    assert b1.ground_z == pytest.approx(150.0)
+    # a building that fell back to its footprint alone is still a building
+    assert b2.parts == [] and b2.footprint.area == pytest.approx(100.0) and b2.ground_z == pytest.approx(151.0)
+    # without LoD0 the footprint comes from the ground faces
+    doc = json.loads(path.read_text())
+    doc["CityObjects"]["b1"]["geometry"] = []
+    path.write_text(json.dumps(doc))
+    b1, _ = read_cityjson(path).buildings()
+    assert len(b1.footprint.exterior.coords) == 6 and b1.footprint.area == pytest.approx(100.0)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import shapely
 from affine import Affine
 from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
 
@@ -85,7 +86,8 @@ def burn_buildings(buildings: list[Building], res: float = 0.5, pad: float = 5.0
             for poly in getattr(b.footprint, "geoms", [b.footprint]):
                 xy = np.asarray(poly.exterior.coords)
                 ground_pts.append(np.column_stack([xy, np.full(len(xy), b.ground_z)]))
-    allxy = np.concatenate([r[:, :2] for rings in roof_faces + terrain for r in rings])
+    allxy = np.concatenate([r[:, :2] for rings in roof_faces + terrain for r in rings]
+                           + [np.asarray(shapely.get_coordinates(b.footprint)) for b in buildings])
     xmin, ymin = np.floor((allxy.min(axis=0) - pad) / res) * res
     xmax, ymax = np.ceil((allxy.max(axis=0) + pad) / res) * res
     width, height = int(round((xmax - xmin) / res)), int(round((ymax - ymin) / res))

@@ -7,8 +7,11 @@
 :mod:`~lod3d.cityjson.model` dataclasses: each 3-D geometry becomes a
 :class:`~lod3d.cityjson.model.Solid` (MultiSurfaces too: real LoD2 data is often stored that
 way), faces keep their semantic class, or get one from their normal when the file has none
-(up: roof, down: ground, else wall). The footprint is the union of the ground faces
-projected to 2-D, or of all non-vertical faces when there are none.
+(up: roof, down: ground, else wall). A Building's footprint is its LoD0 surfaces (the
+footprint its producer declared, as 3DBAG and lod3d write it) projected to 2-D; without
+LoD0 it is the union of the ground faces of its solids, or of all their non-vertical faces
+when there are none. A Building with a LoD0 footprint and no solids (a producer that fell
+back to the footprint alone) is kept, with no parts.
 """
 
 from __future__ import annotations
@@ -54,9 +57,12 @@ class CityModel:
                     solids = self._solids(child)
                     if solids:
                         parts.append(BuildingPart(cid, solids, dict(child.get("attributes", {}))))
-            if not parts:
+            declared = _lod0_footprint(obj, self.vertices)
+            if not parts and declared is None:
                 continue
-            footprint, ground_z = _footprint(parts)
+            derived = _footprint(parts) if parts else None
+            footprint = (declared or derived)[0]
+            ground_z = (derived or declared)[1]   # the solids' lowest point when there are solids
             out.append(Building(oid, footprint, ground_z, parts, dict(obj.get("attributes", {}))))
         return out
 
@@ -169,6 +175,24 @@ def _shift(x, offset):
     if isinstance(x, list):
         return [_shift(y, offset) for y in x]
     return x + offset
+
+
+def _lod0_footprint(obj, vertices) -> tuple[object, float] | None:
+    """2-D union and lowest height of the object's LoD0 surfaces; None without any."""
+    polys, zmin = [], np.inf
+    for geom in obj.get("geometry", []):
+        faces = _faces(geom)
+        if faces is None or not str(geom.get("lod", "")).startswith("0"):
+            continue
+        for rings in faces:
+            pts = [vertices[r] for r in rings if len(r) >= 3]
+            if not pts:
+                continue
+            zmin = min(zmin, float(min(p[:, 2].min() for p in pts)))
+            polys.append(shapely.make_valid(shapely.Polygon(pts[0][:, :2], [p[:, :2] for p in pts[1:]])))
+    if not polys:
+        return None
+    return shapely.union_all(polys, grid_size=1e-4).buffer(0), zmin
 
 
 def _footprint(parts) -> tuple[object, float]:

@@ -14,7 +14,9 @@ in the nDSM or a change of roof tone in the ortho, over most of the line. Per bl
    needs clear evidence over at least half of its length, so hips, chimneys and shadows
    across part of a building do not cut it. The ortho step does not count where the roof
    slope across the line changes (a ridge, valley or hip: the two roof planes are shaded
-   differently), nor at all when such rows are the majority. A valley parallel to the
+   differently), nor at all when such rows are the majority or when the roof rises towards
+   the line from both sides over a few metres (a ridge that the stereo nDSM rounds off, so
+   the slope change right at the line is too weak to tell). A valley parallel to the
    block's walls together with a (weaker) tone step is evidence too: two roofs that slope
    down to a party wall (hipped or gabled row houses of one height), which the stereo
    nDSM shows as a smooth trough, not a step; the tone step puts the cut on the wall
@@ -174,10 +176,28 @@ def _slope_change(inside, h, i, j):
 
 
 @numba.njit(cache=True)
-def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h, buf_o, buf_v,
-               buf_r):
+def _hump(inside, h, i, j, reach):
+    """Mean rise per pixel from the roof ``k`` pixels either side up to the boundary after
+    column ``j`` of row ``i`` (k as far as the block reaches on both sides, at most
+    ``reach``): positive on a ridge, negative in a valley, NaN where the block is narrower
+    than 4 pixels either side. Over such a baseline a ridge still shows where the stereo
+    nDSM rounds it off, which the slope change right at the line misses."""
+    nu = inside.shape[1]
+    k = 1
+    while k < reach and j - k >= 0 and j + 1 + k < nu and inside[i, j - k] and inside[i, j + 1 + k]:
+        k += 1
+    if k < 4:
+        return np.nan
+    top = 0.5 * (h[i, j] + h[i, j + 1])
+    return (top - 0.5 * (h[i, j + 1 - k] + h[i, j + k])) / (k - 0.5)
+
+
+@numba.njit(cache=True)
+def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, ridge_hump, reach,
+               buf_h, buf_o, buf_v, buf_r, buf_k):
     """Score of the cut between rotated columns ``j`` and ``j+1`` over rows ``a..b``:
-    (median height step, median relative ortho step off ridges and valleys, median valley
+    (median height step, median relative ortho step off ridges and valleys (none when the
+    median hump along the run exceeds ``ridge_hump``: the line is a ridge), median valley
     (the slope change where it is one, else 0), median relative ortho step of all rows,
     share of rows with evidence, share of rows with ``min_width`` pixels of block on both
     sides)."""
@@ -186,9 +206,14 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h
     no = 0
     nvl = 0
     nr = 0
+    nk = 0
     kinks = 0
     wide = 0
     for i in range(a, b + 1):
+        hump = _hump(inside, h, i, j, reach)
+        if np.isfinite(hump):
+            buf_k[nk] = hump
+            nk += 1
         if j >= 1 and j + 2 < nu and inside[i, j - 1] and inside[i, j + 2] \
                 and not vblock[i, j - 1] and not vblock[i, j + 1]:
             hl = 0.5 * (h[i, j - 1] + h[i, j])
@@ -225,6 +250,8 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h
     n = b - a + 1
     mh = np.median(buf_h[:nh]) if nh > 0 else 0.0
     mo = np.median(buf_o[:no]) if no > kinks else 0.0
+    if nk > 0 and np.median(buf_k[:nk]) > ridge_hump:
+        mo = 0.0
     mv = np.median(buf_v[:nvl]) if nvl > 0 else 0.0
     mr = np.median(buf_r[:nr]) if nr > 0 else 0.0
     return mh, mo, mv, mr, max(nh, no + kinks) / n, wide / n
@@ -232,7 +259,7 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, buf_h
 
 @numba.njit(cache=True)
 def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, valley, valley_rel, min_len,
-              min_width, max_kink, buf_h, buf_o, buf_v, buf_r):
+              min_width, max_kink, ridge_hump, reach, buf_h, buf_o, buf_v, buf_r, buf_k):
     """The strongest acceptable cut between columns of the rotated block: (score, j, a, b),
     score 0 when none. A run is a maximal stretch of rows where both pixels of the boundary
     are in the block, not already cut there and not crossing a perpendicular cut."""
@@ -256,7 +283,8 @@ def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, valley, valley_rel
             if b - a + 1 < min_len:
                 continue
             mh, mo, mv, mr, share, wide = _run_score(inside, h, o, vblock, hblock, j, a, b,
-                                                     min_width, max_kink, buf_h, buf_o, buf_v, buf_r)
+                                                     min_width, max_kink, ridge_hump, reach, buf_h, buf_o,
+                                                     buf_v, buf_r, buf_k)
             if share < 0.6 or wide < 0.5:
                 continue
             score = max(mh / step_m, mo / step_rel)
@@ -274,7 +302,7 @@ def _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, valley, valley_rel
 
 @numba.njit(cache=True)
 def _block_cuts(inside, h, o, step_m, step_rel, valley, valley_rel, min_len, min_width, max_kink,
-                max_cuts):
+                ridge_hump, reach, max_cuts):
     """Greedy cuts of one rotated block: rows ``(axis, j, a, b)``, axis 0 = between columns
     j and j+1 over rows a..b, axis 1 = between rows j and j+1 over columns a..b."""
     nv, nu = inside.shape
@@ -284,6 +312,7 @@ def _block_cuts(inside, h, o, step_m, step_rel, valley, valley_rel, min_len, min
     buf_o = np.empty(max(nv, nu), np.float64)
     buf_v = np.empty(max(nv, nu), np.float64)
     buf_r = np.empty(max(nv, nu), np.float64)
+    buf_k = np.empty(max(nv, nu), np.float64)
     cuts = []
     # transposed views share the memory: a cut between rows is a cut between their columns
     inside_t = inside.T
@@ -291,11 +320,11 @@ def _block_cuts(inside, h, o, step_m, step_rel, valley, valley_rel, min_len, min
     o_t = o.T
     for _ in range(max_cuts):
         s0, j0, a0, b0 = _best_cut(inside, h, o, vblock, hblock, step_m, step_rel, valley,
-                                   valley_rel, min_len, min_width, max_kink, buf_h, buf_o, buf_v,
-                                   buf_r)
+                                   valley_rel, min_len, min_width, max_kink, ridge_hump, reach, buf_h,
+                                   buf_o, buf_v, buf_r, buf_k)
         s1, j1, a1, b1 = _best_cut(inside_t, h_t, o_t, hblock.T, vblock.T, step_m, step_rel, valley,
-                                   valley_rel, min_len, min_width, max_kink, buf_h, buf_o, buf_v,
-                                   buf_r)
+                                   valley_rel, min_len, min_width, max_kink, ridge_hump, reach, buf_h,
+                                   buf_o, buf_v, buf_r, buf_k)
         if s0 == 0.0 and s1 == 0.0:
             break
         if s0 >= s1:
@@ -321,15 +350,17 @@ def _crosses(u1, v1, u2, v2, axis, j, a, b):
 
 
 @numba.njit(cache=True)
-def separate_instances(mask, ndsm, ortho, step_m, step_rel, max_kink, valley, valley_rel, min_len,
-                       min_width, min_px):
+def separate_instances(mask, ndsm, ortho, step_m, step_rel, max_kink, ridge_hump, reach, valley,
+                       valley_rel, min_len, min_width, min_px):
     """Instance ids (int32, 0 = background, 1..n in raster order of the first pixel) of a
     binary building ``mask``, touching buildings cut apart along straight party walls.
 
     ``ndsm`` and ``ortho`` (grey) are float arrays on the mask's grid (NaN: unknown), or
     0x0 arrays when missing. A cut needs, along its run of at least ``min_len`` pixels, a
     median height step of ``step_m``, or a median relative ortho step of ``step_rel`` off
-    ridges and valleys (slope changes of more than ``max_kink`` height per pixel), or a
+    ridges and valleys (slope changes of more than ``max_kink`` height per pixel; none on a
+    run whose median hump, the mean rise per pixel over up to ``reach`` pixels either side,
+    exceeds ``ridge_hump``), or a
     median valley of ``valley`` (height per pixel) together with a median relative ortho
     step of ``valley_rel``; and ``min_width`` pixels of block on both sides. Pieces under
     ``min_px`` pixels rejoin a neighbour.
@@ -390,7 +421,7 @@ def separate_instances(mask, ndsm, ortho, step_m, step_rel, max_kink, valley, va
                     if ortho.shape[0] > 0:
                         o[i, j] = _bilinear(ortho, y + r0, x + c0)
         cuts = _block_cuts(inside, h, o, step_m, step_rel, valley, valley_rel, min_len, min_width,
-                           max_kink, max_cuts)
+                           max_kink, ridge_hump, reach, max_cuts)
         if len(cuts) == 0:
             continue
         for p in pix:

@@ -27,6 +27,9 @@ class InstanceParams:
     step_rel: float = 0.1        # relative ortho step between the roofs either side
     ridge_pitch: float = 0.25    # change of roof pitch (rise / run) across a ridge, valley or
                                  # hip line, where the ortho step is shading, no party wall
+    ridge_hump: float = 0.06     # mean pitch (rise / run) up to a line from the roof up to
+    hump_reach_m: float = 4.0    # this far either side: a ridge, even where the stereo nDSM
+                                 # rounds it off (the tone step there is shading too)
     valley_pitch: float = 0.3    # a valley (change of pitch) along the line, two roofs sloping
     valley_rel: float = 0.05     # down to a party wall, with this relative ortho step there
     min_len_m: float = 4.0       # shortest cut
@@ -64,7 +67,9 @@ def separate(mask: Raster, ndsm: Raster | None, ortho: Raster | None,
     px = abs(mask.transform.a)
     px_area = abs(mask.transform.a * mask.transform.e - mask.transform.b * mask.transform.d)
     return separate_instances(ids > 0, heights, grey, params.step_m, params.step_rel,
-                              params.ridge_pitch * px, params.valley_pitch * px, params.valley_rel,
+                              params.ridge_pitch * px, params.ridge_hump * px,
+                              max(4, int(round(params.hump_reach_m / px))),
+                              params.valley_pitch * px, params.valley_rel,
                               max(2, int(round(params.min_len_m / px))),
                               max(2, int(round(params.min_width_m / px))),
                               max(1, int(round(params.min_area_m2 / px_area))))

@@ -206,14 +206,9 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, ridge
     no = 0
     nvl = 0
     nr = 0
-    nk = 0
     kinks = 0
     wide = 0
     for i in range(a, b + 1):
-        hump = _hump(inside, h, i, j, reach)
-        if np.isfinite(hump):
-            buf_k[nk] = hump
-            nk += 1
         if j >= 1 and j + 2 < nu and inside[i, j - 1] and inside[i, j + 2] \
                 and not vblock[i, j - 1] and not vblock[i, j + 1]:
             hl = 0.5 * (h[i, j - 1] + h[i, j])
@@ -250,8 +245,15 @@ def _run_score(inside, h, o, vblock, hblock, j, a, b, min_width, max_kink, ridge
     n = b - a + 1
     mh = np.median(buf_h[:nh]) if nh > 0 else 0.0
     mo = np.median(buf_o[:no]) if no > kinks else 0.0
-    if nk > 0 and np.median(buf_k[:nk]) > ridge_hump:
-        mo = 0.0
+    if mo > 0.0:   # the tone step counts: unless the run is a ridge the nDSM rounds off
+        nk = 0
+        for i in range(a, b + 1):
+            hump = _hump(inside, h, i, j, reach)
+            if np.isfinite(hump):
+                buf_k[nk] = hump
+                nk += 1
+        if nk > 0 and np.median(buf_k[:nk]) > ridge_hump:
+            mo = 0.0
     mv = np.median(buf_v[:nvl]) if nvl > 0 else 0.0
     mr = np.median(buf_r[:nr]) if nr > 0 else 0.0
     return mh, mo, mv, mr, max(nh, no + kinks) / n, wide / n

@@ -186,13 +186,10 @@ def _lod0_footprint(obj, vertices) -> tuple[object, float] | None:
             continue
         for rings in faces:
             pts = [vertices[r] for r in rings if len(r) >= 3]
-            if not pts:
-                continue
-            zmin = min(zmin, float(min(p[:, 2].min() for p in pts)))
-            polys.append(shapely.make_valid(shapely.Polygon(pts[0][:, :2], [p[:, :2] for p in pts[1:]])))
-    if not polys:
-        return None
-    return shapely.union_all(polys, grid_size=1e-4).buffer(0), zmin
+            if pts:
+                zmin = min(zmin, float(min(p[:, 2].min() for p in pts)))
+                polys.append(_plan(pts))
+    return (_union(polys), zmin) if polys else None
 
 
 def _footprint(parts) -> tuple[object, float]:
@@ -202,13 +199,17 @@ def _footprint(parts) -> tuple[object, float]:
         solid = max(part.solids, key=lambda s: s.lod)
         for s in solid.surfaces:
             zmin = min(zmin, float(min(r[:, 2].min() for r in s.rings)))
-            poly = shapely.Polygon(s.rings[0][:, :2], [r[:, :2] for r in s.rings[1:]])
-            if not poly.is_valid:
-                poly = shapely.make_valid(poly)
-            if poly.area <= 1e-6:
-                continue
-            (ground if s.semantic == "GroundSurface" else other).append(poly)
-    pieces = ground or other
-    fp = shapely.union_all(pieces, grid_size=1e-4) if pieces else shapely.Polygon()
-    fp = fp.buffer(0)
-    return fp, float(zmin)
+            (ground if s.semantic == "GroundSurface" else other).append(_plan(s.rings))
+    return _union(ground or other), float(zmin)
+
+
+def _plan(rings) -> object:
+    """The valid 2-D polygon of a face's 3-D rings (outer ring first) seen from above."""
+    poly = shapely.Polygon(rings[0][:, :2], [r[:, :2] for r in rings[1:]])
+    return poly if poly.is_valid else shapely.make_valid(poly)
+
+
+def _union(polys) -> object:
+    """Union of face plans, slivers of 1e-6 m² or less left out, on a 0.1 mm grid."""
+    polys = [p for p in polys if p.area > 1e-6]
+    return (shapely.union_all(polys, grid_size=1e-4) if polys else shapely.Polygon()).buffer(0)
